@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine:
+#   make run PROMPT="a red ball bouncing on green grass"   -> set up, build the model, write out/video.mp4
+#   make test                                              -> set up, lint, run the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL_DIR ?= models/tiny-ltx
+PROMPT ?= a red ball bouncing on green grass
+ASPECT ?= 16:9
+RESOLUTION ?= 540p
+DURATION ?= 5s
+OUT ?= out/video.mp4
+
+.PHONY: setup model run test lint serve
+
+$(BIN)/dreamreel: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test,postgres]'
+	touch $@
+
+setup: $(BIN)/dreamreel
+
+$(MODEL_DIR)/model_index.json: | setup
+	$(BIN)/dreamreel build-tiny-model $(MODEL_DIR)
+
+model: $(MODEL_DIR)/model_index.json
+
+run: setup model
+	$(BIN)/dreamreel generate "$(PROMPT)" --model-dir $(MODEL_DIR) --aspect-ratio $(ASPECT) \
+		--resolution $(RESOLUTION) --duration $(DURATION) -o $(OUT)
+
+lint: setup
+	$(BIN)/ruff check src tests
+
+test: setup lint
+	$(BIN)/python -m pytest
+
+serve: setup model
+	$(BIN)/dreamreel serve --model-dir $(MODEL_DIR) --data-dir data

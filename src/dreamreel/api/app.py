@@ -1,0 +1,96 @@
+"""Build the FastAPI app: dialect routers, files, health, and the error envelope per dialect."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dreamreel import __version__
+from dreamreel.api import files
+from dreamreel.api.dialects import luma
+from dreamreel.api.errors import describe_validation_error
+from dreamreel.api.webhooks import WebhookDispatcher
+from dreamreel.config import Settings
+from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
+from dreamreel.core.service import GenerationService
+from dreamreel.storage import LocalStorage
+from dreamreel.store import open_store
+
+log = logging.getLogger("dreamreel.api")
+
+ErrorRenderer = Callable[[DreamreelError], JSONResponse]
+
+DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [(luma.PREFIX, luma.error_response)]
+"""Path prefix -> the dialect's error shape; anything else gets ``{"detail": ...}``."""
+
+
+def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
+    for prefix, renderer in DIALECT_ERRORS:
+        if request.url.path.startswith(prefix):
+            return renderer(exc)
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+
+
+def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
+    store = open_store(settings.resolved_database_url)
+    storage = LocalStorage(settings.resolved_storage_dir)
+    dispatcher = WebhookDispatcher(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if run_dispatcher:
+            thread = threading.Thread(target=dispatcher.run_forever, name="webhooks", daemon=True)
+            thread.start()
+        yield
+        dispatcher.stop_event.set()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    app = FastAPI(title="dreamreel", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = GenerationService(store, storage)
+    app.state.storage = storage
+    app.state.public_url = settings.public_url
+
+    @app.exception_handler(DreamreelError)
+    async def _dreamreel_error(request: Request, exc: DreamreelError) -> JSONResponse:
+        return render_error(request, exc)
+
+    @app.exception_handler(ValidationError)
+    async def _model_error(request: Request, exc: ValidationError) -> JSONResponse:
+        """A core type refusing a value a dialect let through (e.g. a blank prompt)."""
+        return render_error(request, describe_validation_error(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("request",), "msg": "invalid"}
+        field = ".".join(str(p) for p in first["loc"] if p not in ("query", "path", "body"))
+        return render_error(request, InvalidRequest(f"Invalid request: {field}: {first['msg']}", field=field))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = NotFound("not found") if exc.status_code == 404 else DreamreelError(str(exc.detail))
+        error.status_code = exc.status_code
+        return render_error(request, error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return render_error(request, DreamreelError("internal error"))
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    luma.attach(app)
+    app.include_router(files.router)
+    return app

@@ -1,0 +1,196 @@
+"""Luma Dream Machine v1 (what the official ``lumaai`` SDK calls), mounted at ``/dream-machine/v1``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.errors import parse_body
+from dreamreel.api.urls import file_url
+from dreamreel.core.errors import DreamreelError, NotSupported
+from dreamreel.core.generation import Generation
+from dreamreel.core.request import (
+    MAX_PROMPT_CHARS,
+    MAX_URL_CHARS,
+    AspectRatio,
+    GenerationRequest,
+    Keyframes,
+    Resolution,
+)
+
+PREFIX = "/dream-machine/v1"
+DEFAULT_RESOLUTION = Resolution.P720
+"""Luma's API delivers 720p unless asked otherwise (the AI/ML page shows Ray 2's 1280x720 originals)."""
+
+
+class LumaConcept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: StrictStr = Field(min_length=1, max_length=100)
+
+
+class LumaVideoCreate(BaseModel):
+    """Body of ``POST /generations`` and ``/generations/video`` as the SDK sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["ray-2", "ray-flash-2"] = "ray-2"
+    prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
+    resolution: Resolution = DEFAULT_RESOLUTION
+    duration: Literal["5s", "9s"] = "5s"
+    loop: StrictBool = False
+    keyframes: Keyframes | None = None
+    concepts: list[LumaConcept] | None = Field(default=None, max_length=10)
+    callback_url: StrictStr | None = Field(default=None, max_length=MAX_URL_CHARS)
+    generation_type: Literal["video"] | None = None
+
+    def to_core(self) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=self.prompt,
+            model=self.model,
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            duration_s=5 if self.duration == "5s" else 9,
+            loop=self.loop,
+            keyframes=self.keyframes,
+            concepts=tuple(c.key for c in self.concepts or ()),
+            callback_url=self.callback_url,
+        )
+
+
+class LumaUpscale(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    generation_type: Literal["upscale_video"] | None = None
+    resolution: Resolution | None = None
+    callback_url: StrictStr | None = None
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_request(request: GenerationRequest) -> dict[str, Any]:
+    return {
+        "generation_type": "video",
+        "model": request.model,
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio.value,
+        "resolution": request.resolution.value,
+        "duration": f"{request.duration_s}s",
+        "loop": request.loop,
+        "keyframes": request.keyframes.model_dump() if request.keyframes else None,
+        "concepts": [{"key": key} for key in request.concepts] or None,
+        "callback_url": request.callback_url,
+    }
+
+
+def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
+    """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``."""
+    assets = generation.assets
+    has_assets = any((assets.video, assets.image, assets.progress_video))
+    return {
+        "id": generation.id,
+        "generation_type": "video",
+        "state": generation.status_for("luma"),
+        "failure_reason": generation.failure_reason,
+        "created_at": _iso(generation.created_at),
+        "model": generation.model,
+        "assets": {
+            "video": file_url(base_url, assets.video),
+            "image": file_url(base_url, assets.image),
+            "progress_video": file_url(base_url, assets.progress_video),
+        }
+        if has_assets
+        else None,
+        "request": render_request(generation.request),
+    }
+
+
+router = APIRouter(prefix=PREFIX, tags=["luma"])
+
+
+def _base(request: Request) -> str:
+    return request.app.state.public_url or str(request.base_url).rstrip("/")
+
+
+@router.post("/generations", status_code=201)
+@router.post("/generations/video", status_code=201)
+def create_generation(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Queue a text-to-video generation; returns the Generation object in state ``queued``."""
+    parsed = parse_body(LumaVideoCreate, body)
+    generation = service.submit(parsed.to_core(), owner=owner, dialect="luma")
+    return render_generation(generation, _base(request))
+
+
+@router.get("/generations")
+def list_generations(
+    request: Request,
+    service: Service,
+    owner: Owner,
+    limit: int = Query(default=100, ge=0, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    """Newest first, paged with ``limit``/``offset``."""
+    generations, total = service.list(owner=owner, limit=limit, offset=offset)
+    return {
+        "generations": [render_generation(g, _base(request)) for g in generations],
+        "count": len(generations),
+        "has_more": offset + len(generations) < total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/generations/concepts/list")
+def list_concepts() -> list[str]:
+    """Camera-motion concepts this server supports (none until camera control lands)."""
+    return []
+
+
+@router.get("/generations/camera_motion/list")
+def list_camera_motions() -> list[str]:
+    return []
+
+
+@router.get("/generations/{generation_id}")
+def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> dict[str, Any]:
+    return render_generation(service.get(generation_id, owner=owner), _base(request))
+
+
+@router.delete("/generations/{generation_id}", status_code=204)
+def delete_generation(generation_id: str, service: Service, owner: Owner) -> Response:
+    service.delete(generation_id, owner=owner)
+    return Response(status_code=204)
+
+
+@router.post("/generations/{generation_id}/upscale", status_code=201)
+def upscale_generation(generation_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    service.get(generation_id, owner=owner)
+    if body.strip():
+        parse_body(LumaUpscale, body)
+    raise NotSupported("upscale is not supported yet", field="resolution")
+
+
+@router.get("/credits")
+def credits() -> dict[str, float]:
+    """A self-hosted server does not bill: report a large constant balance for SDK compatibility."""
+    return {"credit_balance": 1_000_000.0}
+
+
+@router.get("/ping")
+def ping() -> dict[str, str]:
+    return {"message": "pong"}
+
+
+def error_response(exc: DreamreelError) -> JSONResponse:
+    """Luma's error body: ``{"detail": "<message>"}``."""
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+
+
+def attach(app: FastAPI) -> None:
+    app.include_router(router)

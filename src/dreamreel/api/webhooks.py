@@ -1,0 +1,83 @@
+"""Deliver callbacks from the durable outbox: at-least-once, retried with exponential backoff.
+
+State changes write an outbox row in the same transaction (see the store), so a crash between
+"completed" and "told the client" only delays the callback. Rows hold a snapshot of the generation
+at that moment; the dialect that created the generation renders it at send time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from dreamreel.api.dialects import luma
+from dreamreel.config import Settings
+from dreamreel.core.generation import Generation
+from dreamreel.net.guard import BlockedURL, resolve_checked
+from dreamreel.store.base import Delivery, JobStore
+
+log = logging.getLogger("dreamreel.webhooks")
+
+Renderer = Callable[[Generation, str], dict[str, Any]]
+
+RENDERERS: dict[str, Renderer] = {"luma-callback": luma.render_generation}
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 300.0
+
+
+def backoff_seconds(attempt: int) -> float:
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1))
+
+
+class WebhookDispatcher:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.stop_event = threading.Event()
+
+    def run_forever(self) -> None:
+        with httpx.Client(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False) as client:
+            while not self.stop_event.is_set():
+                try:
+                    sent = self.deliver_due(client)
+                except Exception:  # the dispatcher must outlive a bad row or a locked database
+                    log.exception("webhook dispatch round failed")
+                    sent = 0
+                if not sent:
+                    self.stop_event.wait(self.settings.poll_seconds)
+
+    def deliver_due(self, client: httpx.Client) -> int:
+        deliveries = self.store.claim_deliveries(limit=20, lease_s=self.settings.webhook_timeout_seconds + 5)
+        for delivery in deliveries:
+            self._deliver(client, delivery)
+        return len(deliveries)
+
+    def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
+        renderer = RENDERERS.get(delivery.kind)
+        if renderer is None:
+            self.store.delivery_failed(delivery.id, f"no renderer for {delivery.kind}", None)
+            return
+        try:
+            resolve_checked(delivery.url, allow_private=self.settings.allow_private_urls)
+            payload = renderer(delivery.snapshot, self.settings.resolved_public_url)
+            response = client.post(delivery.url, json=payload)
+            if 200 <= response.status_code < 300:
+                self.store.delivery_succeeded(delivery.id)
+                return
+            error = f"HTTP {response.status_code}"
+        except BlockedURL as exc:
+            self.store.delivery_failed(delivery.id, str(exc), None)
+            return
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if delivery.attempts >= self.settings.webhook_max_attempts:
+            log.warning("giving up on webhook %s to %s: %s", delivery.id, delivery.url, error)
+            self.store.delivery_failed(delivery.id, error, None)
+        else:
+            self.store.delivery_failed(delivery.id, error, time.time() + backoff_seconds(delivery.attempts))

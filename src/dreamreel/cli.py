@@ -1,0 +1,240 @@
+"""``dreamreel`` command line: serve, worker, generate, build-tiny-model.
+
+Every flag has a ``DREAMREEL_*`` environment twin (see ``config.Settings``); flags win.
+Heavy imports (torch, uvicorn) happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from dreamreel.config import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key: value
+        for key, value in vars(args).items()
+        if key in Settings.model_fields and value is not None
+    }
+    return Settings(**overrides)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="database and files (DREAMREEL_DATA_DIR)")
+    parser.add_argument("--model-dir", type=Path, help="checkpoint directory (DREAMREEL_MODEL_DIR)")
+    parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (DREAMREEL_DEVICE)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="(DREAMREEL_DTYPE)")
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process see the same settings as this one."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[f"DREAMREEL_{name.upper()}"] = (
+            str(value) if not isinstance(value, list) else __import__("json").dumps(value)
+        )
+    return env
+
+
+# --- serve ------------------------------------------------------------------------------------
+class WorkerPool:
+    """Worker subprocesses started and restarted by ``serve`` (torch never loads in the API process)."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.env = _settings_env(settings)
+        self.count = count
+        self.procs: list[subprocess.Popen] = []
+        self.stopping = threading.Event()
+
+    def _spawn(self) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "dreamreel.cli", "worker", "--parent-pid", str(os.getpid())]
+        return subprocess.Popen(cmd, env=self.env)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True).start()
+
+    def _supervise(self) -> None:
+        while not self.stopping.wait(1.0):
+            for index, proc in enumerate(self.procs):
+                if proc.poll() is not None and not self.stopping.is_set():
+                    logging.getLogger("dreamreel.serve").warning(
+                        "worker %s exited with %s; restarting", proc.pid, proc.returncode
+                    )
+                    self.procs[index] = self._spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 30
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dreamreel.api.app import create_app
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)  # opens (and migrates) the store before workers start
+    pool = WorkerPool(settings, settings.workers)
+    pool.start()
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    finally:
+        pool.stop()
+    return 0
+
+
+# --- worker -----------------------------------------------------------------------------------
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL us if ``serve`` dies; the job's lease then lapses and it is re-queued."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from dreamreel.worker.loop import Worker
+
+    settings = _settings(args)
+    parent_pid = args.parent_pid
+    if parent_pid:
+        _die_with_parent(parent_pid)
+    worker = Worker(settings, exit_when=(lambda: os.getppid() != parent_pid) if parent_pid else None)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
+    worker.warm_up()
+    worker.run_forever()
+    return 0
+
+
+# --- generate ---------------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dreamreel.core.capabilities import check_supported
+    from dreamreel.core.errors import DreamreelError
+    from dreamreel.core.request import GenerationRequest
+    from dreamreel.engine.registry import load_backend, specs_from_settings
+    from dreamreel.worker.render import render_clip
+
+    settings = _settings(args)
+    try:
+        request = GenerationRequest(
+            prompt=args.prompt,
+            model=args.model,
+            aspect_ratio=args.aspect_ratio,
+            resolution=args.resolution,
+            duration_s=int(args.duration.removesuffix("s")),
+        )
+        check_supported(request)
+    except (ValueError, DreamreelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    spec = specs_from_settings(settings.model_dir, settings.device, settings.dtype)[request.model]
+    if not (spec.path / "model_index.json").exists():
+        print(f"error: no model at {spec.path} (run `dreamreel build-tiny-model {spec.path}`)", file=sys.stderr)
+        return 2
+    backend = load_backend(spec)
+    loaded = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]denoising"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(), transient=False,
+    ) as progress:
+        task = progress.add_task("denoising", total=None)
+
+        def on_step(step: int, total: int) -> None:
+            progress.update(task, completed=step, total=total)
+
+        clip = render_clip(
+            backend, request, seed=args.seed, video_path=Path(args.output), poster_path=None,
+            on_step=on_step, should_cancel=lambda: False, steps=args.steps,
+        )
+    video = clip.video
+    print(
+        f"wrote {video.path} ({video.width}x{video.height}, {video.fps} fps, {video.duration_s:.1f} s, "
+        f"{video.size_bytes / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s "
+        f"(model load {loaded - started:.1f} s)"
+    )
+    return 0
+
+
+def cmd_build_tiny_model(args: argparse.Namespace) -> int:
+    from dreamreel.engine.tiny_model import build_tiny_ltx
+
+    out = build_tiny_ltx(args.out_dir, seed=args.seed)
+    print(f"built tiny LTX-Video model in {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamreel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="API plus worker processes in one command")
+    _add_common(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="worker processes to start (DREAMREEL_WORKERS)")
+    serve.add_argument("--public-url", help="base URL clients reach this server at")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="an extra worker against the same store")
+    _add_common(worker)
+    worker.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)
+    worker.set_defaults(func=cmd_worker)
+
+    generate = sub.add_parser("generate", help="make one video locally, no server needed")
+    _add_common(generate)
+    generate.add_argument("prompt")
+    generate.add_argument("-o", "--output", default="out/video.mp4")
+    generate.add_argument("--model", default="ray-2", choices=["ray-2", "ray-flash-2"])
+    generate.add_argument("--aspect-ratio", default="16:9")
+    generate.add_argument("--resolution", default="540p")
+    generate.add_argument("--duration", default="5s", choices=["5s", "9s"])
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
+    generate.set_defaults(func=cmd_generate)
+
+    tiny = sub.add_parser("build-tiny-model", help="build the offline tiny LTX-Video model")
+    tiny.add_argument("out_dir", type=Path, nargs="?", default=Settings().model_dir)
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=cmd_build_tiny_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

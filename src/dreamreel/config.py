@@ -1,0 +1,65 @@
+"""Process settings: every option is a ``DREAMREEL_*`` environment variable and a CLI flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "tiny-ltx"
+"""The embedded default model (built offline by ``dreamreel build-tiny-model`` until a trained one ships)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DREAMREEL_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    """Holds the SQLite database and the generated files (unless overridden below)."""
+    database_url: str | None = None
+    """Defaults to ``sqlite:///<data_dir>/dreamreel.db``."""
+    storage_dir: Path | None = None
+    """Defaults to ``<data_dir>/files``."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    """Base URL clients reach this server at, used in asset URLs of webhooks; defaults to http://host:port."""
+    workers: int = Field(default=1, ge=0, le=64)
+    """Worker processes ``serve`` starts (each loads the model once and keeps it)."""
+
+    model_dir: Path = DEFAULT_MODEL_DIR
+    """Checkpoint directory behind the public names ``ray-2`` and ``ray-flash-2``."""
+    device: str = "cpu"
+    dtype: str = "float32"
+    steps: int | None = Field(default=None, ge=1, le=1000)
+    """Override the checkpoint's default denoising steps (a speed/quality trade-off)."""
+
+    lease_seconds: float = Field(default=30.0, gt=0)
+    """A running job whose worker has not heart-beaten for this long is handed to another worker."""
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    poll_seconds: float = Field(default=0.5, gt=0)
+    """How often an idle worker looks for work."""
+    progress_interval_seconds: float = Field(default=0.5, ge=0)
+    """Progress is persisted at most this often (plus the final step)."""
+
+    api_keys: list[str] = []
+    """Accepted bearer/key tokens; empty means no authentication (a local, single-user server)."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    allow_private_urls: bool = False
+    """Let callbacks and image fetches reach loopback/private addresses (tests, trusted LANs)."""
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'dreamreel.db'}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "files"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

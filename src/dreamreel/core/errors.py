@@ -1,0 +1,50 @@
+"""One exception family for the whole service; each dialect renders it in its own error shape."""
+
+from __future__ import annotations
+
+
+class DreamreelError(Exception):
+    """Something went wrong while serving a request."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "error").strip()
+        self.field = field
+        super().__init__(self.message)
+
+
+class InvalidRequest(DreamreelError):
+    """The request is malformed."""
+
+    status_code = 422
+
+
+class NotSupported(DreamreelError):
+    """This server does not support that option (yet, or for this model)."""
+
+    status_code = 422
+
+
+class NotFound(DreamreelError):
+    """No such generation."""
+
+    status_code = 404
+
+
+class Conflict(DreamreelError):
+    """The generation is not in a state that allows this."""
+
+    status_code = 409
+
+
+class Unauthorized(DreamreelError):
+    """Missing or invalid API key."""
+
+    status_code = 401
+
+
+class PayloadTooLarge(DreamreelError):
+    """The request body is larger than this server accepts."""
+
+    status_code = 413

@@ -1,0 +1,137 @@
+"""The Generation record and its state machine.
+
+One generation is one row in the store; the dialects are views of it. State names are internal;
+``DIALECT_STATUS`` is the one table that says what each dialect calls them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from dreamreel.core.request import GenerationRequest
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (State.COMPLETED, State.FAILED, State.CANCELLED)
+
+
+ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.RUNNING, State.CANCELLED, State.FAILED}),
+    # RUNNING -> QUEUED happens when a worker's lease lapses and the job is handed to another.
+    State.RUNNING: frozenset({State.QUEUED, State.COMPLETED, State.FAILED, State.CANCELLED}),
+    State.COMPLETED: frozenset(),
+    State.FAILED: frozenset(),
+    State.CANCELLED: frozenset(),
+}
+
+DIALECT_STATUS: dict[str, dict[State, str]] = {
+    "luma": {
+        State.QUEUED: "queued",
+        State.RUNNING: "dreaming",
+        State.COMPLETED: "completed",
+        State.FAILED: "failed",
+        State.CANCELLED: "failed",
+    },
+    "fal": {
+        State.QUEUED: "IN_QUEUE",
+        State.RUNNING: "IN_PROGRESS",
+        State.COMPLETED: "COMPLETED",
+        State.FAILED: "COMPLETED",
+        State.CANCELLED: "COMPLETED",
+    },
+    "aiml": {
+        State.QUEUED: "queued",
+        State.RUNNING: "generating",
+        State.COMPLETED: "completed",
+        State.FAILED: "error",
+        State.CANCELLED: "error",
+    },
+}
+
+
+def check_transition(current: State, new: State) -> None:
+    if new not in ALLOWED_TRANSITIONS[current]:
+        raise ValueError(f"illegal generation transition {current} -> {new}")
+
+
+@dataclass(frozen=True)
+class Assets:
+    """Storage keys (not URLs) of what a generation produced; dialects turn keys into URLs."""
+
+    video: str | None = None
+    image: str | None = None
+    progress_video: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"video": self.video, "image": self.image, "progress_video": self.progress_video}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Assets:
+        data = data or {}
+        return cls(video=data.get("video"), image=data.get("image"), progress_video=data.get("progress_video"))
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about the delivered file, recorded at completion (dialects report size and duration)."""
+
+    width: int
+    height: int
+    fps: int
+    frames: int
+    size_bytes: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A snapshot of one generation row."""
+
+    id: str
+    owner: str
+    dialect: str
+    request: GenerationRequest
+    state: State
+    seed: int
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    failure_reason: str | None = None
+    progress_step: int = 0
+    progress_total: int = 0
+    assets: Assets = field(default_factory=Assets)
+    video_info: VideoInfo | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    def status_for(self, dialect: str) -> str:
+        return DIALECT_STATUS[dialect][self.state]
+
+    def evolve(self, **changes: Any) -> Generation:
+        return replace(self, **changes)
+
+    @property
+    def inference_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at

@@ -1,0 +1,103 @@
+"""The dialect-neutral, validated generation request.
+
+Every dialect parses its own body shape and builds one of these; the worker and the planner only
+ever see this type. It carries every Ray 2 field (keyframes, loop, concepts, callback) even where a
+feature is not implemented yet: ``core.capabilities`` decides what this server accepts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_PROMPT_CHARS = 5000
+"""Longer prompts are refused: far above what any text encoder reads, and a cheap abuse guard."""
+
+MAX_URL_CHARS = 2048
+
+
+class AspectRatio(StrEnum):
+    SQUARE = "1:1"
+    LANDSCAPE = "16:9"
+    PORTRAIT = "9:16"
+    STANDARD = "4:3"
+    STANDARD_PORTRAIT = "3:4"
+    CINEMA = "21:9"
+    CINEMA_PORTRAIT = "9:21"
+
+    @property
+    def ratio(self) -> tuple[int, int]:
+        width, height = self.value.split(":")
+        return int(width), int(height)
+
+
+class Resolution(StrEnum):
+    """The number is the short side in pixels (Luma's and the AI/ML API's definition)."""
+
+    P540 = "540p"
+    P720 = "720p"
+    P1080 = "1080p"
+    P4K = "4k"
+
+    @property
+    def short_side(self) -> int:
+        return {"540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}[self.value]
+
+
+SUPPORTED_DURATIONS_S = (5, 9)
+
+PUBLIC_MODELS = ("ray-2", "ray-flash-2")
+"""Public model names; every dialect maps its own model id onto one of these."""
+
+
+class ImageKeyframe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["image"] = "image"
+    url: str = Field(min_length=1, max_length=64 * 1024 * 1024)
+
+
+class GenerationKeyframe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["generation"] = "generation"
+    id: str = Field(min_length=1, max_length=200)
+
+
+Keyframe = Annotated[ImageKeyframe | GenerationKeyframe, Field(discriminator="type")]
+
+
+class Keyframes(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    frame0: Keyframe | None = None
+    frame1: Keyframe | None = None
+
+
+class GenerationRequest(BaseModel):
+    """A text/image-to-video request after a dialect has parsed it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: Literal["ray-2", "ray-flash-2"] = "ray-2"
+    aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
+    resolution: Resolution = Resolution.P720
+    duration_s: Literal[5, 9] = 5
+    loop: bool = False
+    keyframes: Keyframes | None = None
+    concepts: tuple[str, ...] = ()
+    callback_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must contain text")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("callback_url must be an http(s) URL")
+        return value

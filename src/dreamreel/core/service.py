@@ -1,0 +1,65 @@
+"""The verbs every dialect calls: submit, get, list, delete, cancel. Dialects never touch the store."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+from dreamreel.core.capabilities import check_supported
+from dreamreel.core.errors import NotFound
+from dreamreel.core.generation import Generation, State
+from dreamreel.core.request import GenerationRequest
+from dreamreel.storage import LocalStorage
+from dreamreel.store.base import Event, JobStore
+
+MAX_PAGE = 1000
+
+
+class GenerationService:
+    def __init__(self, store: JobStore, storage: LocalStorage) -> None:
+        self.store = store
+        self.storage = storage
+
+    def submit(self, request: GenerationRequest, *, owner: str, dialect: str) -> Generation:
+        """Validate capabilities, then persist the job; it is durable when this returns."""
+        check_supported(request)
+        now = time.time()
+        generation = Generation(
+            id=str(uuid.uuid4()),
+            owner=owner,
+            dialect=dialect,
+            request=request,
+            state=State.QUEUED,
+            # Chosen once and stored, so a job re-run after a worker crash produces the same clip.
+            seed=secrets.randbelow(2**31),
+            created_at=now,
+            updated_at=now,
+        )
+        return self.store.create(generation)
+
+    def get(self, generation_id: str, *, owner: str) -> Generation:
+        generation = self.store.get(generation_id)
+        if generation is None or generation.owner != owner:
+            raise NotFound(f"generation {generation_id} not found")
+        return generation
+
+    def list(self, *, owner: str, limit: int, offset: int) -> tuple[list[Generation], int]:
+        limit = max(0, min(limit, MAX_PAGE))
+        return self.store.list(owner, limit, max(0, offset)), self.store.count(owner)
+
+    def delete(self, generation_id: str, *, owner: str) -> None:
+        generation = self.get(generation_id, owner=owner)
+        self.store.delete(generation.id)
+        if generation.state.is_terminal:
+            self.storage.delete_generation(generation.id)
+
+    def cancel(self, generation_id: str, *, owner: str) -> Generation:
+        generation = self.get(generation_id, owner=owner)
+        return self.store.request_cancel(generation.id) or generation
+
+    def queue_position(self, generation_id: str) -> int | None:
+        return self.store.queue_position(generation_id)
+
+    def events(self, generation_id: str, after_id: int = 0) -> list[Event]:
+        return self.store.events(generation_id, after_id)

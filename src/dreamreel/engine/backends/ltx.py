@@ -1,0 +1,151 @@
+"""Backend for LTX-Video checkpoints through diffusers' ``LTXConditionPipeline``.
+
+The condition pipeline (rather than ``LTXPipeline``) is used because it serves plain text-to-video
+when given no ``conditions`` and also accepts image/video keyframes later, with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from diffusers import LTXConditionPipeline
+
+from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, StepCallback
+from dreamreel.engine.plan import NativeGrid, Plan
+
+SETTINGS_FILE = "dreamreel.json"
+"""Optional per-model defaults written next to the checkpoint (see ``engine.tiny_model``)."""
+
+PIPELINE_SIZE_MULTIPLE = 32
+"""``LTXConditionPipeline.check_inputs`` rejects heights/widths not divisible by 32, whatever the VAE."""
+
+DEFAULT_SHORT_SIDE = 512
+DEFAULT_FPS = 24
+DEFAULT_STEPS = 50
+DEFAULT_GUIDANCE = 3.0
+"""Fallbacks when ``dreamreel.json`` is absent: LTX-Video's published defaults."""
+
+MAX_FRAMES = 257
+
+DType = Literal["float32", "bfloat16"]
+_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+class LTXConditionBackend:
+    """A loaded ``LTXConditionPipeline`` that turns a :class:`Plan` into native-size uint8 frames."""
+
+    name = "ltx-condition"
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32") -> None:
+        """Load the pipeline from a local diffusers directory (never downloads).
+
+        ``dtype`` is float32 or bfloat16 only. float16 is not offered: LTX-Video is published in
+        bfloat16, its T5 v1.1 text encoder is known to overflow in float16, and CPUs without
+        native half-precision kernels run it far slower than bfloat16.
+        """
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        self.model_dir = Path(model_dir)
+        self.device = torch.device(device)
+        self.dtype = _DTYPES[dtype]
+
+        settings = _read_settings(self.model_dir)
+        self.default_steps: int = int(settings.get("num_inference_steps", DEFAULT_STEPS))
+        self.default_guidance: float = float(settings.get("guidance_scale", DEFAULT_GUIDANCE))
+        self._short_side = int(settings.get("short_side", DEFAULT_SHORT_SIDE))
+        self._fps = int(settings.get("fps", DEFAULT_FPS))
+
+        self.pipe: LTXConditionPipeline = LTXConditionPipeline.from_pretrained(
+            self.model_dir, dtype=self.dtype, local_files_only=True
+        )
+        self.pipe.to(self.device)
+        # Jobs report progress through on_step; a tqdm bar per job would only clutter worker logs.
+        self.pipe.set_progress_bar_config(disable=True)
+        self._grid = self._compute_grid()
+
+    def _compute_grid(self) -> NativeGrid:
+        pipe = self.pipe
+        spatial = pipe.vae_spatial_compression_ratio * pipe.transformer_spatial_patch_size
+        # Exact for patch_size_t == 1, which every LTX-Video checkpoint uses.
+        temporal = pipe.vae_temporal_compression_ratio * pipe.transformer_temporal_patch_size
+        return NativeGrid(
+            short_side=self._short_side,
+            size_multiple=math.lcm(spatial, PIPELINE_SIZE_MULTIPLE),
+            frame_multiple=temporal,
+            fps=self._fps,
+            max_frames=MAX_FRAMES,
+        )
+
+    def native_grid(self) -> NativeGrid:
+        """Native sizes: sides multiples of ``size_multiple``, ``frame_multiple*k+1`` frames."""
+        return self._grid
+
+    def generate(self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck) -> np.ndarray:
+        """Text-to-video for ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
+
+        Raises :class:`GenerationCancelled` as soon as ``should_cancel()`` is true after a step. The
+        exception is raised from inside the step callback, which stops diffusers right there: setting
+        ``pipe._interrupt`` instead would skip the remaining steps but still run the full VAE decode
+        (about 85 % of a float32 tiny-model run) for output nobody wants.
+        """
+        self._check_plan(plan)
+        if should_cancel():
+            raise GenerationCancelled("cancelled before denoising started")
+
+        total = plan.num_inference_steps
+
+        def step_end(pipe: LTXConditionPipeline, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            on_step(i + 1, total)
+            if should_cancel():
+                raise GenerationCancelled(f"cancelled after step {i + 1}/{total}")
+            return kwargs
+
+        # Noise is drawn on the CPU so a seed gives the same clip whatever the device.
+        generator = torch.Generator(device="cpu").manual_seed(plan.seed)
+        with torch.inference_mode():
+            out = self.pipe(
+                prompt=plan.prompt,
+                height=plan.native_height,
+                width=plan.native_width,
+                num_frames=plan.native_frames,
+                frame_rate=plan.native_fps,
+                num_inference_steps=plan.num_inference_steps,
+                guidance_scale=plan.guidance_scale,
+                generator=generator,
+                output_type="np",
+                callback_on_step_end=step_end,
+            )
+        frames = np.asarray(out.frames[0])  # (F, H, W, 3) float32 in [0, 1]
+        expected = (plan.native_frames, plan.native_height, plan.native_width, 3)
+        if frames.shape != expected:
+            raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
+        return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+    def _check_plan(self, plan: Plan) -> None:
+        """Reject sizes the pipeline would silently round (frames) or reject late (sides)."""
+        grid = self._grid
+        if plan.native_width % grid.size_multiple or plan.native_height % grid.size_multiple:
+            size = f"{plan.native_width}x{plan.native_height}"
+            raise ValueError(f"native size {size} is not a multiple of {grid.size_multiple}")
+        if (plan.native_frames - 1) % grid.frame_multiple or not 1 <= plan.native_frames <= grid.max_frames:
+            raise ValueError(
+                f"native_frames {plan.native_frames} is not {grid.frame_multiple}*k+1 <= {grid.max_frames}"
+            )
+        if plan.num_inference_steps < 1:
+            raise ValueError("num_inference_steps must be at least 1")
+
+
+def _read_settings(model_dir: Path) -> dict[str, Any]:
+    """``dreamreel.json`` from the model directory, or ``{}`` for checkpoints that do not have one."""
+    path = model_dir / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return data

@@ -1,0 +1,1 @@
+"""Outbound network guards: every URL a client hands us is hostile until checked."""

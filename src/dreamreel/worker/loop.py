@@ -1,0 +1,161 @@
+"""The worker loop: claim -> heartbeat while rendering -> complete/fail, until told to stop.
+
+Shape: one job at a time per process (one model per device); a heartbeat thread renews the lease
+and relays cancellation; a job whose lease is lost is abandoned (another worker owns it now).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dreamreel.config import Settings
+from dreamreel.core.generation import Assets, Generation, VideoInfo
+from dreamreel.engine.backends.base import Backend, GenerationCancelled
+from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
+from dreamreel.storage import LocalStorage
+from dreamreel.store import JobStore, open_store
+from dreamreel.worker.render import render_clip
+
+log = logging.getLogger("dreamreel.worker")
+
+
+@dataclass
+class JobControl:
+    """Shared between the render thread and the heartbeat thread of one job."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    lease_lost: bool = False
+    cancel_requested: bool = False
+
+    shutting_down: threading.Event = field(default_factory=threading.Event)
+
+    def should_cancel(self) -> bool:
+        return self.lease_lost or self.cancel_requested or self.shutting_down.is_set()
+
+
+class ProgressReporter:
+    """Persists denoising progress, at most once per interval plus the last step (SQLite is shared)."""
+
+    def __init__(self, store: JobStore, generation_id: str, worker_id: str, interval_s: float) -> None:
+        self.store, self.generation_id, self.worker_id = store, generation_id, worker_id
+        self.interval_s = interval_s
+        self._last_write = 0.0
+
+    def __call__(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if step < total and now - self._last_write < self.interval_s:
+            return
+        self._last_write = now
+        self.store.record_progress(self.generation_id, self.worker_id, step, total)
+        self.store.add_event(self.generation_id, "INFO", f"Denoising step {step}/{total}")
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: JobStore | None = None,
+        specs: dict[str, ModelSpec] | None = None,
+        exit_when: Callable[[], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.resolved_database_url)
+        self.storage = LocalStorage(settings.resolved_storage_dir)
+        self.specs = specs or specs_from_settings(settings.model_dir, settings.device, settings.dtype)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stop_event = threading.Event()
+        self.exit_when = exit_when or (lambda: False)
+        self._backends: dict[ModelSpec, Backend] = {}
+
+    def backend_for(self, model: str) -> Backend:
+        """Load each checkpoint once and keep it: model load dominates a cold start."""
+        spec = self.specs[model]
+        if spec not in self._backends:
+            started = time.perf_counter()
+            self._backends[spec] = load_backend(spec)
+            log.info("loaded %s (%s) in %.1fs", model, spec.path, time.perf_counter() - started)
+        return self._backends[spec]
+
+    def warm_up(self) -> None:
+        for model in self.specs:
+            self.backend_for(model)
+
+    def run_forever(self) -> None:
+        log.info("worker %s polling %s", self.worker_id, self.settings.resolved_database_url)
+        while not self.stop_event.is_set() and not self.exit_when():
+            if not self.run_once():
+                self.stop_event.wait(self.settings.poll_seconds)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty."""
+        job = self.store.claim(self.worker_id, self.settings.lease_seconds)
+        if job is None:
+            return False
+        self.process(job)
+        return True
+
+    def _heartbeat(self, job: Generation, control: JobControl) -> None:
+        while not control.stop.wait(self.settings.heartbeat_seconds):
+            beat = self.store.heartbeat(job.id, self.worker_id, self.settings.lease_seconds)
+            control.lease_lost = not beat.owned
+            control.cancel_requested = beat.cancel_requested
+            if control.lease_lost:
+                log.warning("lost the lease on %s; abandoning it", job.id)
+                return
+
+    def process(self, job: Generation) -> None:
+        log.info("running %s (attempt %d): %r", job.id, job.attempts, job.request.prompt[:80])
+        control = JobControl(shutting_down=self.stop_event)
+        beat = threading.Thread(target=self._heartbeat, args=(job, control), daemon=True)
+        beat.start()
+        try:
+            backend = self.backend_for(job.model)
+            clip = render_clip(
+                backend,
+                job.request,
+                seed=job.seed,
+                video_path=self.storage.generation_dir(job.id) / "video.mp4",
+                poster_path=self.storage.generation_dir(job.id) / "poster.jpg",
+                on_step=ProgressReporter(
+                    self.store, job.id, self.worker_id, self.settings.progress_interval_seconds
+                ),
+                should_cancel=control.should_cancel,
+                steps=self.settings.steps,
+            )
+        except GenerationCancelled:
+            if control.lease_lost:
+                return
+            if control.cancel_requested:
+                self.store.finish_cancelled(job.id, self.worker_id)
+            else:  # this worker is shutting down: hand the job straight back to the queue
+                self.store.release(job.id, self.worker_id)
+            return
+        except Exception as exc:  # a job failure must never kill the worker
+            log.error("generation %s failed: %s", job.id, traceback.format_exc())
+            self.store.fail(job.id, self.worker_id, f"generation failed: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            control.stop.set()
+            beat.join()
+        video = clip.video
+        self.store.add_event(job.id, "INFO", f"Encoded {video.width}x{video.height} {video.frames} frames")
+        done = self.store.complete(
+            job.id,
+            self.worker_id,
+            Assets(
+                video=self.storage.key_for(video.path),
+                image=self.storage.key_for(clip.poster) if clip.poster else None,
+            ),
+            VideoInfo(video.width, video.height, video.fps, video.frames, video.size_bytes),
+        )
+        if not done:
+            log.warning("%s finished but this worker no longer owns it; result left to the owner", job.id)

@@ -1,0 +1,120 @@
+"""Shared fixtures: the tiny offline model, and real server processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DREAMREEL = str(Path(sys.executable).parent / "dreamreel")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random LTX-Video model, built offline once per test session."""
+    from dreamreel.engine.tiny_model import build_tiny_ltx
+
+    return build_tiny_ltx(tmp_path_factory.mktemp("models") / "tiny-ltx", seed=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``dreamreel serve`` (or ``worker``) as a real subprocess, as a user would run it."""
+
+    def __init__(self, data_dir: Path, model_dir: Path, *, workers: int = 1, extra_env: dict | None = None):
+        self.data_dir = data_dir
+        self.model_dir = model_dir
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DREAMREEL_LEASE_SECONDS": "3",
+            "DREAMREEL_HEARTBEAT_SECONDS": "0.5",
+            "DREAMREEL_POLL_SECONDS": "0.2",
+            "DREAMREEL_ALLOW_PRIVATE_URLS": "true",
+            **(extra_env or {}),
+        }
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir / f"serve-{self.port}.log"
+
+    def start(self) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            DREAMREEL, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir), "--model-dir", str(self.model_dir),
+            "--workers", str(self.workers), "--log-level", "warning",
+        ]
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not become healthy")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, exactly like a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_worker(data_dir: Path, model_dir: Path, env: dict) -> subprocess.Popen:
+    with open(data_dir / f"worker-{time.time_ns()}.log", "ab") as log:
+        return subprocess.Popen(
+            [DREAMREEL, "worker", "--data-dir", str(data_dir), "--model-dir", str(model_dir)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+    """One server for a whole module of tests that do not depend on each other's generations."""
+    proc = ServerProcess(tmp_path_factory.mktemp("shared") / "data", tiny_model_dir).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "data", tiny_model_dir).start()
+    yield proc
+    proc.stop()
+
+
+def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
+    """Poll until ``predicate()`` is truthy; return its value or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -54,6 +54,7 @@ class LTXConditionBackend:
         self.device = torch.device(device)
         self.dtype = _DTYPES[dtype]
 
+        _quiet_library_logs()
         settings = _read_settings(self.model_dir)
         self.default_steps: int = int(settings.get("num_inference_steps", DEFAULT_STEPS))
         self.default_guidance: float = float(settings.get("guidance_scale", DEFAULT_GUIDANCE))
@@ -138,6 +139,17 @@ class LTXConditionBackend:
             )
         if plan.num_inference_steps < 1:
             raise ValueError("num_inference_steps must be at least 1")
+
+
+def _quiet_library_logs() -> None:
+    """Loading bars and per-call scheduler notices from diffusers/transformers only clutter worker logs."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _read_settings(model_dir: Path) -> dict[str, Any]:

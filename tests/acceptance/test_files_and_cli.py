@@ -1,0 +1,56 @@
+"""The files route (Range, ETag) on a real output, and ``dreamreel generate`` without a server."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+
+from dreamreel.media.probe import probe_mp4
+from tests.conftest import DREAMREEL, ServerProcess, wait_for
+
+
+def test_files_route_serves_ranges_and_etags(shared_server: ServerProcess) -> None:
+    base = f"{shared_server.url}/dream-machine/v1/generations"
+    gid = httpx.post(base, json={"prompt": "a red ball", "resolution": "540p"}).json()["id"]
+    done = wait_for(lambda: (g := httpx.get(f"{base}/{gid}").json())["state"] == "completed" and g)
+    url = done["assets"]["video"]
+
+    full = httpx.get(url)
+    assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
+    etag = full.headers["etag"]
+    assert full.content[4:8] == b"ftyp"
+
+    part = httpx.get(url, headers={"range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
+    assert part.content == full.content[100:200]
+
+    assert httpx.get(url, headers={"if-none-match": etag}).status_code == 304
+    assert httpx.get(url, headers={"range": f"bytes={len(full.content) + 10}-"}).status_code == 416
+    assert httpx.get(f"{shared_server.url}/files/../../etc/passwd").status_code == 404
+    assert httpx.get(f"{shared_server.url}/files/generations/nope/video.mp4").status_code == 404
+
+
+def test_generate_cli_writes_the_requested_clip(tmp_path, tiny_model_dir) -> None:
+    out = tmp_path / "clip.mp4"
+    result = subprocess.run(
+        [DREAMREEL, "generate", "a blue square on sand", "--model-dir", str(tiny_model_dir),
+         "--aspect-ratio", "9:16", "--resolution", "540p", "--duration", "5s", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "denoising" in result.stdout and "8/8 steps" in result.stdout
+    info = probe_mp4(out)
+    assert (info.codec, info.width, info.height, info.frames) == ("h264", 540, 960, 120)
+    assert info.duration_s == pytest.approx(5.0, abs=0.05)
+
+
+def test_generate_cli_rejects_bad_input(tmp_path, tiny_model_dir) -> None:
+    result = subprocess.run(
+        [DREAMREEL, "generate", "x", "--model-dir", str(tiny_model_dir), "--resolution", "999p",
+         "-o", str(tmp_path / "x.mp4")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "resolution" in result.stderr

@@ -184,9 +184,7 @@ def _encode_stream(
     # format="mp4" explicitly: the temp name does not end in .mp4. faststart moves the moov
     # box to the front in a second pass at close, so browsers can start playing (and seek)
     # before the whole file has downloaded.
-    with av.open(
-        str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}
-    ) as container:
+    with av.open(str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as container:
         stream = container.add_stream(
             "libx264",
             rate=fps,

@@ -193,6 +193,18 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from dreamreel.training.run import run_stage
+
+    return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from dreamreel.training.evaluate import main_eval
+
+    return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamreel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +239,21 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("out_dir", type=Path, nargs="?", default=Settings().model_dir)
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_build_tiny_model)
+    train = sub.add_parser("train", help="train the embedded model on the procedural world (resumable)")
+    train.add_argument("--stage", choices=["vae", "latents", "flow", "export", "all"], default="all")
+    train.add_argument("--work-dir", type=Path, default=Path("checkpoints/embedded"))
+    train.add_argument("--max-hours", type=float, default=None, help="stop this call after this long")
+    train.add_argument("--world", choices=["full", "reduced"], default="full")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")
+    evaluate.add_argument("--model-dir", type=Path, default=Settings().model_dir)
+    evaluate.add_argument("--prompts", type=int, default=200)
+    evaluate.add_argument("--aspects", default="16:9,9:16")
+    evaluate.add_argument("--steps", type=int, default=None)
+    evaluate.add_argument("--world", choices=["full", "reduced"], default="full")
+    evaluate.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
+    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -6,9 +6,9 @@ import subprocess
 
 import httpx
 import pytest
+from tests.conftest import DREAMREEL, ServerProcess, wait_for
 
 from dreamreel.media.probe import probe_mp4
-from tests.conftest import DREAMREEL, ServerProcess, wait_for
 
 
 def test_files_route_serves_ranges_and_etags(shared_server: ServerProcess) -> None:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
 from dreamreel.api import files
-from dreamreel.api.dialects import luma
+from dreamreel.api.dialects import aiml, luma
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.webhooks import WebhookDispatcher
 from dreamreel.config import Settings
@@ -28,7 +28,10 @@ log = logging.getLogger("dreamreel.api")
 
 ErrorRenderer = Callable[[DreamreelError], JSONResponse]
 
-DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [(luma.PREFIX, luma.error_response)]
+DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
+    (luma.PREFIX, luma.error_response),
+    (aiml.PREFIX + "/", aiml.error_response),
+]
 """Path prefix -> the dialect's error shape; anything else gets ``{"detail": ...}``."""
 
 
@@ -92,5 +95,6 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     luma.attach(app)
+    aiml.attach(app)
     app.include_router(files.router)
     return app

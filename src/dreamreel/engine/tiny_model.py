@@ -14,15 +14,16 @@ drawn from a seeded torch RNG (the caller's global RNG state is left untouched).
 
 from __future__ import annotations
 
-import io
 import json
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dreamreel.engine.tokenizer import build_tokenizer, train_sentencepiece
+
 if TYPE_CHECKING:
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
-    from transformers import T5EncoderModel, T5TokenizerFast
+    from transformers import T5EncoderModel
 
 MODEL_FAMILY = "ltx-condition"
 """Value of ``family`` in ``dreamreel.json``; matches ``LTXConditionBackend.name``."""
@@ -172,63 +173,6 @@ def caption_corpus(n: int = 800) -> list[str]:
     return captions
 
 
-def train_sentencepiece(vocab_size: int = VOCAB_SIZE) -> bytes:
-    """Train the project's SentencePiece unigram model on :func:`caption_corpus`; return the model bytes.
-
-    Ids follow T5's layout (``<pad>``=0, ``</s>``=1, ``<unk>``=2, no BOS), which ``T5TokenizerFast``
-    assumes. ``nmt_nfkc_cf`` case-folds, so capitalised prompts map onto the lower-case vocabulary.
-    A single thread, unshuffled input and a fixed RNG seed make the vocabulary reproducible.
-    """
-    import sentencepiece as spm
-
-    spm.set_random_generator_seed(_CORPUS_SEED)
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(caption_corpus()),
-        model_writer=model,
-        model_type="unigram",
-        vocab_size=vocab_size,
-        character_coverage=1.0,
-        normalization_rule_name="nmt_nfkc_cf",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        pad_piece="<pad>",
-        eos_piece="</s>",
-        unk_piece="<unk>",
-        num_threads=1,
-        input_sentence_size=0,
-        shuffle_input_sentence=False,
-        minloglevel=2,
-    )
-    return model.getvalue()
-
-
-def _precompiled_charsmap(model_proto: bytes) -> bytes | None:
-    """The normaliser table of a serialized SentencePiece model (the fast tokenizer needs it)."""
-    from sentencepiece import sentencepiece_model_pb2
-
-    proto = sentencepiece_model_pb2.ModelProto()
-    proto.ParseFromString(model_proto)
-    return proto.normalizer_spec.precompiled_charsmap or None
-
-
-def build_tokenizer(model_proto: bytes) -> T5TokenizerFast:
-    """A ``T5TokenizerFast`` over the given SentencePiece model (vocabulary, scores and normaliser)."""
-    import sentencepiece as spm
-    from transformers import T5TokenizerFast
-
-    sp = spm.SentencePieceProcessor(model_proto=model_proto)
-    vocab = [(sp.id_to_piece(i), float(sp.get_score(i))) for i in range(sp.get_piece_size())]
-    return T5TokenizerFast(
-        vocab=vocab,
-        extra_ids=0,
-        _spm_precompiled_charsmap=_precompiled_charsmap(model_proto),
-        model_max_length=MAX_SEQUENCE_LENGTH,
-    )
-
-
 def _build_components(
     vocab_size: int,
 ) -> tuple[T5EncoderModel, AutoencoderKLLTXVideo, LTXVideoTransformer3DModel]:
@@ -307,8 +251,8 @@ def build_tiny_ltx(out_dir: str | Path, seed: int = 0) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    model_proto = train_sentencepiece()
-    tokenizer = build_tokenizer(model_proto)
+    model_proto = train_sentencepiece(caption_corpus(), VOCAB_SIZE, seed=_CORPUS_SEED)
+    tokenizer = build_tokenizer(model_proto, MAX_SEQUENCE_LENGTH)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

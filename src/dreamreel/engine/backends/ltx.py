@@ -31,6 +31,8 @@ DEFAULT_GUIDANCE = 3.0
 """Fallbacks when ``dreamreel.json`` is absent: LTX-Video's published defaults."""
 
 MAX_FRAMES = 257
+DEFAULT_MAX_SEQUENCE_LENGTH = 256
+"""Prompt tokens the text encoder reads (the pipeline's default; small models train on fewer)."""
 
 DType = Literal["float32", "bfloat16"]
 _DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -60,6 +62,8 @@ class LTXConditionBackend:
         self.default_guidance: float = float(settings.get("guidance_scale", DEFAULT_GUIDANCE))
         self._short_side = int(settings.get("short_side", DEFAULT_SHORT_SIDE))
         self._fps = int(settings.get("fps", DEFAULT_FPS))
+        self._max_frames = int(settings.get("max_frames", MAX_FRAMES))
+        self._max_sequence_length = int(settings.get("max_sequence_length", DEFAULT_MAX_SEQUENCE_LENGTH))
 
         self.pipe: LTXConditionPipeline = LTXConditionPipeline.from_pretrained(
             self.model_dir, dtype=self.dtype, local_files_only=True
@@ -79,7 +83,7 @@ class LTXConditionBackend:
             size_multiple=math.lcm(spatial, PIPELINE_SIZE_MULTIPLE),
             frame_multiple=temporal,
             fps=self._fps,
-            max_frames=MAX_FRAMES,
+            max_frames=self._max_frames,
         )
 
     def native_grid(self) -> NativeGrid:
@@ -120,6 +124,7 @@ class LTXConditionBackend:
                 generator=generator,
                 output_type="np",
                 callback_on_step_end=step_end,
+                max_sequence_length=self._max_sequence_length,
             )
         frames = np.asarray(out.frames[0])  # (F, H, W, 3) float32 in [0, 1]
         expected = (plan.native_frames, plan.native_height, plan.native_width, 3)

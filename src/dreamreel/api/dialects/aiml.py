@@ -1,0 +1,130 @@
+"""AI/ML API v2 video dialect: ``POST /v2/video/generations`` and ``GET ...?generation_id=``.
+
+Ids are shaped like the AI/ML API's (``<uuid>:luma/ray-2``); the uuid part is the generation id
+every other dialect uses, so one generation can be fetched through any view. Errors use the
+gateway's NestJS-style body ``{"statusCode", "message", "error"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+
+from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.errors import parse_body
+from dreamreel.api.urls import file_url
+from dreamreel.core.errors import DreamreelError, NotFound
+from dreamreel.core.generation import Generation, State
+from dreamreel.core.request import MAX_PROMPT_CHARS, AspectRatio, GenerationRequest, Keyframes, Resolution
+from dreamreel.core.usage import units_for
+
+PREFIX = "/v2"
+MODELS = {"luma/ray-2": "ray-2", "luma/ray-flash-2": "ray-flash-2"}
+PUBLIC_NAME = {core: public for public, core in MODELS.items()}
+
+REASON_PHRASES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
+                  413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error"}
+
+
+class AimlVideoCreate(BaseModel):
+    """The request schema of the AI/ML API's ``luma/ray-2`` page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["luma/ray-2", "luma/ray-flash-2"]
+    prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    resolution: Resolution = Resolution.P1080
+    aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
+    duration: Literal[5, 9, "5", "9"] = 5
+    keyframes: Keyframes | None = None
+    loop: StrictBool = False
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _no_bools(cls, value: Any) -> Any:
+        if isinstance(value, (bool, float)):
+            raise ValueError("duration must be 5 or 9")
+        return value
+
+    def to_core(self) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=self.prompt,
+            model=MODELS[self.model],
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            duration_s=int(self.duration),
+            loop=self.loop,
+            keyframes=self.keyframes,
+        )
+
+
+def external_id(generation: Generation) -> str:
+    return f"{generation.id}:{PUBLIC_NAME[generation.model]}"
+
+
+def internal_id(generation_id: str) -> str:
+    """Accept both ``<uuid>:luma/ray-2`` and the bare uuid other dialects hand out."""
+    return generation_id.split(":", 1)[0]
+
+
+def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
+    info = generation.video_info
+    video = None
+    if generation.state == State.COMPLETED and generation.assets.video:
+        video = {"url": file_url(base_url, generation.assets.video), "duration": info.duration_s if info else None}
+    error = None
+    if generation.state in (State.FAILED, State.CANCELLED):
+        error = {"name": "GenerationError" if generation.state == State.FAILED else "GenerationCancelled",
+                 "message": generation.failure_reason or generation.state.value}
+    units = units_for(generation.request)
+    return {
+        "id": external_id(generation),
+        "status": generation.status_for("aiml"),
+        "video": video,
+        "duration": info.duration_s if info and video else None,
+        "error": error,
+        "meta": {"usage": {"credits_used": units, "tokens_used": units}} if generation.state == State.COMPLETED
+        else None,
+    }
+
+
+router = APIRouter(prefix=PREFIX, tags=["aiml"])
+
+
+def _base(request: Request) -> str:
+    return request.app.state.public_url or str(request.base_url).rstrip("/")
+
+
+@router.post("/video/generations")
+def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Queue a generation; answers ``{"id", "status": "queued"}`` as the AI/ML API does."""
+    parsed = parse_body(AimlVideoCreate, body)
+    generation = service.submit(parsed.to_core(), owner=owner, dialect="aiml")
+    return {"id": external_id(generation), "status": generation.status_for("aiml")}
+
+
+@router.get("/video/generations")
+def poll_generation(
+    request: Request, service: Service, owner: Owner,
+    generation_id: str = Query(min_length=1, max_length=300),
+) -> dict[str, Any]:
+    try:
+        generation = service.get(internal_id(generation_id), owner=owner)
+    except NotFound:
+        raise NotFound(f"generation {generation_id} not found") from None
+    return render_generation(generation, _base(request))
+
+
+def error_response(exc: DreamreelError) -> JSONResponse:
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"statusCode": exc.status_code, "message": exc.message,
+                 "error": REASON_PHRASES.get(exc.status_code, "Error")},
+    )
+
+
+def attach(app: FastAPI) -> None:
+    app.include_router(router)

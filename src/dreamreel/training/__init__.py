@@ -1,0 +1,7 @@
+"""Training the embedded model on the procedural world (``dreamreel train``); imports torch.
+
+Stages, each resumable from its checkpoint in the work directory:
+``vae`` (autoencoder) -> ``latents`` (encode a clip cache) -> ``flow`` (text encoder + transformer,
+rectified flow with random frame conditioning) -> ``export`` (a diffusers ``LTXConditionPipeline``
+directory). ``architecture`` fixes the component shapes; ``data`` draws world clips.
+"""

@@ -1,0 +1,107 @@
+"""Shapes of the embedded model's components, all standard diffusers/transformers classes.
+
+Why these numbers (docs/model-card.md has the measurements): the transformer must see smooth
+latents, not raw pixels, so a small LTX-Video VAE compresses 16x in space (patchify 4 + two 2x
+stages) and 4x in time into 16 channels; at the native short side of 96 px a 16:9 clip is a 6x10
+latent grid over 11 latent frames (660 tokens), which a 192-wide, 6-layer transformer trains on at a
+few clips per second on two CPU cores. The pipeline needs sides that are multiples of 32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
+from transformers import T5Config, T5EncoderModel
+
+from dreamreel.core.request import AspectRatio
+from dreamreel.engine.planner import frame_size
+
+
+@dataclass(frozen=True)
+class NativeFormat:
+    """What the embedded model generates natively (written to ``dreamreel.json`` on export)."""
+
+    short_side: int = 96
+    size_multiple: int = 32
+    fps: int = 8
+    frames: int = 41
+    """5 s at 8 fps, as ``4k + 1``; 9 s requests use the same 41 frames, played slower."""
+
+
+NATIVE = NativeFormat()
+
+LATENT_CHANNELS = 16
+TEXT_DIM = 128
+TEXT_MAX_TOKENS = 48
+"""World captions are short; the pipeline is called with ``max_sequence_length`` this long."""
+VOCAB_SIZE = 1000
+
+
+def native_size(aspect: AspectRatio) -> tuple[int, int]:
+    """(width, height) of a native clip at this aspect, as the planner computes it."""
+    return frame_size(aspect, NATIVE.short_side, NATIVE.size_multiple)
+
+
+def make_vae() -> AutoencoderKLLTXVideo:
+    return AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=LATENT_CHANNELS,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("LTXVideoDownBlock3D",) * 3,
+        decoder_block_out_channels=(32, 64, 64),
+        layers_per_block=(1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, False),
+        decoder_inject_noise=(False, False, False, False),
+        downsample_type=("conv", "conv", "conv"),
+        upsample_residual=(False, False, False),
+        upsample_factor=(1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=4,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+
+
+def make_transformer() -> LTXVideoTransformer3DModel:
+    return LTXVideoTransformer3DModel(
+        in_channels=LATENT_CHANNELS,
+        out_channels=LATENT_CHANNELS,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=6,
+        attention_head_dim=32,
+        cross_attention_dim=192,
+        num_layers=6,
+        caption_channels=TEXT_DIM,
+    )
+
+
+def make_text_encoder(vocab_size: int = VOCAB_SIZE) -> T5EncoderModel:
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=vocab_size,
+            d_model=TEXT_DIM,
+            d_kv=32,
+            d_ff=256,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=16,
+            relative_attention_max_distance=64,
+            feed_forward_proj="gated-gelu",
+            dropout_rate=0.0,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+            use_cache=False,
+        )
+    )
+
+
+def make_scheduler() -> FlowMatchEulerDiscreteScheduler:
+    # The condition pipeline passes its own timesteps and no ``mu``: dynamic shifting must be off.
+    return FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=False)

@@ -1,0 +1,63 @@
+"""Stage 4: assemble the trained parts into a diffusers ``LTXConditionPipeline`` directory.
+
+The result loads offline with ``from_pretrained`` like any LTX-Video checkpoint; ``dreamreel.json``
+beside it tells the backend the native format and sampler defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import LTXConditionPipeline
+
+from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_scheduler, make_text_encoder, make_transformer
+from dreamreel.training.checkpoint import load_checkpoint
+from dreamreel.training.text import load_or_build_tokenizer
+from dreamreel.training.vae_stage import load_trained_vae
+
+SAMPLER_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 3.0}
+
+
+def build_pipeline(work_dir: Path, *, use_ema: bool = True) -> LTXConditionPipeline:
+    tokenizer = load_or_build_tokenizer(work_dir)
+    vae = load_trained_vae(work_dir)
+    stats = load_checkpoint(work_dir / "latents" / "stats.pt")
+    if stats is None:
+        raise FileNotFoundError("latent statistics missing; run the latents stage first")
+    vae.latents_mean.copy_(stats["mean"])
+    vae.latents_std.copy_(stats["std"])
+    state = load_checkpoint(work_dir / "flow.pt")
+    if state is None:
+        raise FileNotFoundError("no flow checkpoint; run the flow stage first")
+    transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
+    modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
+    weights = state["ema"] if use_ema else state["model"]
+    modules.load_state_dict({k: v.to(modules.state_dict()[k].dtype) for k, v in weights.items()})
+    pipe = LTXConditionPipeline(scheduler=make_scheduler(), vae=vae.eval(), text_encoder=text_encoder.eval(),
+                                tokenizer=tokenizer, transformer=transformer.eval())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def model_settings(step: int) -> dict[str, object]:
+    return {
+        "family": "ltx-condition",
+        "short_side": NATIVE.short_side,
+        "fps": NATIVE.fps,
+        "max_frames": NATIVE.frames,
+        "max_sequence_length": TEXT_MAX_TOKENS,
+        **SAMPLER_DEFAULTS,
+        "trained_steps": step,
+    }
+
+
+def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
+    pipe = build_pipeline(work_dir)
+    state = load_checkpoint(work_dir / "flow.pt")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
+    (out_dir / "dreamreel.json").write_text(json.dumps(model_settings(state["step"]), indent=2) + "\n")
+    return out_dir

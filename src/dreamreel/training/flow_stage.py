@@ -1,0 +1,203 @@
+"""Stage 3: train the text encoder and transformer with rectified flow on cached latents.
+
+Conventions mirror ``LTXConditionPipeline`` exactly, so the exported model samples correctly:
+- ``x_sigma = sigma * noise + (1 - sigma) * x0``; the transformer gets ``timestep = sigma * 1000``
+  per token and predicts ``noise - x0`` (the pipeline steps with ``-noise_pred`` on per-token sigmas).
+- Positions come from the pipeline's own ``_prepare_video_ids``/``_scale_video_ids``, time divided by
+  the frame rate.
+- Random frame conditioning, as the pipeline applies it at inference: a first-frame image or a
+  leading clip replaces the first latent frames in-sequence (timestep 0, excluded from the loss); an
+  end keyframe is an extra set of tokens (its own single-frame latent) positioned at the last frame
+  index and prepended to the sequence. Conditioned tokens carry the pipeline's small
+  ``image_cond_noise_scale * sigma**2`` noise.
+- Captions are dropped 10 % of the time so classifier-free guidance works.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import LTXConditionPipeline
+
+from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_text_encoder, make_transformer
+from dreamreel.training.checkpoint import EMA, StageLog, load_checkpoint, save_checkpoint
+
+SPATIAL_RATIO, TEMPORAL_RATIO = 16, 4
+IMAGE_COND_NOISE_SCALE = 0.15
+"""The pipeline's default ``image_cond_noise_scale``: conditioned latents get ``scale * noise * sigma**2``."""
+
+CONDITIONING_MODES = ("none", "first", "last", "first_last", "leading")
+CONDITIONING_WEIGHTS = (0.4, 0.2, 0.12, 0.13, 0.15)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    steps: int = 30000
+    batch_size: int = 8
+    lr: float = 4e-4
+    warmup: int = 500
+    weight_decay: float = 0.01
+    ema_decay: float = 0.999
+    caption_dropout: float = 0.1
+    seed: int = 3
+    checkpoint_every: int = 200
+    log_every: int = 25
+
+
+class LatentCache:
+    """Shards of cached latents in memory (fp16: a few hundred MB for the whole cache)."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.shards = [torch.load(p, weights_only=False) for p in sorted(cache_dir.glob("shard-*.pt"))]
+        if not self.shards:
+            raise FileNotFoundError(f"no latent shards in {cache_dir}; run the latents stage first")
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        shard = self.shards[int(rng.integers(len(self.shards)))]
+        index = rng.choice(len(shard["latents"]), size=size, replace=False)
+        captions = [shard["captions"][i][int(rng.integers(len(shard["captions"][i])))] for i in index]
+        return shard["latents"][index].float(), shard["last"][index].float(), captions
+
+
+def lr_at(step: int, config: FlowConfig) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def sample_sigmas(generator: torch.Generator, batch: int) -> torch.Tensor:
+    """Logit-normal sigmas (most weight mid-way, as SD3/LTX train), mixed with 20 % uniform."""
+    logit = torch.sigmoid(torch.randn(batch, generator=generator))
+    uniform = torch.rand(batch, generator=generator)
+    pick = torch.rand(batch, generator=generator) < 0.2
+    return torch.where(pick, uniform, logit).clamp(1e-3, 1.0)
+
+
+def video_coords(batch: int, frames: int, height: int, width: int, frame_index: int = 0) -> torch.Tensor:
+    ids = LTXConditionPipeline._prepare_video_ids(batch, frames, height, width, 1, 1, device="cpu")
+    ids = LTXConditionPipeline._scale_video_ids(ids, SPATIAL_RATIO, TEMPORAL_RATIO, frame_index, device="cpu").float()
+    ids[:, 0] = ids[:, 0] / NATIVE.fps
+    return ids
+
+
+def pack(latents: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) -> (B, F*H*W, C), the pipeline's token order for patch size 1."""
+    return latents.flatten(2).transpose(1, 2)
+
+
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The rectified-flow path the pipeline samples along: sigma=1 is pure noise, 0 is data."""
+    return sigma * noise + (1 - sigma) * x0
+
+
+def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """What the transformer learns to predict (the pipeline steps along ``-prediction``)."""
+    return noise - x0
+
+
+def flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode: str,
+              generator: torch.Generator, config: FlowConfig) -> torch.Tensor:
+    batch, _, frames, height, width = x0.shape
+    tokens = tokenizer(captions, padding="max_length", max_length=TEXT_MAX_TOKENS, truncation=True,
+                       return_tensors="pt")
+    prompt_embeds = text_encoder(tokens.input_ids, attention_mask=tokens.attention_mask)[0]
+
+    sigma = sample_sigmas(generator, batch).view(batch, 1, 1, 1, 1)
+    noise = torch.randn(x0.shape, generator=generator)
+    noisy = add_noise(x0, noise, sigma)
+    cond_frames = torch.zeros(frames, dtype=torch.bool)
+    if mode in ("first", "first_last"):
+        cond_frames[0] = True
+    elif mode == "leading":
+        cond_frames[: int(torch.randint(2, frames // 2 + 1, (1,), generator=generator))] = True
+    cond_mask5 = cond_frames.view(1, 1, frames, 1, 1).float()
+    cond_noise = IMAGE_COND_NOISE_SCALE * torch.randn(x0.shape, generator=generator) * sigma**2
+    model_in = torch.where(cond_mask5.bool(), x0 + cond_noise, noisy)
+
+    tokens_in = pack(model_in)
+    token_cond = pack(cond_mask5.expand(batch, 1, frames, height, width))[..., 0]
+    timestep = torch.minimum(sigma.view(batch, 1) * 1000, (1 - token_cond) * 1000)
+    coords = video_coords(batch, frames, height, width)
+    extra = 0
+    if mode in ("last", "first_last"):
+        extra_in = pack(last + IMAGE_COND_NOISE_SCALE * torch.randn(last.shape, generator=generator) * sigma**2)
+        extra = extra_in.shape[1]
+        tokens_in = torch.cat([extra_in, tokens_in], dim=1)
+        coords = torch.cat([video_coords(batch, 1, height, width, frame_index=NATIVE.frames - 1), coords], dim=2)
+        timestep = torch.cat([torch.zeros(batch, extra), timestep], dim=1)
+
+    pred = transformer(hidden_states=tokens_in, encoder_hidden_states=prompt_embeds, timestep=timestep,
+                       encoder_attention_mask=tokens.attention_mask, video_coords=coords, return_dict=False)[0]
+    pred = pred[:, extra:]
+    target = pack(velocity_target(x0, noise))
+    weight = (1 - token_cond).unsqueeze(-1)
+    return ((pred - target) ** 2 * weight).sum() / (weight.sum() * target.shape[-1]).clamp(min=1)
+
+
+def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = None,
+               on_checkpoint=None) -> Path:
+    from dreamreel.training.text import load_or_build_tokenizer
+
+    ckpt_path = work_dir / "flow.pt"
+    log = StageLog(work_dir, "flow")
+    tokenizer = load_or_build_tokenizer(work_dir)
+    cache = LatentCache(work_dir / "latents")
+    torch.manual_seed(config.seed)
+    transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
+    modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
+    decay, no_decay = [], []
+    for name, param in modules.named_parameters():
+        (no_decay if param.ndim < 2 or "norm" in name or "embed" in name else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.99),
+    )
+    ema = EMA(modules, config.ema_decay)
+    step, hours = 0, 0.0
+    state = load_checkpoint(ckpt_path)
+    if state is not None:
+        modules.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema.shadow = state["ema"]
+        step, hours = state["step"], state["hours"]
+        log.write(event="resume", step=step, hours=round(hours, 3))
+    started, hours_at_start = time.monotonic(), hours
+    modules.train()
+    losses: list[float] = []
+    while step < config.steps:
+        if max_hours is not None and (time.monotonic() - started) / 3600 >= max_hours:
+            break
+        rng = np.random.default_rng([config.seed, step])
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        x0, last, captions = cache.batch(rng, config.batch_size)
+        captions = ["" if rng.random() < config.caption_dropout else c for c in captions]
+        mode = random.Random(step * 7 + config.seed).choices(CONDITIONING_MODES, CONDITIONING_WEIGHTS)[0]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        loss = flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode, generator, config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
+        optimizer.step()
+        ema.update(modules, step)
+        step += 1
+        losses.append(loss.item())
+        hours = hours_at_start + (time.monotonic() - started) / 3600
+        if step % config.log_every == 0:
+            log.write(step=step, loss=round(float(np.mean(losses)), 5), lr=lr_at(step, config), hours=round(hours, 3))
+            losses.clear()
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(ckpt_path, {"model": modules.state_dict(), "optimizer": optimizer.state_dict(),
+                                        "ema": ema.shadow, "step": step, "hours": hours})
+            if on_checkpoint is not None:
+                on_checkpoint(step)
+    save_checkpoint(ckpt_path, {"model": modules.state_dict(), "optimizer": optimizer.state_dict(),
+                                "ema": ema.shadow, "step": step, "hours": hours})
+    return ckpt_path

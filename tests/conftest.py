@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,12 +35,16 @@ def free_port() -> int:
 class ServerProcess:
     """``dreamreel serve`` (or ``worker``) as a real subprocess, as a user would run it."""
 
-    def __init__(self, data_dir: Path, model_dir: Path, *, workers: int = 1, extra_env: dict | None = None):
+    def __init__(
+        self, data_dir: Path, model_dir: Path, *, workers: int = 1, extra_env: dict | None = None, tls: bool = False
+    ):
         self.data_dir = data_dir
         self.model_dir = model_dir
         self.workers = workers
+        self.tls = tls
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}"
         self.env = {
             **os.environ,
             "DREAMREEL_LEASE_SECONDS": "3",
@@ -57,7 +62,7 @@ class ServerProcess:
             DREAMREEL, "serve", "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--model-dir", str(self.model_dir),
             "--workers", str(self.workers), "--log-level", "warning",
-        ]
+        ] + (["--tls-self-signed"] if self.tls else [])
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -65,11 +70,22 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.2)
         raise RuntimeError("server did not become healthy")
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx should verify against: the server's local CA when it serves https."""
+        if not self.tls:
+            return True
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file.exists() else False
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, exactly like a crash."""

@@ -95,10 +95,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)  # opens (and migrates) the store before workers start
+    ssl: dict[str, str] = {}
+    if settings.tls_self_signed:
+        from dreamreel.api.tls import ensure_self_signed
+
+        files = ensure_self_signed(settings.data_dir / "tls", [settings.host])
+        ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
+        print(f"https with a local CA: clients trust it with SSL_CERT_FILE={files.ca_cert}", flush=True)
+    elif settings.tls_cert is not None:
+        if settings.tls_key is None:
+            print("error: --tls-cert needs --tls-key", file=sys.stderr)
+            return 2
+        ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
     pool = WorkerPool(settings, settings.workers)
     pool.start()
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, **ssl)
     finally:
         pool.stop()
     return 0
@@ -196,7 +208,7 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from dreamreel.training.run import run_stage
 
-    return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world)
+    return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -216,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes to start (DREAMREEL_WORKERS)")
     serve.add_argument("--public-url", help="base URL clients reach this server at")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--tls-self-signed", action="store_const", const=True, default=None,
+                       help="serve https with a locally generated CA (clients trust <data-dir>/tls/ca.pem)")
+    serve.add_argument("--tls-cert", type=Path, help="serve https with this certificate chain (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="private key for --tls-cert (PEM)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="an extra worker against the same store")
@@ -244,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--work-dir", type=Path, default=Path("checkpoints/embedded"))
     train.add_argument("--max-hours", type=float, default=None, help="stop this call after this long")
     train.add_argument("--world", choices=["full", "reduced"], default="full")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")

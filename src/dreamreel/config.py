@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = None
     """Base URL clients reach this server at, used in asset URLs of webhooks; defaults to http://host:port."""
+    tls_self_signed: bool = False
+    """Serve https with a certificate from a local CA created in ``<data_dir>/tls`` (trust ``ca.pem``)."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    """Serve https with this certificate chain and key instead."""
     workers: int = Field(default=1, ge=0, le=64)
     """Worker processes ``serve`` starts (each loads the model once and keeps it)."""
 
@@ -62,4 +67,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_public_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls_enabled else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_self_signed or self.tls_cert is not None

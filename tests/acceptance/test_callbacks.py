@@ -15,6 +15,8 @@ class Receiver:
 
     def __init__(self, fail_first: int = 0) -> None:
         self.bodies: list[dict] = []
+        self.deliveries: list[tuple[bytes, dict[str, str]]] = []
+        """Accepted deliveries: raw body and lower-cased headers."""
         self.calls = 0
         receiver = self
 
@@ -27,6 +29,7 @@ class Receiver:
                     self.end_headers()
                     return
                 receiver.bodies.append(json.loads(body))
+                receiver.deliveries.append((body, {k.lower(): v for k, v in self.headers.items()}))
                 self.send_response(200)
                 self.end_headers()
 

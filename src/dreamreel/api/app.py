@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
 from dreamreel.api import files
-from dreamreel.api.dialects import aiml, luma
+from dreamreel.api.dialects import aiml, fal, luma
 from dreamreel.api.errors import describe_validation_error
+from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.webhooks import WebhookDispatcher
 from dreamreel.config import Settings
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
@@ -31,6 +32,8 @@ ErrorRenderer = Callable[[DreamreelError], JSONResponse]
 DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
     (luma.PREFIX, luma.error_response),
     (aiml.PREFIX + "/", aiml.error_response),
+    (fal.QUEUE_PREFIX + "/", fal.error_response),
+    (fal.SYNC_PREFIX + "/", fal.error_response),
 ]
 """Path prefix -> the dialect's error shape; anything else gets ``{"detail": ...}``."""
 
@@ -45,7 +48,8 @@ def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
 def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     store = open_store(settings.resolved_database_url)
     storage = LocalStorage(settings.resolved_storage_dir)
-    dispatcher = WebhookDispatcher(store, settings)
+    signer = WebhookSigner(settings.data_dir / "keys" / "webhook-ed25519.pem")
+    dispatcher = WebhookDispatcher(store, settings, signer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,7 +98,13 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    @app.get("/.well-known/jwks.json", tags=["webhooks"])
+    def jwks() -> dict[str, list[dict[str, str]]]:
+        """Public key(s) that verify this server's signed (fal-style) webhooks."""
+        return signer.jwks()
+
     luma.attach(app)
     aiml.attach(app)
     app.include_router(files.router)
+    fal.attach(app)  # last: its routes match generic /{owner}/{alias}/... paths
     return app

@@ -26,19 +26,26 @@ def describe_validation_error(exc: ValidationError) -> InvalidRequest:
         elif error["type"] == "extra_forbidden":
             message = "unknown field"
         parts.append(f"{field}: {message}")
-    return InvalidRequest("Invalid request: " + "; ".join(parts), field=first_field)
+    details = [
+        {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]} for error in exc.errors()
+    ]
+    return InvalidRequest("Invalid request: " + "; ".join(parts), field=first_field, details=details)
 
 
 def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
     """Parse a JSON body strictly into a dialect's request model, raising ``InvalidRequest``."""
+    def body_error(message: str, kind: str) -> InvalidRequest:
+        detail = [{"loc": ["body"], "msg": message, "type": kind}]
+        return InvalidRequest(f"Invalid request: body: {message}", field="body", details=detail)
+
     if not raw.strip():
-        raise InvalidRequest("Invalid request: body: a JSON object is required", field="body")
+        raise body_error("a JSON object is required", "missing")
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"Invalid request: body: invalid JSON ({exc})", field="body") from None
+        raise body_error(f"invalid JSON ({exc})", "json_invalid") from None
     if not isinstance(data, dict):
-        raise InvalidRequest("Invalid request: body: a JSON object is required", field="body")
+        raise body_error("a JSON object is required", "dict_type")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ at that moment; the dialect that created the generation renders it at send time.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from dreamreel.api.dialects import luma
+from dreamreel.api.dialects import fal, luma
+from dreamreel.api.signing import WebhookSigner
 from dreamreel.config import Settings
 from dreamreel.core.generation import Generation
 from dreamreel.net.guard import BlockedURL, resolve_checked
@@ -23,9 +25,36 @@ from dreamreel.store.base import Delivery, JobStore
 
 log = logging.getLogger("dreamreel.webhooks")
 
-Renderer = Callable[[Generation, str], dict[str, Any]]
+Notification = tuple[bytes, dict[str, str]]
+"""A rendered webhook: the exact body bytes and the headers to send with them."""
 
-RENDERERS: dict[str, Renderer] = {"luma-callback": luma.render_generation}
+Renderer = Callable[[Generation, str], Notification]
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def luma_notification(generation: Generation, base_url: str) -> Notification:
+    """Luma: the Generation object, unsigned (Luma documents no signature)."""
+    return _json(luma.render_generation(generation, base_url)), {"content-type": "application/json"}
+
+
+def fal_notification(signer: WebhookSigner) -> Renderer:
+    """fal: its webhook payload, signed over request id, user id, timestamp and body hash."""
+
+    def render(generation: Generation, base_url: str) -> Notification:
+        body = _json(fal.webhook_payload(generation, base_url))
+        timestamp = str(int(time.time()))
+        return body, {
+            "content-type": "application/json",
+            "X-Fal-Webhook-Request-Id": generation.id,
+            "X-Fal-Webhook-User-Id": generation.owner,
+            "X-Fal-Webhook-Timestamp": timestamp,
+            "X-Fal-Webhook-Signature": signer.sign(generation.id, generation.owner, timestamp, body),
+        }
+
+    return render
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
@@ -36,15 +65,21 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class WebhookDispatcher:
-    def __init__(self, store: JobStore, settings: Settings) -> None:
+    def __init__(self, store: JobStore, settings: Settings, signer: WebhookSigner) -> None:
         self.store = store
         self.settings = settings
         self.stop_event = threading.Event()
+        self.renderers: dict[str, Renderer] = {
+            "luma-callback": luma_notification,
+            "fal-callback": fal_notification(signer),
+        }
 
     def run_forever(self) -> None:
         with httpx.Client(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False) as client:
             while not self.stop_event.is_set():
                 try:
+                    # Also move time-based transitions along when no worker is polling (e.g. all busy).
+                    self.store.housekeep()
                     sent = self.deliver_due(client)
                 except Exception:  # the dispatcher must outlive a bad row or a locked database
                     log.exception("webhook dispatch round failed")
@@ -59,14 +94,14 @@ class WebhookDispatcher:
         return len(deliveries)
 
     def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
-        renderer = RENDERERS.get(delivery.kind)
+        renderer = self.renderers.get(delivery.kind)
         if renderer is None:
             self.store.delivery_failed(delivery.id, f"no renderer for {delivery.kind}", None)
             return
         try:
             resolve_checked(delivery.url, allow_private=self.settings.allow_private_urls)
-            payload = renderer(delivery.snapshot, self.settings.resolved_public_url)
-            response = client.post(delivery.url, json=payload)
+            body, headers = renderer(delivery.snapshot, self.settings.resolved_public_url)
+            response = client.post(delivery.url, content=body, headers=headers)
             if 200 <= response.status_code < 300:
                 self.store.delivery_succeeded(delivery.id)
                 return

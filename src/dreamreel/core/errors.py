@@ -8,9 +8,13 @@ class DreamreelError(Exception):
 
     status_code: int = 500
 
-    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, field: str | None = None, details: list[dict] | None = None
+    ) -> None:
         self.message = message or (self.__doc__ or "error").strip()
         self.field = field
+        self.details = details
+        """Structured per-field problems (``loc``, ``msg``, ``type``), for dialects that return a list."""
         super().__init__(self.message)
 
 

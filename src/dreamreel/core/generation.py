@@ -59,6 +59,16 @@ DIALECT_STATUS: dict[str, dict[State, str]] = {
 }
 
 
+CALLBACK_STATES: dict[str, frozenset[State]] = {
+    # Luma: "a POST request with Generation object ... when the generation is dreaming, completed, or failed".
+    "luma": frozenset({State.RUNNING, State.COMPLETED, State.FAILED}),
+    # fal: one webhook when the request is done, whatever the outcome.
+    "fal": frozenset({State.COMPLETED, State.FAILED, State.CANCELLED}),
+    "aiml": frozenset(),
+}
+"""Which transitions notify the request's ``callback_url``, per dialect that created it."""
+
+
 def check_transition(current: State, new: State) -> None:
     if new not in ALLOWED_TRANSITIONS[current]:
         raise ValueError(f"illegal generation transition {current} -> {new}")
@@ -116,6 +126,10 @@ class Generation:
     assets: Assets = field(default_factory=Assets)
     video_info: VideoInfo | None = None
     attempts: int = 0
+    priority: int = 0
+    """Higher runs first; equal priorities run in submission order."""
+    start_deadline: float | None = None
+    """Unix time after which a still-queued job is failed instead of started (fal's request timeout)."""
     cancel_requested: bool = False
     worker_id: str | None = None
     lease_expires_at: float | None = None

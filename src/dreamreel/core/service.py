@@ -21,7 +21,10 @@ class GenerationService:
         self.store = store
         self.storage = storage
 
-    def submit(self, request: GenerationRequest, *, owner: str, dialect: str) -> Generation:
+    def submit(
+        self, request: GenerationRequest, *, owner: str, dialect: str, priority: int = 0,
+        start_timeout_s: float | None = None,
+    ) -> Generation:
         """Validate capabilities, then persist the job; it is durable when this returns."""
         check_supported(request)
         now = time.time()
@@ -35,6 +38,8 @@ class GenerationService:
             seed=secrets.randbelow(2**31),
             created_at=now,
             updated_at=now,
+            priority=priority,
+            start_deadline=now + start_timeout_s if start_timeout_s else None,
         )
         return self.store.create(generation)
 

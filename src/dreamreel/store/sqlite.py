@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dreamreel.core.generation import Assets, Generation, State, VideoInfo
+from dreamreel.core.generation import CALLBACK_STATES, Assets, Generation, State, VideoInfo
 from dreamreel.store.base import Delivery, Event, Heartbeat
 from dreamreel.store.codec import (
     generation_from_row,
@@ -27,6 +27,9 @@ from dreamreel.store.codec import (
     snapshot_to_json,
     video_info_to_json,
 )
+
+REQUEST_TIMEOUT_REASON = "request timed out before it started"
+"""failure_reason of a job failed by its start deadline (dialects map it to their timeout error)."""
 
 MAX_ATTEMPTS = 3
 """A job whose worker died this many times is failed instead of re-queued (a poison job)."""
@@ -51,12 +54,14 @@ CREATE TABLE IF NOT EXISTS generations (
     assets TEXT NOT NULL DEFAULT '{}',
     video_info TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
+    priority INTEGER NOT NULL DEFAULT 0,
+    start_deadline REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     worker_id TEXT,
     lease_expires_at REAL,
     deleted INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS generations_queue ON generations (state, seq);
+CREATE INDEX IF NOT EXISTS generations_queue ON generations (state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS generations_owner ON generations (owner, deleted, seq);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -84,8 +89,8 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (delivered_at, abandoned, next_a
 
 COLUMNS = (
     "id, owner, dialect, request, callback_url, state, seed, created_at, updated_at, started_at, "
-    "finished_at, failure_reason, progress_step, progress_total, assets, video_info, attempts, "
-    "cancel_requested, worker_id, lease_expires_at"
+    "finished_at, failure_reason, progress_step, progress_total, assets, video_info, attempts, priority, "
+    "start_deadline, cancel_requested, worker_id, lease_expires_at"
 )
 
 
@@ -132,7 +137,7 @@ class SQLiteStore:
     def _enqueue_callback(self, conn: sqlite3.Connection, generation: Generation, now: float) -> None:
         """Outbox row written in the same transaction as the state change it reports."""
         url = generation.request.callback_url
-        if not url:
+        if not url or generation.state not in CALLBACK_STATES.get(generation.dialect, frozenset()):
             return
         conn.execute(
             "INSERT INTO outbox (generation_id, kind, url, snapshot, created_at, next_attempt_at)"
@@ -179,12 +184,14 @@ class SQLiteStore:
         """Jobs ahead of this one in the queue (0 = next to run); None when it is not queued."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT seq FROM generations WHERE id = ? AND state = 'queued'", (generation_id,)
+                "SELECT seq, priority FROM generations WHERE id = ? AND state = 'queued'", (generation_id,)
             ).fetchone()
             if row is None:
                 return None
             return conn.execute(
-                "SELECT COUNT(*) FROM generations WHERE state = 'queued' AND seq < ?", (row["seq"],)
+                "SELECT COUNT(*) FROM generations WHERE state = 'queued' AND deleted = 0"
+                " AND (priority > ? OR (priority = ? AND seq < ?))",
+                (row["priority"], row["priority"], row["seq"]),
             ).fetchone()[0]
 
     def delete(self, generation_id: str) -> Generation | None:
@@ -254,12 +261,37 @@ class SQLiteStore:
                 )
                 self._event(conn, row["id"], "WARNING", "Worker lease lapsed; request re-queued")
 
+    def _expire_deadlines(self, conn: sqlite3.Connection, now: float) -> None:
+        """Fail queued jobs whose start deadline passed: the caller asked not to start them late."""
+        expired = conn.execute(
+            "SELECT id FROM generations WHERE state = 'queued' AND start_deadline IS NOT NULL AND start_deadline < ?",
+            (now,),
+        ).fetchall()
+        for row in expired:
+            conn.execute(
+                "UPDATE generations SET state = 'failed', finished_at = ?, updated_at = ?, failure_reason = ?"
+                " WHERE id = ?",
+                (now, now, REQUEST_TIMEOUT_REASON, row["id"]),
+            )
+            self._event(conn, row["id"], "ERROR", "Request timed out before it could start")
+            failed = self._fetch(conn, row["id"])
+            if failed is not None:
+                self._enqueue_callback(conn, failed, now)
+
+    def housekeep(self) -> None:
+        """Time-based transitions nobody else triggers: lapsed leases, passed start deadlines."""
+        now = time.time()
+        with self._write() as conn:
+            self._reclaim_lapsed(conn, now)
+            self._expire_deadlines(conn, now)
+
     def claim(self, worker_id: str, lease_s: float) -> Generation | None:
         now = time.time()
         with self._write() as conn:
             self._reclaim_lapsed(conn, now)
+            self._expire_deadlines(conn, now)
             row = conn.execute(
-                "SELECT id FROM generations WHERE state = 'queued' AND deleted = 0 ORDER BY seq LIMIT 1"
+                "SELECT id FROM generations WHERE state = 'queued' AND deleted = 0 ORDER BY priority DESC, seq LIMIT 1"
             ).fetchone()
             if row is None:
                 return None

@@ -1,0 +1,286 @@
+"""fal's queue and sync APIs for the Ray 2 endpoints, as the official ``fal-client`` calls them.
+
+Queue host (``FAL_QUEUE_RUN_HOST=<server>``): ``POST /fal-ai/luma-dream-machine/<endpoint>``, then
+``GET|PUT /fal-ai/luma-dream-machine/requests/<id>[/status|/cancel]`` (status, result and cancel are
+routed on the first two path segments, as fal does). Sync host (``FAL_RUN_HOST=<server>/fal-run``):
+``POST /fal-run/fal-ai/luma-dream-machine/<endpoint>`` blocks and returns the result body. fal fails
+requests by completing them with an error: status says ``COMPLETED`` and the result GET carries
+the error (``{"detail", "error_type"}`` plus ``X-Fal-Error-Type``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.errors import parse_body
+from dreamreel.api.urls import file_url
+from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
+from dreamreel.core.generation import Generation, State
+from dreamreel.core.request import MAX_PROMPT_CHARS, MAX_URL_CHARS, GenerationRequest, ImageKeyframe, Keyframes
+from dreamreel.core.service import GenerationService
+from dreamreel.store.sqlite import REQUEST_TIMEOUT_REASON
+
+APP_OWNER, APP_ALIAS = "fal-ai", "luma-dream-machine"
+SYNC_PREFIX = "/fal-run"
+QUEUE_PREFIX = f"/{APP_OWNER}/{APP_ALIAS}"
+SYNC_TIMEOUT_S = 1800.0
+PRIORITIES = {"normal": 0, "low": -1}
+
+FalAspect = Literal["16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
+
+
+class FalRay2Input(BaseModel):
+    """``fal-ai/luma-dream-machine/ray-2`` input (unknown fields are ignored, as fal's apps do)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    aspect_ratio: FalAspect = "16:9"
+    loop: StrictBool = False
+    resolution: Literal["540p", "720p", "1080p"] = "540p"
+    duration: Literal["5s", "9s"] = "5s"
+
+    def keyframes(self) -> Keyframes | None:
+        return None
+
+    def to_core(self, model: str, webhook: str | None) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=self.prompt, model=model, aspect_ratio=self.aspect_ratio, resolution=self.resolution,
+            duration_s=5 if self.duration == "5s" else 9, loop=self.loop, keyframes=self.keyframes(),
+            callback_url=webhook,
+        )
+
+
+class FalRay2ImageInput(FalRay2Input):
+    """``.../image-to-video``: start and/or end image (http(s) URLs or ``data:`` URIs)."""
+
+    image_url: StrictStr | None = Field(default=None, max_length=64 * 1024 * 1024)
+    end_image_url: StrictStr | None = Field(default=None, max_length=64 * 1024 * 1024)
+
+    def keyframes(self) -> Keyframes | None:
+        if self.image_url is None and self.end_image_url is None:
+            raise InvalidRequest(
+                "image_url or end_image_url is required", field="image_url",
+                details=[{"loc": ["body", "image_url"], "msg": "image_url or end_image_url is required",
+                          "type": "missing"}],
+            )
+        return Keyframes(
+            frame0=ImageKeyframe(url=self.image_url) if self.image_url else None,
+            frame1=ImageKeyframe(url=self.end_image_url) if self.end_image_url else None,
+        )
+
+
+ENDPOINTS: dict[str, tuple[str, type[FalRay2Input]]] = {
+    "ray-2": ("ray-2", FalRay2Input),
+    "ray-2/image-to-video": ("ray-2", FalRay2ImageInput),
+    "ray-2-flash": ("ray-flash-2", FalRay2Input),
+    "ray-2-flash/image-to-video": ("ray-flash-2", FalRay2ImageInput),
+}
+
+
+# --- rendering ---------------------------------------------------------------------------------
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def request_urls(base: str, request_id: str) -> dict[str, str]:
+    root = f"{base}{QUEUE_PREFIX}/requests/{request_id}"
+    return {"response_url": root, "status_url": f"{root}/status", "cancel_url": f"{root}/cancel"}
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+
+
+LEVELS = {"INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "DEBUG": "DEBUG"}
+
+
+def result_body(generation: Generation, base_url: str) -> dict[str, Any]:
+    info = generation.video_info
+    return {"video": {"url": file_url(base_url, generation.assets.video), "content_type": "video/mp4",
+                      "file_name": "output.mp4", "file_size": info.size_bytes if info else None}}
+
+
+class FalRequestError(DreamreelError):
+    """A request-level failure in fal's terms: an HTTP status plus an ``error_type``."""
+
+    def __init__(self, message: str, *, status_code: int, error_type: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.request_id = request_id
+
+
+def failure(generation: Generation) -> FalRequestError:
+    """The error a finished-but-unsuccessful request reports (result GET, webhook, sync run)."""
+    if generation.state == State.CANCELLED:
+        return FalRequestError("Request was cancelled", status_code=400, error_type="client_cancelled",
+                               request_id=generation.id)
+    if generation.failure_reason == REQUEST_TIMEOUT_REASON:
+        return FalRequestError("Request timed out", status_code=504, error_type="request_timeout",
+                               request_id=generation.id)
+    return FalRequestError(generation.failure_reason or "generation failed", status_code=500,
+                           error_type="internal_error", request_id=generation.id)
+
+
+def status_body(generation: Generation, base: str, service: GenerationService, with_logs: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": generation.status_for("fal"), "request_id": generation.id,
+                            **request_urls(base, generation.id)}
+    if generation.state == State.QUEUED:
+        body["queue_position"] = service.queue_position(generation.id) or 0
+        return body
+    body["logs"] = [
+        {"message": event.message, "level": LEVELS.get(event.level, "INFO"), "source": "USER",
+         "timestamp": _iso(event.timestamp)}
+        for event in service.events(generation.id)
+    ] if with_logs else None
+    if generation.state.is_terminal:
+        body["metrics"] = {"inference_time": generation.inference_seconds}
+        if generation.state != State.COMPLETED:
+            error = failure(generation)
+            body["error"], body["error_type"] = error.message, error.error_type
+    return body
+
+
+def webhook_payload(generation: Generation, base_url: str) -> dict[str, Any]:
+    """fal's webhook body: ``request_id, gateway_request_id, status OK|ERROR, payload, error``."""
+    common = {"request_id": generation.id, "gateway_request_id": generation.id}
+    if generation.state == State.COMPLETED:
+        return {**common, "status": "OK", "payload": result_body(generation, base_url), "error": None}
+    error = failure(generation)
+    return {**common, "status": "ERROR", "payload": {"detail": error.message, "error_type": error.error_type},
+            "error": f"Invalid status code: {error.status_code}"}
+
+
+def error_response(exc: DreamreelError) -> JSONResponse:
+    """fal's shapes: validation -> 422 ``{"detail": [{loc, msg, type}]}``; else ``{"detail", "error_type"}``."""
+    if exc.details is not None and exc.status_code == 422:
+        return JSONResponse(status_code=422, content={"detail": exc.details})
+    if isinstance(exc, FalRequestError):
+        error_type, request_id = exc.error_type, exc.request_id
+    else:
+        error_type = {400: "bad_request", 401: "unauthorized", 404: "not_found", 413: "bad_request",
+                      422: "bad_request"}.get(exc.status_code, "internal_error")
+        request_id = None
+    headers = {"X-Fal-Error-Type": error_type}
+    if request_id:
+        headers["x-fal-request-id"] = request_id
+    if error_type == "request_timeout":
+        headers["X-Fal-Request-Timeout-Type"] = "user"
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message, "error_type": error_type},
+                        headers=headers)
+
+
+# --- routes ------------------------------------------------------------------------------------
+queue = APIRouter(tags=["fal"])
+
+
+def _app_or_404(owner_name: str, alias: str) -> None:
+    if (owner_name, alias) != (APP_OWNER, APP_ALIAS):
+        raise NotFound(f"application {owner_name}/{alias} not found")
+
+
+def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, webhook: str | None,
+            priority: str | None, timeout: str | None) -> Generation:
+    if endpoint not in ENDPOINTS:
+        raise NotFound(f"endpoint {APP_OWNER}/{APP_ALIAS}/{endpoint} not found")
+    model, schema = ENDPOINTS[endpoint]
+    if priority is not None and priority not in PRIORITIES:
+        raise InvalidRequest(f"X-Fal-Queue-Priority must be one of {sorted(PRIORITIES)}", field="priority")
+    start_timeout = None
+    if timeout is not None:
+        try:
+            start_timeout = float(timeout)
+        except ValueError:
+            raise InvalidRequest("X-Fal-Request-Timeout must be a number of seconds", field="timeout") from None
+        if not 0 < start_timeout <= 86400:
+            raise InvalidRequest("X-Fal-Request-Timeout must be in (0, 86400] seconds", field="timeout")
+    parsed = parse_body(schema, body)
+    if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
+        raise InvalidRequest("fal_webhook must be an http(s) URL", field="fal_webhook")
+    return service.submit(parsed.to_core(model, webhook), owner=owner, dialect="fal",
+                          priority=PRIORITIES.get(priority or "normal", 0), start_timeout_s=start_timeout)
+
+
+@queue.post(QUEUE_PREFIX + "/{endpoint:path}")
+def submit(
+    request: Request, endpoint: str, body: Body, service: Service, owner: Owner,
+    fal_webhook: str | None = Query(default=None, max_length=MAX_URL_CHARS),
+    x_fal_queue_priority: str | None = Header(default=None),
+    x_fal_request_timeout: str | None = Header(default=None),
+) -> dict[str, Any]:
+    generation = _submit(endpoint, body, service, owner, fal_webhook, x_fal_queue_priority, x_fal_request_timeout)
+    return {"status": "IN_QUEUE", "request_id": generation.id, "gateway_request_id": generation.id,
+            **request_urls(_base(request), generation.id),
+            "queue_position": service.queue_position(generation.id) or 0}
+
+
+@queue.get("/{owner_name}/{alias}/requests/{request_id}/status")
+def status(
+    request: Request, owner_name: str, alias: str, request_id: str, service: Service, owner: Owner,
+    logs: str | None = Query(default=None),
+) -> JSONResponse:
+    _app_or_404(owner_name, alias)
+    generation = service.get(request_id, owner=owner)
+    body = status_body(generation, _base(request), service, with_logs=(logs or "0").lower() in ("1", "true"))
+    return JSONResponse(status_code=200 if generation.state.is_terminal else 202, content=body)
+
+
+@queue.get("/{owner_name}/{alias}/requests/{request_id}")
+def result(request: Request, owner_name: str, alias: str, request_id: str, service: Service,
+           owner: Owner) -> dict[str, Any]:
+    _app_or_404(owner_name, alias)
+    generation = service.get(request_id, owner=owner)
+    if not generation.state.is_terminal:
+        raise InvalidRequest("Request is still in progress", field="request_id")
+    if generation.state != State.COMPLETED:
+        raise failure(generation)
+    return result_body(generation, _base(request))
+
+
+@queue.put("/{owner_name}/{alias}/requests/{request_id}/cancel")
+def cancel(owner_name: str, alias: str, request_id: str, service: Service, owner: Owner) -> JSONResponse:
+    _app_or_404(owner_name, alias)
+    try:
+        generation = service.get(request_id, owner=owner)
+    except NotFound:
+        return JSONResponse(status_code=404, content={"status": "NOT_FOUND", "detail": "request not found"})
+    if generation.state.is_terminal:
+        return JSONResponse(status_code=400, content={"status": "ALREADY_COMPLETED"})
+    service.cancel(request_id, owner=owner)
+    return JSONResponse(status_code=202, content={"status": "CANCELLATION_REQUESTED"})
+
+
+@queue.post(SYNC_PREFIX + QUEUE_PREFIX + "/{endpoint:path}")
+async def run(
+    request: Request, endpoint: str, body: Body, service: Service, owner: Owner,
+    x_fal_request_timeout: str | None = Header(default=None),
+) -> dict[str, Any]:
+    """The sync host: submit, wait for the outcome, answer with the result body (or its error)."""
+    generation = await run_in_threadpool(_submit, endpoint, body, service, owner, None, None, x_fal_request_timeout)
+    deadline = time.monotonic() + SYNC_TIMEOUT_S
+    while not generation.state.is_terminal:
+        if await request.is_disconnected():
+            await run_in_threadpool(service.cancel, generation.id, owner=owner)
+            raise DreamreelError("client disconnected")
+        if time.monotonic() > deadline:
+            raise FalRequestError("Request timed out", status_code=504, error_type="request_timeout",
+                                  request_id=generation.id)
+        await asyncio.sleep(0.1)
+        generation = await run_in_threadpool(service.get, generation.id, owner=owner)
+    if generation.state != State.COMPLETED:
+        raise failure(generation)
+    return result_body(generation, _base(request))
+
+
+def attach(app: FastAPI) -> None:
+    app.include_router(queue)

@@ -14,12 +14,15 @@ if TYPE_CHECKING:
     from transformers import T5TokenizerFast
 
 
-def train_sentencepiece(sentences: Iterable[str], vocab_size: int, *, seed: int) -> bytes:
+def train_sentencepiece(
+    sentences: Iterable[str], vocab_size: int, *, seed: int, exact_size: bool = True
+) -> bytes:
     """Train a unigram SentencePiece model on ``sentences``; return the serialized model.
 
     Ids follow T5's layout (``<pad>``=0, ``</s>``=1, ``<unk>``=2, no BOS), which ``T5TokenizerFast``
     assumes. ``nmt_nfkc_cf`` case-folds, so capitalised prompts map onto the lower-case vocabulary.
     A single thread, unshuffled input and a fixed RNG seed make the vocabulary reproducible.
+    With ``exact_size=False`` the size is an upper bound (a small closed-world corpus has fewer pieces).
     """
     import sentencepiece as spm
 
@@ -43,6 +46,7 @@ def train_sentencepiece(sentences: Iterable[str], vocab_size: int, *, seed: int)
         input_sentence_size=0,
         shuffle_input_sentence=False,
         minloglevel=2,
+        hard_vocab_limit=exact_size,
     )
     return model.getvalue()
 

@@ -26,5 +26,6 @@ def load_or_build_tokenizer(work_dir: Path):
     path = work_dir / "spiece.model"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(train_sentencepiece(caption_corpus(), TOKENIZER_VOCAB, seed=CORPUS_SEED))
+        path.write_bytes(train_sentencepiece(caption_corpus(), TOKENIZER_VOCAB, seed=CORPUS_SEED,
+                                             exact_size=False))
     return build_tokenizer(path.read_bytes(), TEXT_MAX_TOKENS)

@@ -30,8 +30,9 @@ class VAEConfig:
     batch_size: int = 4
     frames: int = 17
     """Training clips are shorter than generated ones: convolutions do not care, and it is 2.4x cheaper."""
-    lr: float = 5e-4
-    warmup: int = 200
+    lr: float = 2e-4
+    """Measured on one batch: 5e-4 and 1e-3 plateau at 15 dB PSNR, 2e-4 reaches 22 dB in 150 steps."""
+    warmup: int = 100
     latent_noise: float = 0.05
     """Noise added to the latent mean before decoding, so the decoder tolerates imperfect latents."""
     latent_l2: float = 1e-4

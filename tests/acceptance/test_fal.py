@@ -51,6 +51,9 @@ def run_client(server: ServerProcess, script: str, timeout: float = 180) -> dict
 
 
 def test_subscribe_with_logs_and_queue_updates(tls_server: ServerProcess, tmp_path) -> None:
+    # Keep the only worker busy so the subscribed request visibly waits in the queue first.
+    httpx.post(f"{tls_server.url}/dream-machine/v1/generations", json={"prompt": "busy", "resolution": "1080p"},
+               verify=tls_server.verify)
     result = run_client(tls_server, f"""
         import json, fal_client
         updates = []
@@ -64,7 +67,8 @@ def test_subscribe_with_logs_and_queue_updates(tls_server: ServerProcess, tmp_pa
         print(json.dumps({{"result": result, "updates": updates}}))
     """)
     kinds = [kind for kind, _ in result["updates"]]
-    assert "in_progress" in kinds
+    assert "queued" in kinds and "in_progress" in kinds
+    assert kinds.index("queued") < kinds.index("in_progress")
     messages = [m for kind, logs in result["updates"] if kind == "in_progress" for m in logs]
     assert any("Denoising step" in m for m in messages), messages
     video = result["result"]["video"]
@@ -158,6 +162,14 @@ def test_webhook_signed_delivered_once_after_failures(tls_server: ServerProcess)
         jwks = httpx.get(f"{tls_server.url}/.well-known/jwks.json", verify=tls_server.verify).json()
         assert _verify_with_jwks(jwks, headers, body)
         assert not _verify_with_jwks(jwks, headers, body + b" ")
+
+        # The same generation through the two other dialects.
+        rid = submitted["request_id"]
+        aiml = httpx.get(f"{tls_server.url}/v2/video/generations", params={"generation_id": rid},
+                         verify=tls_server.verify).json()
+        assert aiml["status"] == "completed" and aiml["video"]["url"] == payload["payload"]["video"]["url"]
+        luma = httpx.get(f"{tls_server.url}/dream-machine/v1/generations/{rid}", verify=tls_server.verify).json()
+        assert luma["state"] == "completed" and luma["assets"]["video"] == aiml["video"]["url"]
     finally:
         receiver.close()
 

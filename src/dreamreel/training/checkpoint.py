@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -57,3 +58,46 @@ class EMA:
 
     def copy_to(self, module: torch.nn.Module) -> None:
         module.load_state_dict({k: v.to(module.state_dict()[k].dtype) for k, v in self.shadow.items()})
+
+
+def warmup_cosine(step: int, *, peak: float, warmup: int, total: int, floor: float) -> float:
+    """Linear warm-up to ``peak``, then cosine decay to ``floor * peak`` at ``total`` steps."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class StageRun:
+    """One stage's module, optimizer, EMA and counters: resumed and saved together, atomically."""
+
+    def __init__(self, path: Path, log: StageLog, module: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 ema_decay: float) -> None:
+        self.path, self.log, self.module, self.optimizer = path, log, module, optimizer
+        self.ema = EMA(module, ema_decay)
+        self.step, self.hours = 0, 0.0
+        state = load_checkpoint(path)
+        if state is not None:
+            module.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            self.ema.shadow = state["ema"]
+            self.step, self.hours = state["step"], state["hours"]
+            log.write(event="resume", step=self.step, hours=round(self.hours, 3))
+        self._started, self._hours_at_start = time.monotonic(), self.hours
+
+    def out_of_time(self, max_hours: float | None) -> bool:
+        return max_hours is not None and (time.monotonic() - self._started) / 3600 >= max_hours
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def finish_step(self) -> None:
+        """After ``optimizer.step()``: update the EMA and the counters."""
+        self.ema.update(self.module, self.step)
+        self.step += 1
+        self.hours = self._hours_at_start + (time.monotonic() - self._started) / 3600
+
+    def save(self) -> None:
+        save_checkpoint(self.path, {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                                    "ema": self.ema.shadow, "step": self.step, "hours": self.hours})

@@ -15,9 +15,7 @@ Conventions mirror ``LTXConditionPipeline`` exactly, so the exported model sampl
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import torch
 from diffusers import LTXConditionPipeline
 
 from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_text_encoder, make_transformer
-from dreamreel.training.checkpoint import EMA, StageLog, load_checkpoint, save_checkpoint
+from dreamreel.training.checkpoint import StageLog, StageRun, warmup_cosine
 
 SPATIAL_RATIO, TEMPORAL_RATIO = 16, 4
 IMAGE_COND_NOISE_SCALE = 0.15
@@ -66,10 +64,7 @@ class LatentCache:
 
 
 def lr_at(step: int, config: FlowConfig) -> float:
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
-    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.05)
 
 
 def sample_sigmas(generator: torch.Generator, batch: int) -> torch.Tensor:
@@ -145,8 +140,6 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
                on_checkpoint=None) -> Path:
     from dreamreel.training.text import load_or_build_tokenizer
 
-    ckpt_path = work_dir / "flow.pt"
-    log = StageLog(work_dir, "flow")
     tokenizer = load_or_build_tokenizer(work_dir)
     cache = LatentCache(work_dir / "latents")
     torch.manual_seed(config.seed)
@@ -159,45 +152,31 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr, betas=(0.9, 0.99),
     )
-    ema = EMA(modules, config.ema_decay)
-    step, hours = 0, 0.0
-    state = load_checkpoint(ckpt_path)
-    if state is not None:
-        modules.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        ema.shadow = state["ema"]
-        step, hours = state["step"], state["hours"]
-        log.write(event="resume", step=step, hours=round(hours, 3))
-    started, hours_at_start = time.monotonic(), hours
+    run = StageRun(work_dir / "flow.pt", StageLog(work_dir, "flow"), modules, optimizer, config.ema_decay)
     modules.train()
     losses: list[float] = []
-    while step < config.steps:
-        if max_hours is not None and (time.monotonic() - started) / 3600 >= max_hours:
-            break
+    while run.step < config.steps and not run.out_of_time(max_hours):
+        step = run.step
         rng = np.random.default_rng([config.seed, step])
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         x0, last, captions = cache.batch(rng, config.batch_size)
         captions = ["" if rng.random() < config.caption_dropout else c for c in captions]
         mode = random.Random(step * 7 + config.seed).choices(CONDITIONING_MODES, CONDITIONING_WEIGHTS)[0]
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+        run.set_lr(lr_at(step, config))
         loss = flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode, generator, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
         optimizer.step()
-        ema.update(modules, step)
-        step += 1
+        run.finish_step()
         losses.append(loss.item())
-        hours = hours_at_start + (time.monotonic() - started) / 3600
-        if step % config.log_every == 0:
-            log.write(step=step, loss=round(float(np.mean(losses)), 5), lr=lr_at(step, config), hours=round(hours, 3))
+        if run.step % config.log_every == 0:
+            run.log.write(step=run.step, loss=round(float(np.mean(losses)), 5), lr=lr_at(step, config),
+                          hours=round(run.hours, 3))
             losses.clear()
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(ckpt_path, {"model": modules.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "ema": ema.shadow, "step": step, "hours": hours})
+        if run.step % config.checkpoint_every == 0:
+            run.save()
             if on_checkpoint is not None:
-                on_checkpoint(step)
-    save_checkpoint(ckpt_path, {"model": modules.state_dict(), "optimizer": optimizer.state_dict(),
-                                "ema": ema.shadow, "step": step, "hours": hours})
-    return ckpt_path
+                on_checkpoint(run.step)
+    run.save()
+    return run.path

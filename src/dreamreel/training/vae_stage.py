@@ -12,14 +12,13 @@ After training, per-channel latent mean/std are measured and stored in the VAE's
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from dreamreel.training.architecture import make_vae
-from dreamreel.training.checkpoint import EMA, StageLog, load_checkpoint, save_checkpoint
+from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, warmup_cosine
 from dreamreel.training.data import draw_batch, to_video_tensor
 from dreamreel.world.spec import Allowed
 
@@ -51,42 +50,24 @@ def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def lr_at(step: int, config: VAEConfig) -> float:
-    """Linear warm-up then cosine decay to 10 %."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.1)
 
 
 def train_vae(
     work_dir: Path, config: VAEConfig, *, allowed: Allowed | None = None, max_hours: float | None = None
 ) -> Path:
     """Train (or resume) until ``config.steps`` or ``max_hours`` of this call; returns the checkpoint path."""
-    ckpt_path = work_dir / "vae.pt"
-    log = StageLog(work_dir, "vae")
     vae = make_vae()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    ema = EMA(vae, config.ema_decay)
-    step, hours = 0, 0.0
-    state = load_checkpoint(ckpt_path)
-    if state is not None:
-        vae.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        ema.shadow = state["ema"]
-        step, hours = state["step"], state["hours"]
-        log.write(event="resume", step=step, hours=round(hours, 3))
-    started = time.monotonic()
-    hours_at_start = hours
+    run = StageRun(work_dir / "vae.pt", StageLog(work_dir, "vae"), vae, optimizer, config.ema_decay)
     vae.train()
-    while step < config.steps:
-        if max_hours is not None and (time.monotonic() - started) / 3600 >= max_hours:
-            break
+    while run.step < config.steps and not run.out_of_time(max_hours):
+        step = run.step
         torch.manual_seed(config.seed * 1_000_003 + step)
         batch = draw_batch(config.seed, step, config.batch_size, allowed=allowed, frames=config.frames,
                            with_captions=False)
         video = to_video_tensor(batch.frames)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+        run.set_lr(lr_at(step, config))
         latent = vae.encode(video).latent_dist.mode()
         recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
         l1 = (recon - video).abs().mean()
@@ -97,20 +78,16 @@ def train_vae(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         optimizer.step()
-        ema.update(vae, step)
-        step += 1
-        hours = hours_at_start + (time.monotonic() - started) / 3600
-        if step % config.log_every == 0:
+        run.finish_step()
+        if run.step % config.log_every == 0:
             mse = ((recon.detach().clamp(-1, 1) - video) ** 2).mean().item() / 4  # in [0,1] units
-            log.write(step=step, loss=round(loss.item(), 5), l1=round(l1.item(), 5),
-                      latent_rms=round(l2.item() ** 0.5, 3), psnr=round(10 * math.log10(1 / max(mse, 1e-10)), 2),
-                      lr=lr_at(step, config), hours=round(hours, 3))
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(ckpt_path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "ema": ema.shadow, "step": step, "hours": hours})
-    save_checkpoint(ckpt_path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(),
-                                "ema": ema.shadow, "step": step, "hours": hours})
-    return ckpt_path
+            run.log.write(step=run.step, loss=round(loss.item(), 5), l1=round(l1.item(), 5),
+                          latent_rms=round(l2.item() ** 0.5, 3), psnr=round(10 * math.log10(1 / max(mse, 1e-10)), 2),
+                          lr=lr_at(step, config), hours=round(run.hours, 3))
+        if run.step % config.checkpoint_every == 0:
+            run.save()
+    run.save()
+    return run.path
 
 
 def load_trained_vae(work_dir: Path, *, use_ema: bool = True):

@@ -102,3 +102,15 @@ def test_outbox_is_written_with_transitions_and_delivered_in_order(tmp_path) -> 
     last = store.claim_deliveries(10, lease_s=30)
     assert [d.snapshot.state for d in last] == [State.COMPLETED]
     assert last[0].snapshot.assets.video == "v"
+
+
+def test_low_priority_runs_after_normal_and_deadlines_expire(tmp_path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.create(_gen(0).evolve(priority=-1))
+    store.create(_gen(1))
+    store.create(_gen(2).evolve(start_deadline=time.time() - 1))  # already too late to start
+    assert store.queue_position("g1") == 0 and store.queue_position("g0") == 1
+    assert store.claim("w", 30).id == "g1"
+    expired = store.get("g2")
+    assert expired.state == State.FAILED and "timed out" in expired.failure_reason
+    assert store.claim("w", 30).id == "g0"

@@ -109,8 +109,10 @@ def test_low_priority_runs_after_normal_and_deadlines_expire(tmp_path) -> None:
     store.create(_gen(0).evolve(priority=-1))
     store.create(_gen(1))
     store.create(_gen(2).evolve(start_deadline=time.time() - 1))  # already too late to start
-    assert store.queue_position("g1") == 0 and store.queue_position("g0") == 1
-    assert store.claim("w", 30).id == "g1"
+    assert store.queue_position("g0") == 2  # behind g1 (normal) and g2 (normal, not yet expired)
+    store.housekeep()
     expired = store.get("g2")
     assert expired.state == State.FAILED and "timed out" in expired.failure_reason
+    assert store.queue_position("g1") == 0 and store.queue_position("g0") == 1
+    assert store.claim("w", 30).id == "g1"
     assert store.claim("w", 30).id == "g0"

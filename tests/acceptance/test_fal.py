@@ -189,3 +189,11 @@ def test_errors_in_fal_shapes(tls_server: ServerProcess) -> None:
     priority = httpx.post(f"{base}/ray-2", json={"prompt": "x"}, headers={"X-Fal-Queue-Priority": "urgent"},
                           verify=tls_server.verify)
     assert priority.status_code == 422 and "X-Fal-Queue-Priority" in priority.json()["detail"]
+    no_image = httpx.post(f"{base}/ray-2/image-to-video", json={"prompt": "x"}, verify=tls_server.verify)
+    assert no_image.status_code == 422 and no_image.json()["detail"][0]["loc"] == ["body", "image_url"]
+    # Image conditioning is accepted by the schema (URLs or data: URIs) and refused until it is implemented.
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/"
+           "iZk9HQAAAABJRU5ErkJggg==")
+    later = httpx.post(f"{base}/ray-2/image-to-video", json={"prompt": "x", "image_url": png},
+                       verify=tls_server.verify)
+    assert later.status_code == 422 and "keyframes" in later.json()["detail"]

@@ -20,6 +20,7 @@ from dreamreel.api.dialects import fal, luma
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.config import Settings
 from dreamreel.core.generation import Generation
+from dreamreel.net.fetch import PinnedTransport
 from dreamreel.net.guard import BlockedURL, resolve_checked
 from dreamreel.store.base import Delivery, JobStore
 
@@ -75,33 +76,39 @@ class WebhookDispatcher:
         }
 
     def run_forever(self) -> None:
-        with httpx.Client(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False) as client:
-            while not self.stop_event.is_set():
-                try:
-                    # Also move time-based transitions along when no worker is polling (e.g. all busy).
-                    self.store.housekeep()
-                    sent = self.deliver_due(client)
-                except Exception:  # the dispatcher must outlive a bad row or a locked database
-                    log.exception("webhook dispatch round failed")
-                    sent = 0
-                if not sent:
-                    self.stop_event.wait(self.settings.poll_seconds)
+        while not self.stop_event.is_set():
+            try:
+                # Also move time-based transitions along when no worker is polling (e.g. all busy).
+                self.store.housekeep()
+                sent = self.deliver_due()
+            except Exception:  # the dispatcher must outlive a bad row or a locked database
+                log.exception("webhook dispatch round failed")
+                sent = 0
+            if not sent:
+                self.stop_event.wait(self.settings.poll_seconds)
 
-    def deliver_due(self, client: httpx.Client) -> int:
+    def deliver_due(self) -> int:
         deliveries = self.store.claim_deliveries(limit=20, lease_s=self.settings.webhook_timeout_seconds + 5)
         for delivery in deliveries:
-            self._deliver(client, delivery)
+            self._deliver(delivery)
         return len(deliveries)
 
-    def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST to the address checked now, pinned: a second DNS answer cannot redirect us inward."""
+        addresses = resolve_checked(url, allow_private=self.settings.allow_private_urls)
+        host = httpx.URL(url).host
+        with httpx.Client(transport=PinnedTransport({host: addresses}), follow_redirects=False,
+                          timeout=self.settings.webhook_timeout_seconds) as client:
+            return client.post(url, content=body, headers=headers)
+
+    def _deliver(self, delivery: Delivery) -> None:
         renderer = self.renderers.get(delivery.kind)
         if renderer is None:
             self.store.delivery_failed(delivery.id, f"no renderer for {delivery.kind}", None)
             return
         try:
-            resolve_checked(delivery.url, allow_private=self.settings.allow_private_urls)
             body, headers = renderer(delivery.snapshot, self.settings.resolved_public_url)
-            response = client.post(delivery.url, content=body, headers=headers)
+            response = self._post(delivery.url, body, headers)
             if 200 <= response.status_code < 300:
                 self.store.delivery_succeeded(delivery.id)
                 return

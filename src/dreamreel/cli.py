@@ -7,6 +7,7 @@ Heavy imports (torch, uvicorn) happen inside the command that needs them.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -42,7 +43,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         if value is None:
             continue
         env[f"DREAMREEL_{name.upper()}"] = (
-            str(value) if not isinstance(value, list) else __import__("json").dumps(value)
+            str(value) if not isinstance(value, list) else json.dumps(value)
         )
     return env
 

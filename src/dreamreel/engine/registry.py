@@ -23,6 +23,10 @@ class ModelSpec:
 
 FAMILIES = ("ltx-condition",)
 
+SETTINGS_FILE = "dreamreel.json"
+"""Per-checkpoint defaults beside the weights (native grid, sampler settings); written by the model
+builders (tiny model, training export), read by the backend."""
+
 
 def load_backend(spec: ModelSpec) -> Backend:
     """Import the family's adapter only now, so importing the registry stays cheap and torch-free."""

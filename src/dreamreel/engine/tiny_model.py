@@ -19,6 +19,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.engine.tokenizer import build_tokenizer, train_sentencepiece
 
 if TYPE_CHECKING:
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 
 MODEL_FAMILY = "ltx-condition"
 """Value of ``family`` in ``dreamreel.json``; matches ``LTXConditionBackend.name``."""
-
-SETTINGS_FILE = "dreamreel.json"
-"""Per-model defaults the backend and planner read (the native grid and sampler settings)."""
 
 TINY_SETTINGS: dict[str, object] = {
     "family": MODEL_FAMILY,

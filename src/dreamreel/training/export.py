@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from diffusers import LTXConditionPipeline
 
+from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_scheduler, make_text_encoder, make_transformer
 from dreamreel.training.checkpoint import load_checkpoint
 from dreamreel.training.text import load_or_build_tokenizer
@@ -20,7 +21,15 @@ from dreamreel.training.vae_stage import load_trained_vae
 SAMPLER_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 3.0}
 
 
-def build_pipeline(work_dir: Path, *, use_ema: bool = True) -> LTXConditionPipeline:
+def load_flow_state(work_dir: Path) -> dict:
+    state = load_checkpoint(work_dir / "flow.pt")
+    if state is None:
+        raise FileNotFoundError("no flow checkpoint; run the flow stage first")
+    return state
+
+
+def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None = None) -> LTXConditionPipeline:
+    """The trained parts as a pipeline; ``state`` is the flow checkpoint if the caller already loaded it."""
     tokenizer = load_or_build_tokenizer(work_dir)
     vae = load_trained_vae(work_dir)
     stats = load_checkpoint(work_dir / "latents" / "stats.pt")
@@ -28,9 +37,7 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True) -> LTXConditionPipel
         raise FileNotFoundError("latent statistics missing; run the latents stage first")
     vae.latents_mean.copy_(stats["mean"])
     vae.latents_std.copy_(stats["std"])
-    state = load_checkpoint(work_dir / "flow.pt")
-    if state is None:
-        raise FileNotFoundError("no flow checkpoint; run the flow stage first")
+    state = state if state is not None else load_flow_state(work_dir)
     transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     weights = state["ema"] if use_ema else state["model"]
@@ -54,10 +61,10 @@ def model_settings(step: int) -> dict[str, object]:
 
 
 def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
-    pipe = build_pipeline(work_dir)
-    state = load_checkpoint(work_dir / "flow.pt")
+    state = load_flow_state(work_dir)
+    pipe = build_pipeline(work_dir, state=state)
     out_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
-    (out_dir / "dreamreel.json").write_text(json.dumps(model_settings(state["step"]), indent=2) + "\n")
+    (out_dir / SETTINGS_FILE).write_text(json.dumps(model_settings(state["step"]), indent=2) + "\n")
     return out_dir

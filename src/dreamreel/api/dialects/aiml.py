@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_
 
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.errors import parse_body
-from dreamreel.api.urls import file_url
+from dreamreel.api.urls import file_url, public_base
 from dreamreel.core.errors import DreamreelError, NotFound
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import MAX_PROMPT_CHARS, AspectRatio, GenerationRequest, Keyframes, Resolution
@@ -94,10 +94,6 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
 router = APIRouter(prefix=PREFIX, tags=["aiml"])
 
 
-def _base(request: Request) -> str:
-    return request.app.state.public_url or str(request.base_url).rstrip("/")
-
-
 @router.post("/video/generations")
 def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a generation; answers ``{"id", "status": "queued"}`` as the AI/ML API does."""
@@ -115,7 +111,7 @@ def poll_generation(
         generation = service.get(internal_id(generation_id), owner=owner)
     except NotFound:
         raise NotFound(f"generation {generation_id} not found") from None
-    return render_generation(generation, _base(request))
+    return render_generation(generation, public_base(request))
 
 
 def error_response(exc: DreamreelError) -> JSONResponse:

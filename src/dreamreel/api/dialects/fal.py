@@ -89,6 +89,8 @@ ENDPOINTS: dict[str, tuple[str, type[FalRay2Input]]] = {
 
 # --- rendering ---------------------------------------------------------------------------------
 def _base(request: Request) -> str:
+    """The host this request came to (not the public URL): fal's queue and sync hosts are the client's
+    ``FAL_*_RUN_HOST`` values, and the status/result/cancel URLs must lead back to the same one."""
     return str(request.base_url).rstrip("/")
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.errors import parse_body
-from dreamreel.api.urls import file_url
+from dreamreel.api.urls import file_url, public_base
 from dreamreel.core.errors import DreamreelError, NotSupported
 from dreamreel.core.generation import Generation
 from dreamreel.core.request import (
@@ -114,17 +114,13 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
 router = APIRouter(prefix=PREFIX, tags=["luma"])
 
 
-def _base(request: Request) -> str:
-    return request.app.state.public_url or str(request.base_url).rstrip("/")
-
-
 @router.post("/generations", status_code=201)
 @router.post("/generations/video", status_code=201)
 def create_generation(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a text-to-video generation; returns the Generation object in state ``queued``."""
     parsed = parse_body(LumaVideoCreate, body)
     generation = service.submit(parsed.to_core(), owner=owner, dialect="luma")
-    return render_generation(generation, _base(request))
+    return render_generation(generation, public_base(request))
 
 
 @router.get("/generations")
@@ -138,7 +134,7 @@ def list_generations(
     """Newest first, paged with ``limit``/``offset``."""
     generations, total = service.list(owner=owner, limit=limit, offset=offset)
     return {
-        "generations": [render_generation(g, _base(request)) for g in generations],
+        "generations": [render_generation(g, public_base(request)) for g in generations],
         "count": len(generations),
         "has_more": offset + len(generations) < total,
         "limit": limit,
@@ -159,7 +155,7 @@ def list_camera_motions() -> list[str]:
 
 @router.get("/generations/{generation_id}")
 def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> dict[str, Any]:
-    return render_generation(service.get(generation_id, owner=owner), _base(request))
+    return render_generation(service.get(generation_id, owner=owner), public_base(request))
 
 
 @router.delete("/generations/{generation_id}", status_code=204)

@@ -17,9 +17,7 @@ from diffusers import LTXConditionPipeline
 
 from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, StepCallback
 from dreamreel.engine.plan import NativeGrid, Plan
-
-SETTINGS_FILE = "dreamreel.json"
-"""Optional per-model defaults written next to the checkpoint (see ``engine.tiny_model``)."""
+from dreamreel.engine.registry import SETTINGS_FILE
 
 PIPELINE_SIZE_MULTIPLE = 32
 """``LTXConditionPipeline.check_inputs`` rejects heights/widths not divisible by 32, whatever the VAE."""

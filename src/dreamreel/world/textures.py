@@ -99,17 +99,17 @@ def _vertical(s: _Sampler, half_h: float) -> np.ndarray:
 
 def _sky(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float) -> np.ndarray:
     base = _mix(_rgb(k["top"]), _rgb(k["bottom"]), _vertical(s, half_h))
-    field = 0.55 * s.noise(1, 0.45) + 0.3 * s.noise(2, 0.15) + 0.15 * s.noise(3, 0.05)
-    haze = 0.6 * s.noise(4, 0.035) + 0.4 * s.noise(5, 0.1) - 0.5
+    field = 0.55 * s.noise(1, 0.45) + 0.3 * s.noise(2, 0.15) + 0.15 * s.noise(3, 0.1)
+    haze = 0.6 * s.noise(4, 0.08) + 0.4 * s.noise(5, 0.2) - 0.5
     base = base * (1 + 0.22 * haze[..., None])
     return _mix(base, _rgb(k["cloud"]), 0.95 * _smoothstep(0.5, 0.68, field))
 
 
 def _night(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float) -> np.ndarray:
     base = _mix(_rgb(k["top"]), _rgb(k["bottom"]), _vertical(s, half_h))
-    base = _mix(base, _rgb(k["nebula"]), 0.7 * _smoothstep(0.45, 0.8, s.noise(1, 0.3)) * s.noise(2, 0.06))
-    base = base * (1 + 0.5 * (s.noise(5, 0.04) - 0.5))[..., None]  # faint haze: texture between stars
-    stars = _smoothstep(0.93, 0.99, s.noise(3, 0.018)) * (0.5 + 0.5 * s.noise(4, 0.2))
+    base = _mix(base, _rgb(k["nebula"]), 0.7 * _smoothstep(0.45, 0.8, s.noise(1, 0.3)) * s.noise(2, 0.12))
+    base = base * (1 + 0.4 * (s.noise(5, 0.09) - 0.5))[..., None]  # faint haze: texture between stars
+    stars = _smoothstep(0.9, 0.98, s.noise(3, 0.05)) * (0.5 + 0.5 * s.noise(4, 0.2))
     return _mix(base, _rgb(k["star"]), np.clip(stars, 0, 1))
 
 
@@ -117,40 +117,40 @@ def _sunset(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float) -> n
     t = _vertical(s, half_h)
     upper = _mix(_rgb(k["top"]), _rgb(k["middle"]), np.clip(t / 0.55, 0, 1))
     base = _mix(upper, _rgb(k["bottom"]), np.clip((t - 0.55) / 0.45, 0, 1))
-    streaks = 0.7 * s.noise(1, 0.5, 0.06) + 0.3 * s.noise(2, 0.15, 0.03)
-    haze = 0.6 * s.noise(3, 0.035) + 0.4 * s.noise(4, 0.1) - 0.5
+    streaks = 0.7 * s.noise(1, 0.5, 0.08) + 0.3 * s.noise(2, 0.2, 0.06)
+    haze = 0.6 * s.noise(3, 0.08) + 0.4 * s.noise(4, 0.2) - 0.5
     base = base + 28.0 * haze[..., None]  # additive: the dark top needs as much texture as the glow
     return _mix(base, _rgb(k["cloud"]), 0.55 * _smoothstep(0.5, 0.7, streaks))
 
 
 def _grass(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float) -> np.ndarray:
-    blades = s.noise(1, 0.012, 0.07)
+    blades = s.noise(1, 0.04, 0.14)
     patches = s.noise(2, 0.3)
-    tufts = s.noise(3, 0.04)
+    tufts = s.noise(3, 0.08)
     value = 0.5 * blades + 0.3 * patches + 0.2 * tufts
     return _mix(_rgb(k["dark"]), _rgb(k["light"]), _smoothstep(0.3, 0.7, value))
 
 
 def _sand(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float) -> np.ndarray:
     warp = s.noise(1, 0.4)
-    ripples = 0.5 + 0.5 * np.sin(2 * np.pi * (s.y / 0.06 + 0.25 * s.x / 0.06 + 3.0 * warp))
-    value = 0.45 * ripples + 0.4 * s.noise(2, 0.02) + 0.15 * s.noise(3, 0.25)
+    ripples = 0.5 + 0.5 * np.sin(2 * np.pi * (s.y / 0.12 + 0.25 * s.x / 0.12 + 3.0 * warp))
+    value = 0.45 * ripples + 0.4 * s.noise(2, 0.06) + 0.15 * s.noise(3, 0.25)
     return _mix(_rgb(k["dark"]), _rgb(k["light"]), np.clip(value, 0, 1))
 
 
 def _plain(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float) -> np.ndarray:
-    mottle = 0.55 * s.noise(1, 0.035) + 0.3 * s.noise(2, 0.12) + 0.15 * s.noise(3, 0.4) - 0.5
+    mottle = 0.55 * s.noise(1, 0.08) + 0.3 * s.noise(2, 0.2) + 0.15 * s.noise(3, 0.4) - 0.5
     grey = _rgb(k["grey"]) * (1 + 0.45 * mottle[..., None])
     return grey
 
 
 def _water(s: _Sampler, k: dict[str, tuple[int, int, int]], half_h: float, phases: int) -> list[np.ndarray]:
-    crests = 0.6 * s.noise(1, 0.08, 0.03) + 0.4 * s.noise(2, 0.6, 0.12)
+    crests = 0.6 * s.noise(1, 0.12, 0.06) + 0.4 * s.noise(2, 0.6, 0.12)
     base = _mix(_rgb(k["deep"]), _rgb(k["mid"]), _smoothstep(0.3, 0.7, crests))
     # Crest tops always catch some light (fixed in the world, so a camera move stays visible);
     # on top of that glints come and go, which is what makes the water look alive.
     highlight = _smoothstep(0.62, 0.78, crests)
-    a, b = s.noise(3, 0.09, 0.025) - 0.5, s.noise(4, 0.09, 0.025) - 0.5
+    a, b = s.noise(3, 0.12, 0.06) - 0.5, s.noise(4, 0.12, 0.06) - 0.5
     on_crest = _smoothstep(0.5, 0.7, crests)
     looks = []
     for phase in range(phases):

@@ -5,6 +5,7 @@ Refusing at submission (a 4xx) beats accepting a job that can only fail later in
 
 from __future__ import annotations
 
+from dreamreel.core.concepts import resolve_concepts
 from dreamreel.core.errors import NotSupported
 from dreamreel.core.request import GenerationRequest
 
@@ -15,5 +16,4 @@ def check_supported(request: GenerationRequest) -> None:
         raise NotSupported("keyframes (image-to-video, extend, interpolate) are not supported yet", field="keyframes")
     if request.loop:
         raise NotSupported("loop is not supported yet", field="loop")
-    if request.concepts:
-        raise NotSupported("concepts are not supported yet", field="concepts")
+    resolve_concepts(request.concepts)

@@ -130,6 +130,7 @@ class Worker:
                 ),
                 should_cancel=control.should_cancel,
                 steps=self.settings.steps,
+                on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
             )
         except GenerationCancelled:
             if control.lease_lost:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dreamreel.core.concepts import apply_concepts
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.base import Backend, CancelCheck, StepCallback
 from dreamreel.engine.plan import Plan
@@ -29,14 +31,17 @@ def render_clip(
     on_step: StepCallback,
     should_cancel: CancelCheck,
     steps: int | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> RenderedClip:
     plan = plan_generation(
-        request,
+        apply_concepts(request),  # camera concepts reach the model as prompt words (core/concepts.py)
         backend.native_grid(),
         seed=seed,
         steps=steps or backend.default_steps,
         guidance_scale=backend.default_guidance,
     )
+    if on_plan is not None:  # e.g. log the exact prompt the model receives
+        on_plan(plan)
     frames = backend.generate(plan, on_step, should_cancel)
     video_path.parent.mkdir(parents=True, exist_ok=True)
     video = encode_mp4(

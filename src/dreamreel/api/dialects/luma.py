@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.errors import parse_body
 from dreamreel.api.urls import file_url, public_base
+from dreamreel.core.concepts import camera_motions, supported_concepts
 from dreamreel.core.errors import DreamreelError, NotSupported
 from dreamreel.core.generation import Generation
 from dreamreel.core.request import (
@@ -144,13 +145,14 @@ def list_generations(
 
 @router.get("/generations/concepts/list")
 def list_concepts() -> list[str]:
-    """Camera-motion concepts this server supports (none until camera control lands)."""
-    return []
+    """Concept keys this server honours in ``concepts: [{"key": ...}]`` (camera moves; core/concepts.py)."""
+    return supported_concepts()
 
 
 @router.get("/generations/camera_motion/list")
 def list_camera_motions() -> list[str]:
-    return []
+    """Camera-motion phrases to write into prompts (what the embedded model was trained on)."""
+    return camera_motions()
 
 
 @router.get("/generations/{generation_id}")

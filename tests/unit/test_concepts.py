@@ -1,0 +1,73 @@
+"""The camera-concept table: pinned to the world's caption phrases, and its prompt conditioning."""
+
+from __future__ import annotations
+
+import pytest
+
+from dreamreel.core.concepts import (
+    CONCEPTS,
+    LUMA_ONLY_CONCEPTS,
+    apply_concepts,
+    camera_motions,
+    conditioned_prompt,
+    resolve_concepts,
+    supported_concepts,
+)
+from dreamreel.core.errors import NotSupported
+from dreamreel.core.request import GenerationRequest
+from dreamreel.world.captions import CAMERA_PHRASES
+from dreamreel.world.vocab import Camera
+
+
+def test_every_world_camera_move_is_a_concept_with_its_canonical_caption_phrase() -> None:
+    for camera in Camera:
+        concept = CONCEPTS[camera.value]
+        assert concept.camera == camera.value
+        assert concept.phrase == CAMERA_PHRASES[camera][0]
+
+
+def test_aliases_use_a_phrase_the_captions_use_for_their_move() -> None:
+    for concept in CONCEPTS.values():
+        assert concept.phrase in CAMERA_PHRASES[Camera(concept.camera)], concept
+    assert CONCEPTS["push_in"].camera == "zoom_in" and CONCEPTS["pull_out"].camera == "zoom_out"
+
+
+def test_lists() -> None:
+    assert supported_concepts()[:3] == ["static", "pan_left", "pan_right"]
+    assert set(supported_concepts()).isdisjoint(LUMA_ONLY_CONCEPTS)
+    assert camera_motions() == [CAMERA_PHRASES[camera][0] for camera in Camera]
+
+
+def test_conditioned_prompt_appends_the_caption_clause() -> None:
+    assert conditioned_prompt("a red ball bounces on grass.", ("pan_left",)) == (
+        "a red ball bounces on grass, the camera pans left"
+    )
+    assert conditioned_prompt("a red ball, the Camera Pans Left", ("pan_left", "pan_left")) == (
+        "a red ball, the Camera Pans Left"
+    )
+    assert conditioned_prompt("a red ball", ()) == "a red ball"
+
+
+def test_apply_concepts_changes_only_the_prompt() -> None:
+    request = GenerationRequest(prompt="a blue star on sand", concepts=("zoom_out",))
+    applied = apply_concepts(request)
+    assert applied.prompt == "a blue star on sand, the camera zooms out"
+    assert applied.model_dump(exclude={"prompt"}) == request.model_dump(exclude={"prompt"})
+    plain = GenerationRequest(prompt="a blue star on sand")
+    assert apply_concepts(plain) is plain
+
+
+@pytest.mark.parametrize(
+    ("keys", "words"),
+    [
+        (("dolly_zoom",), ["dolly_zoom", "does not support"]),
+        (("warp_speed",), ["warp_speed", "unknown"]),
+        (("pan_left", "zoom_in"), ["pan_left", "zoom_in", "at most 1"]),
+    ],
+)
+def test_refusals_name_the_concept(keys: tuple[str, ...], words: list[str]) -> None:
+    with pytest.raises(NotSupported) as caught:
+        resolve_concepts(keys)
+    assert caught.value.field == "concepts"
+    for word in words:
+        assert word in caught.value.message

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
-from dreamreel.api import files
+from dreamreel.api import files, uploads
 from dreamreel.api.dialects import aiml, fal, luma
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.signing import WebhookSigner
@@ -22,6 +22,7 @@ from dreamreel.api.webhooks import WebhookDispatcher
 from dreamreel.config import Settings
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
 from dreamreel.core.service import GenerationService
+from dreamreel.engine.registry import specs_from_settings
 from dreamreel.storage import LocalStorage
 from dreamreel.store import open_store
 
@@ -64,7 +65,9 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
 
     app = FastAPI(title="dreamreel", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = GenerationService(store, storage)
+    families = {name: spec.family for name, spec in specs_from_settings(settings.model_dir, "cpu", "float32").items()}
+    app.state.service = GenerationService(store, storage, families=families,
+                                          allow_private_urls=settings.allow_private_urls)
     app.state.storage = storage
     app.state.public_url = settings.public_url
 
@@ -106,5 +109,6 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     luma.attach(app)
     aiml.attach(app)
     app.include_router(files.router)
+    app.include_router(uploads.router)
     fal.attach(app)  # last: its routes match generic /{owner}/{alias}/... paths
     return app

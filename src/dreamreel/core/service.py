@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 
 from dreamreel.core.capabilities import check_supported
+from dreamreel.core.conditioning import check_inputs
 from dreamreel.core.errors import NotFound
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import GenerationRequest
@@ -17,16 +19,24 @@ MAX_PAGE = 1000
 
 
 class GenerationService:
-    def __init__(self, store: JobStore, storage: LocalStorage) -> None:
+    def __init__(
+        self, store: JobStore, storage: LocalStorage, *, families: Mapping[str, str] | None = None,
+        allow_private_urls: bool = False,
+    ) -> None:
         self.store = store
         self.storage = storage
+        self.families = dict(families) if families else None
+        """Public model name -> backend family, for the per-family capability table."""
+        self.allow_private_urls = allow_private_urls
 
     def submit(
         self, request: GenerationRequest, *, owner: str, dialect: str, priority: int = 0,
         start_timeout_s: float | None = None,
     ) -> Generation:
-        """Validate capabilities, then persist the job; it is durable when this returns."""
-        check_supported(request)
+        """Validate capabilities and inputs, then persist the job; it is durable when this returns."""
+        check_supported(request, self.families)
+        check_inputs(request, owner=owner, get_generation=self.store.get, upload_exists=self.storage.upload_exists,
+                     allow_private=self.allow_private_urls)
         now = time.time()
         generation = Generation(
             id=str(uuid.uuid4()),
@@ -42,6 +52,10 @@ class GenerationService:
             start_deadline=now + start_timeout_s if start_timeout_s else None,
         )
         return self.store.create(generation)
+
+    def upload(self, data: bytes, *, owner: str) -> str:
+        """Keep an image for later keyframes (the caller checked it decodes); returns its id."""
+        return self.storage.save_upload(owner, data)
 
     def get(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.store.get(generation_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,21 @@ class NativeGrid:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One conditioning item at a native frame index (an LTX ``LTXVideoCondition``, a Wan first/last frame).
+
+    The pixels come from the request's keyframe ``slot``: an image (``num_frames == 1``) or, for a
+    generation, ``num_frames`` frames of that clip sampled at the native fps: its *last* frames when the
+    slot is ``frame0`` (extend), its *first* frames when it is ``frame1`` (reverse-extend).
+    """
+
+    slot: Literal["frame0", "frame1"]
+    kind: Literal["image", "video"]
+    frame_index: int
+    num_frames: int = 1
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything a backend and the encoder need to make one clip, decided up front.
 
@@ -45,6 +61,27 @@ class Plan:
     output_fps: int
     num_inference_steps: int
     guidance_scale: float
+    conditions: tuple[Condition, ...] = ()
+    head_trim: int = 0
+    """Native frames dropped from the start before resampling (the model's copy of an extended clip's
+    tail, all but its last frame, which stays as the anchor the new part is resampled from)."""
+    tail_trim: int = 0
+    """Likewise at the end, for reverse-extend."""
+    loop_blend: int = 0
+    """Native frames of the tail cross-faded into the head (loop without a start image); the blended
+    clip is then closed with its own first frame as the end anchor."""
+    drop_first: bool = False
+    """The first resampled frame is an anchor duplicating the previous clip's last frame: not delivered."""
+    drop_last: bool = False
+    """The last resampled frame is an anchor duplicating the next frame played (the source clip's first,
+    or the loop's own first): not delivered."""
+    source_stride: int = 1
+    """Output frames between source-clip frames sampled for a video condition (output fps / native fps)."""
+
+    @property
+    def resample_frames(self) -> int:
+        """Frames the new part is resampled to, anchors included; ``output_frames`` are delivered."""
+        return self.output_frames + int(self.drop_first) + int(self.drop_last)
 
     @property
     def output_duration_s(self) -> float:

@@ -1,15 +1,29 @@
-"""Request -> Plan: the native size the model generates and the exact output the user asked for.
+"""Request -> Plan: the native size the model generates, its conditions and the exact output asked for.
 
 Pure arithmetic, no torch, so it is unit-tested exhaustively and usable from the API process.
+
+Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1`` overlap frames):
+
+* image at frame0 -> condition at index 0; image at frame1 -> index ``N - 1``;
+* generation at frame0 (extend) -> the source's last ``k`` frames at index 0; the new part starts at
+  native ``k - 1`` (the model's copy of the source's last frame, used as the resampling anchor and not
+  delivered); generation at frame1 (reverse-extend) -> the source's first ``k`` frames at ``N - k``;
+* loop with a frame0 image -> the image at 0 *and* ``N - 1``: the clip is a closed cycle whose last native
+  frame (the image again) is the anchor, not delivered, so playback wraps onto the image seamlessly;
+* loop without one -> ``loop_blend`` extra frames are generated and the tail is cross-faded into the head
+  (``media.loop``), then closed the same way.
 """
 
 from __future__ import annotations
 
-from dreamreel.core.request import AspectRatio, GenerationRequest, Resolution
-from dreamreel.engine.plan import NativeGrid, Plan
+from dreamreel.core.request import AspectRatio, GenerationKeyframe, GenerationRequest, ImageKeyframe, Resolution
+from dreamreel.engine.plan import Condition, NativeGrid, Plan
 
 OUTPUT_FPS = 24
 """Delivered clips are 24 fps (5 s = 120 frames, 9 s = 216), as Ray 2 delivers them."""
+
+LOOP_BLEND_FRACTION = 0.25
+"""Share of the clip cross-faded when a loop has no start image to close on."""
 
 
 def _round_to(value: float, multiple: int) -> int:
@@ -36,17 +50,53 @@ def native_frame_count(duration_s: int, grid: NativeGrid) -> int:
     return grid.frame_multiple * k + 1
 
 
+def overlap_frames(grid: NativeGrid) -> int:
+    """Source frames a clip condition carries: one latent frame past the first (the LTX condition
+    pipeline needs at least two latent frames for a clip placed after index 0)."""
+    return grid.frame_multiple + 1
+
+
 def plan_generation(
     request: GenerationRequest, grid: NativeGrid, *, seed: int, steps: int, guidance_scale: float
 ) -> Plan:
     native_width, native_height = frame_size(request.aspect_ratio, grid.short_side, grid.size_multiple)
     width, height = output_size(request.aspect_ratio, request.resolution)
+    frames = request.keyframes
+    frame0 = frames.frame0 if frames else None
+    frame1 = frames.frame1 if frames else None
+    extend, reverse = isinstance(frame0, GenerationKeyframe), isinstance(frame1, GenerationKeyframe)
+    start_image, end_image = isinstance(frame0, ImageKeyframe), isinstance(frame1, ImageKeyframe)
+    fm = grid.frame_multiple
+    k = overlap_frames(grid)
+
+    new_frames = native_frame_count(request.duration_s, grid)
+    blend = 0
+    if request.loop and not start_image:
+        blend = fm * max(1, round(new_frames * LOOP_BLEND_FRACTION / fm))
+    extra = (k - 1) * (int(extend) + int(reverse)) + blend
+    new_frames = min(new_frames, fm * max(1, (grid.max_frames - 1 - extra) // fm) + 1)
+    if new_frames + extra > grid.max_frames:
+        raise ValueError(f"the model's {grid.max_frames}-frame limit leaves no room for these conditions")
+    native = new_frames + extra
+
+    conditions: list[Condition] = []
+    if start_image:
+        conditions.append(Condition("frame0", "image", 0))
+    if extend:
+        conditions.append(Condition("frame0", "video", 0, k))
+    if end_image:
+        conditions.append(Condition("frame1", "image", native - 1))
+    if reverse:
+        conditions.append(Condition("frame1", "video", native - k, k))
+    if request.loop and start_image:
+        conditions.append(Condition("frame0", "image", native - 1))
+
     return Plan(
         prompt=request.prompt,
         seed=seed,
         native_width=native_width,
         native_height=native_height,
-        native_frames=native_frame_count(request.duration_s, grid),
+        native_frames=native,
         native_fps=grid.fps,
         output_width=width,
         output_height=height,
@@ -54,4 +104,11 @@ def plan_generation(
         output_fps=OUTPUT_FPS,
         num_inference_steps=steps,
         guidance_scale=guidance_scale,
+        conditions=tuple(conditions),
+        head_trim=(k - 1) if extend else 0,
+        tail_trim=(k - 1) if reverse else 0,
+        loop_blend=blend,
+        drop_first=extend,
+        drop_last=reverse or request.loop,
+        source_stride=max(1, round(OUTPUT_FPS / grid.fps)),
     )

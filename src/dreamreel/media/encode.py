@@ -294,3 +294,34 @@ def _publish(tmp: Path, final: Path) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def encode_frames(
+    frames: Iterable[np.ndarray],
+    path: str | Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    total: int,
+    crf: int = 20,
+    preset: str = "veryfast",
+) -> EncodedVideo:
+    """Encode already-ordered RGB frames of any size (each scaled to ``width x height``) to an MP4.
+
+    For clips assembled from several parts (an extension delivered with its source clip): the caller
+    yields every frame in order and says how many there will be; a different count is an error and
+    leaves no file behind.
+    """
+    _check_output_size(width, height)
+    final = Path(path)
+    tmp = _temp_sibling(final)
+    try:
+        _encode_stream(frames, tmp, width=width, height=height, fps=fps, total=total, crf=crf, preset=preset,
+                       on_frame=None)
+        _publish(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return EncodedVideo(path=final, width=width, height=height, fps=fps, frames=total, duration_s=total / fps,
+                        size_bytes=final.stat().st_size)

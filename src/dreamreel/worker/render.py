@@ -1,17 +1,28 @@
-"""One request -> one MP4 and poster on disk: plan, generate native frames, encode to the exact output."""
+"""One request -> one MP4 and poster on disk: plan, generate native frames, encode to the exact output.
+
+With keyframes, ``inputs`` resolves the conditioning pixels; an extension is delivered *with* its source
+clip(s), as Luma delivers them: ``[frame0 generation] + new part + [frame1 generation]``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dreamreel.core.concepts import apply_concepts
-from dreamreel.core.request import GenerationRequest
+from dreamreel.core.request import GenerationKeyframe, GenerationRequest
+from dreamreel.engine.assemble import iter_new_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, StepCallback
 from dreamreel.engine.plan import Plan
 from dreamreel.engine.planner import plan_generation
-from dreamreel.media.encode import EncodedVideo, encode_mp4, write_poster
+from dreamreel.media.clip import iter_clip_frames
+from dreamreel.media.encode import EncodedVideo, encode_frames, write_poster
+from dreamreel.media.probe import probe_mp4
+from dreamreel.worker.inputs import InputError, InputResolver
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,7 @@ def render_clip(
     should_cancel: CancelCheck,
     steps: int | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    inputs: InputResolver | None = None,
 ) -> RenderedClip:
     plan = plan_generation(
         apply_concepts(request),  # camera concepts reach the model as prompt words (core/concepts.py)
@@ -42,17 +54,40 @@ def render_clip(
     )
     if on_plan is not None:  # e.g. log the exact prompt the model receives
         on_plan(plan)
-    frames = backend.generate(plan, on_step, should_cancel)
+    if plan.conditions and inputs is None:
+        raise InputError("keyframes need an input resolver (not available here)")
+    pixels = inputs.condition_pixels(request, plan) if inputs is not None and plan.conditions else []
+    frames = backend.generate(plan, on_step, should_cancel, pixels)
+
+    width, height = plan.output_width, plan.output_height
+    parts: list[Iterator[np.ndarray]] = []
+    total = plan.output_frames
+    keyframes = request.keyframes
+    head = tail = None
+    if keyframes is not None and isinstance(keyframes.frame0, GenerationKeyframe):
+        head = inputs.source_path(request, "frame0")  # type: ignore[union-attr]
+    if keyframes is not None and isinstance(keyframes.frame1, GenerationKeyframe):
+        tail = inputs.source_path(request, "frame1")  # type: ignore[union-attr]
+    if head is not None:
+        total += probe_mp4(head).frames
+        parts.append(iter_clip_frames(head, width, height))
+    parts.append(iter_new_part(frames, plan))
+    if tail is not None:
+        total += probe_mp4(tail).frames
+        parts.append(iter_clip_frames(tail, width, height))
+
     video_path.parent.mkdir(parents=True, exist_ok=True)
-    video = encode_mp4(
-        frames,
-        video_path,
-        width=plan.output_width,
-        height=plan.output_height,
-        fps=plan.output_fps,
-        output_frames=plan.output_frames,
-    )
+    first: list[np.ndarray] = []
+
+    def remember_first(stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in stream:
+            if not first:
+                first.append(frame)
+            yield frame
+
+    video = encode_frames(remember_first(itertools.chain(*parts)), video_path, width=width, height=height,
+                          fps=plan.output_fps, total=total)
     poster = None
     if poster_path is not None:
-        poster = write_poster(frames[0], poster_path, width=plan.output_width, height=plan.output_height)
+        poster = write_poster(first[0], poster_path, width=width, height=height)
     return RenderedClip(plan=plan, video=video, poster=poster)

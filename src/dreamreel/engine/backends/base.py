@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -32,6 +32,10 @@ class Backend(Protocol):
         """Sizes this loaded checkpoint can generate."""
         ...
 
-    def generate(self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck) -> np.ndarray:
-        """Run the model; return uint8 frames shaped (native_frames, native_height, native_width, 3)."""
+    def generate(
+        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = ()
+    ) -> np.ndarray:
+        """Run the model; return uint8 frames shaped (native_frames, native_height, native_width, 3).
+
+        ``conditions`` are the resolved pixels of ``plan.conditions``, in order (native size)."""
         ...

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from diffusers import LTXConditionPipeline
+from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+from PIL import Image
 
 from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, StepCallback
 from dreamreel.engine.plan import NativeGrid, Plan
@@ -88,8 +91,14 @@ class LTXConditionBackend:
         """Native sizes: sides multiples of ``size_multiple``, ``frame_multiple*k+1`` frames."""
         return self._grid
 
-    def generate(self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck) -> np.ndarray:
-        """Text-to-video for ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
+    def generate(
+        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = ()
+    ) -> np.ndarray:
+        """Generate ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
+
+        ``conditions`` holds the pixels of ``plan.conditions`` in order, each ``(num_frames, h, w, 3)``
+        uint8 at native size: each becomes an ``LTXVideoCondition`` (``image=`` for one frame, ``video=``
+        for a clip) at its ``frame_index``, strength 1.
 
         Raises :class:`GenerationCancelled` as soon as ``should_cancel()`` is true after a step. The
         exception is raised from inside the step callback, which stops diffusers right there: setting
@@ -97,6 +106,7 @@ class LTXConditionBackend:
         (about 85 % of a float32 tiny-model run) for output nobody wants.
         """
         self._check_plan(plan)
+        ltx_conditions = self._conditions(plan, conditions)
         if should_cancel():
             raise GenerationCancelled("cancelled before denoising started")
 
@@ -112,6 +122,7 @@ class LTXConditionBackend:
         generator = torch.Generator(device="cpu").manual_seed(plan.seed)
         with torch.inference_mode():
             out = self.pipe(
+                conditions=ltx_conditions,
                 prompt=plan.prompt,
                 height=plan.native_height,
                 width=plan.native_width,
@@ -129,6 +140,23 @@ class LTXConditionBackend:
         if frames.shape != expected:
             raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
         return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+    def _conditions(self, plan: Plan, pixels: Sequence[np.ndarray]) -> list[LTXVideoCondition] | None:
+        if len(pixels) != len(plan.conditions):
+            raise ValueError(f"plan has {len(plan.conditions)} conditions but {len(pixels)} were resolved")
+        if not pixels:
+            return None
+        result = []
+        for condition, frames in zip(plan.conditions, pixels, strict=True):
+            expected = (condition.num_frames, plan.native_height, plan.native_width, 3)
+            if frames.shape != expected or frames.dtype != np.uint8:
+                raise ValueError(f"condition {condition} pixels are {frames.dtype}{frames.shape}, expected {expected}")
+            images = [Image.fromarray(frame) for frame in frames]
+            if condition.kind == "image":
+                result.append(LTXVideoCondition(image=images[0], frame_index=condition.frame_index))
+            else:
+                result.append(LTXVideoCondition(video=images, frame_index=condition.frame_index))
+        return result
 
     def _check_plan(self, plan: Plan) -> None:
         """Reject sizes the pipeline would silently round (frames) or reject late (sides)."""

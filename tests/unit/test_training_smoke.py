@@ -19,9 +19,12 @@ from dreamreel.training.vae_stage import VAEConfig, train_vae
 def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     work = tmp_path / "work"
     allowed = world_for("reduced")
-    train_vae(work, VAEConfig(steps=1, batch_size=1, frames=9, checkpoint_every=1), allowed=allowed)
-    train_vae(work, VAEConfig(steps=2, batch_size=1, frames=9, checkpoint_every=1), allowed=allowed)  # resumes
-    assert '"event": "resume", "step": 1' in (work / "vae.jsonl").read_text()
+    train_vae(work, VAEConfig(steps=1, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1), allowed=allowed)
+    train_vae(work, VAEConfig(steps=2, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1),
+              allowed=allowed)  # resumes
+    vae_log = (work / "vae.jsonl").read_text()
+    assert '"event": "resume", "step": 1' in vae_log
+    assert '"vae_psnr"' in vae_log and '"passes": false' in vae_log  # the pass mark is checked; 2 steps fail it
 
     build_latent_cache(work, LatentsConfig(shards=1, clips_per_shard=2, encode_batch=2, stats_clips=2),
                        allowed=allowed)

@@ -42,6 +42,8 @@ class FlowConfig:
     warmup: int = 500
     weight_decay: float = 0.01
     ema_decay: float = 0.999
+    bf16: bool = True
+    """Autocast text encoder and transformer to bfloat16; the loss stays fp32 (docs/model-card.md has the speed)."""
     caption_dropout: float = 0.1
     seed: int = 3
     checkpoint_every: int = 200
@@ -130,7 +132,7 @@ def flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode: st
 
     pred = transformer(hidden_states=tokens_in, encoder_hidden_states=prompt_embeds, timestep=timestep,
                        encoder_attention_mask=tokens.attention_mask, video_coords=coords, return_dict=False)[0]
-    pred = pred[:, extra:]
+    pred = pred[:, extra:].float()
     target = pack(velocity_target(x0, noise))
     weight = (1 - token_cond).unsqueeze(-1)
     return ((pred - target) ** 2 * weight).sum() / (weight.sum() * target.shape[-1]).clamp(min=1)
@@ -163,7 +165,8 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
         captions = ["" if rng.random() < config.caption_dropout else c for c in captions]
         mode = random.Random(step * 7 + config.seed).choices(CONDITIONING_MODES, CONDITIONING_WEIGHTS)[0]
         run.set_lr(lr_at(step, config))
-        loss = flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode, generator, config)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            loss = flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode, generator, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)

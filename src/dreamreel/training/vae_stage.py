@@ -39,9 +39,15 @@ class VAEConfig:
     latent_l2: float = 1e-4
     grad_weight: float = 0.5
     ema_decay: float = 0.999
+    bf16: bool = True
+    """Autocast the VAE to bfloat16 (the loss stays fp32). Measured 2.0x per step on this CPU
+    (0.70 -> 0.34 s, one thread, 4 x 9 x 96 x 160)."""
     seed: int = 1
     checkpoint_every: int = 100
     log_every: int = 25
+    eval_every: int = 1000
+    """Held-out check of the EMA weights against the pass mark (``training/vae_eval.py``), ~20 s each."""
+    eval_clips: int = 12
 
 
 def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -69,8 +75,10 @@ def train_vae(
                            with_captions=False)
         video = to_video_tensor(batch.frames)
         run.set_lr(lr_at(step, config))
-        latent = vae.encode(video).latent_dist.mode()
-        recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            latent = vae.encode(video).latent_dist.mode()
+            recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
+        latent, recon = latent.float(), recon.float()
         l1 = (recon - video).abs().mean()
         grad = _grad_l1(recon, video)
         l2 = latent.pow(2).mean()
@@ -87,8 +95,19 @@ def train_vae(
                           lr=lr_at(step, config), hours=round(run.hours, 3))
         if run.step % config.checkpoint_every == 0:
             run.save()
+        if run.step % config.eval_every == 0 or run.step == config.steps:
+            _log_eval(run, config, allowed)
     run.save()
     return run.path
+
+
+def _log_eval(run: StageRun, config: VAEConfig, allowed: Allowed | None) -> None:
+    from dreamreel.training.vae_eval import evaluate_vae, passes
+
+    ema_vae = make_vae()
+    run.ema.copy_to(ema_vae)
+    result = evaluate_vae(ema_vae.eval(), clips=config.eval_clips, allowed=allowed)
+    run.log.write(step=run.step, eval=result, passes=passes(result))
 
 
 def load_trained_vae(work_dir: Path, *, use_ema: bool = True):

@@ -74,6 +74,14 @@ def check_transition(current: State, new: State) -> None:
         raise ValueError(f"illegal generation transition {current} -> {new}")
 
 
+class Kind(StrEnum):
+    """What a generation makes: a clip from a request, or a re-encode of an earlier clip at a higher resolution."""
+
+    VIDEO = "video"
+    UPSCALE = "upscale_video"
+    """Luma's ``generation_type`` of an upscale request; ``Generation.source_id`` names the clip upscaled."""
+
+
 @dataclass(frozen=True)
 class Assets:
     """Storage keys (not URLs) of what a generation produced; dialects turn keys into URLs."""
@@ -133,6 +141,10 @@ class Generation:
     cancel_requested: bool = False
     worker_id: str | None = None
     lease_expires_at: float | None = None
+    kind: Kind = Kind.VIDEO
+    source_id: str | None = None
+    """For an upscale: the completed generation whose video is re-encoded (its ``request`` is copied, with
+    the target ``resolution``)."""
 
     @property
     def model(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dreamreel.core.generation import Assets, Generation, State, VideoInfo
+from dreamreel.core.generation import Assets, Generation, Kind, State, VideoInfo
 from dreamreel.core.request import GenerationRequest
 
 
@@ -45,6 +45,8 @@ def generation_from_row(row: dict[str, Any]) -> Generation:
         cancel_requested=bool(row["cancel_requested"]),
         worker_id=row["worker_id"],
         lease_expires_at=row["lease_expires_at"],
+        kind=Kind(row.get("kind") or Kind.VIDEO),
+        source_id=row.get("source_id"),
     )
 
 
@@ -72,6 +74,8 @@ def generation_to_row(generation: Generation) -> dict[str, Any]:
         "cancel_requested": int(generation.cancel_requested),
         "worker_id": generation.worker_id,
         "lease_expires_at": generation.lease_expires_at,
+        "kind": generation.kind.value,
+        "source_id": generation.source_id,
     }
 
 

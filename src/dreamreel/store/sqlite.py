@@ -59,7 +59,9 @@ CREATE TABLE IF NOT EXISTS generations (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     worker_id TEXT,
     lease_expires_at REAL,
-    deleted INTEGER NOT NULL DEFAULT 0
+    deleted INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'video',
+    source_id TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_queue ON generations (state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS generations_owner ON generations (owner, deleted, seq);
@@ -90,8 +92,11 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (delivered_at, abandoned, next_a
 COLUMNS = (
     "id, owner, dialect, request, callback_url, state, seed, created_at, updated_at, started_at, "
     "finished_at, failure_reason, progress_step, progress_total, assets, video_info, attempts, priority, "
-    "start_deadline, cancel_requested, worker_id, lease_expires_at"
+    "start_deadline, cancel_requested, worker_id, lease_expires_at, kind, source_id"
 )
+
+ADDED_COLUMNS = {"kind": "TEXT NOT NULL DEFAULT 'video'", "source_id": "TEXT"}
+"""Columns added after the first release: databases created before them get them on open."""
 
 
 class SQLiteStore:
@@ -103,6 +108,14 @@ class SQLiteStore:
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(generations)")}
+            for name, decl in ADDED_COLUMNS.items():
+                if name not in have:
+                    try:
+                        conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {decl}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
 
     # --- plumbing -------------------------------------------------------------------------
     @contextmanager

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dreamreel.config import Settings
-from dreamreel.core.generation import Assets, Generation, VideoInfo
+from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
 from dreamreel.storage import LocalStorage
 from dreamreel.store import JobStore, open_store
 from dreamreel.worker.inputs import InputError, InputResolver
 from dreamreel.worker.render import render_clip
+from dreamreel.worker.upscale import upscale_clip
 
 log = logging.getLogger("dreamreel.worker")
 
@@ -45,9 +46,11 @@ class JobControl:
 class ProgressReporter:
     """Persists denoising progress, at most once per interval plus the last step (SQLite is shared)."""
 
-    def __init__(self, store: JobStore, generation_id: str, worker_id: str, interval_s: float) -> None:
+    def __init__(
+        self, store: JobStore, generation_id: str, worker_id: str, interval_s: float, label: str = "Denoising step"
+    ) -> None:
         self.store, self.generation_id, self.worker_id = store, generation_id, worker_id
-        self.interval_s = interval_s
+        self.interval_s, self.label = interval_s, label
         self._last_write = 0.0
 
     def __call__(self, step: int, total: int) -> None:
@@ -56,7 +59,7 @@ class ProgressReporter:
             return
         self._last_write = now
         self.store.record_progress(self.generation_id, self.worker_id, step, total)
-        self.store.add_event(self.generation_id, "INFO", f"Denoising step {step}/{total}")
+        self.store.add_event(self.generation_id, "INFO", f"{self.label} {step}/{total}")
 
 
 class Worker:
@@ -119,22 +122,34 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(job, control), daemon=True)
         beat.start()
         try:
-            backend = self.backend_for(job.model)
-            clip = render_clip(
-                backend,
-                job.request,
-                seed=job.seed,
-                video_path=self.storage.generation_dir(job.id) / "video.mp4",
-                poster_path=self.storage.generation_dir(job.id) / "poster.jpg",
-                on_step=ProgressReporter(
-                    self.store, job.id, self.worker_id, self.settings.progress_interval_seconds
-                ),
-                should_cancel=control.should_cancel,
-                steps=self.settings.steps,
-                on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
-                inputs=InputResolver(self.store, self.storage, job.owner,
-                                     allow_private_urls=self.settings.allow_private_urls),
-            )
+            if job.kind is Kind.UPSCALE:  # no model: re-encode an earlier clip (worker/upscale.py)
+                clip = upscale_clip(
+                    job, self.store, self.storage,
+                    video_path=self.storage.generation_dir(job.id) / "video.mp4",
+                    poster_path=self.storage.generation_dir(job.id) / "poster.jpg",
+                    on_progress=ProgressReporter(
+                        self.store, job.id, self.worker_id, self.settings.progress_interval_seconds,
+                        label="Encoded frame",
+                    ),
+                    should_cancel=control.should_cancel,
+                )
+            else:
+                backend = self.backend_for(job.model)
+                clip = render_clip(
+                    backend,
+                    job.request,
+                    seed=job.seed,
+                    video_path=self.storage.generation_dir(job.id) / "video.mp4",
+                    poster_path=self.storage.generation_dir(job.id) / "poster.jpg",
+                    on_step=ProgressReporter(
+                        self.store, job.id, self.worker_id, self.settings.progress_interval_seconds
+                    ),
+                    should_cancel=control.should_cancel,
+                    steps=self.settings.steps,
+                    on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
+                    inputs=InputResolver(self.store, self.storage, job.owner,
+                                         allow_private_urls=self.settings.allow_private_urls),
+                )
         except InputError as exc:  # a bad keyframe is the client's problem: say which and why
             log.warning("generation %s: %s", job.id, exc)
             self.store.fail(job.id, self.worker_id, str(exc))

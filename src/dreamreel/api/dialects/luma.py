@@ -13,8 +13,8 @@ from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.errors import parse_body
 from dreamreel.api.urls import file_url, public_base
 from dreamreel.core.concepts import camera_motions, supported_concepts
-from dreamreel.core.errors import DreamreelError, NotSupported
-from dreamreel.core.generation import Generation
+from dreamreel.core.errors import DreamreelError, InvalidRequest
+from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.request import (
     MAX_PROMPT_CHARS,
     MAX_URL_CHARS,
@@ -23,6 +23,7 @@ from dreamreel.core.request import (
     Keyframes,
     Resolution,
 )
+from dreamreel.core.upscale import submit_upscale
 
 PREFIX = "/dream-machine/v1"
 DEFAULT_RESOLUTION = Resolution.P720
@@ -90,10 +91,23 @@ def render_request(request: GenerationRequest) -> dict[str, Any]:
     }
 
 
+def render_upscale_request(generation: Generation) -> dict[str, Any]:
+    """The SDK's ``RequestUpscaleVideoGenerationRequest``: what an upscale was asked to do."""
+    return {
+        "generation_type": Kind.UPSCALE.value,
+        "resolution": generation.request.resolution.value,
+        "callback_url": generation.request.callback_url,
+    }
+
+
 def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
-    """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``."""
+    """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``.
+
+    ``progress_video`` (a low-res preview of the clip so far) is shown only while the state is dreaming.
+    """
     assets = generation.assets
-    has_assets = any((assets.video, assets.image, assets.progress_video))
+    progress_video = assets.progress_video if generation.state is State.RUNNING else None
+    has_assets = any((assets.video, assets.image, progress_video))
     return {
         "id": generation.id,
         "generation_type": "video",
@@ -104,11 +118,13 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
         "assets": {
             "video": file_url(base_url, assets.video),
             "image": file_url(base_url, assets.image),
-            "progress_video": file_url(base_url, assets.progress_video),
+            "progress_video": file_url(base_url, progress_video),
         }
         if has_assets
         else None,
-        "request": render_request(generation.request),
+        "request": render_upscale_request(generation)
+        if generation.kind is Kind.UPSCALE
+        else render_request(generation.request),
     }
 
 
@@ -167,11 +183,26 @@ def delete_generation(generation_id: str, service: Service, owner: Owner) -> Res
 
 
 @router.post("/generations/{generation_id}/upscale", status_code=201)
-def upscale_generation(generation_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
-    service.get(generation_id, owner=owner)
-    if body.strip():
-        parse_body(LumaUpscale, body)
-    raise NotSupported("upscale is not supported yet", field="resolution")
+def upscale_generation(
+    request: Request, generation_id: str, body: Body, service: Service, owner: Owner
+) -> dict[str, Any]:
+    """Queue a re-encode of a completed generation at a higher resolution; returns the *new* generation.
+
+    The source must be the caller's (else 404) and completed (else 409); ``resolution`` is required and
+    must be higher than the source's (else 422).
+    """
+    parsed = parse_body(LumaUpscale, body) if body.strip() else LumaUpscale()
+    if parsed.resolution is None:
+        raise InvalidRequest("resolution is required (1080p or 4k, higher than the source's)", field="resolution")
+    generation = submit_upscale(
+        service,
+        generation_id,
+        resolution=parsed.resolution,
+        owner=owner,
+        dialect="luma",
+        callback_url=parsed.callback_url,
+    )
+    return render_generation(generation, public_base(request))
 
 
 @router.get("/credits")

@@ -1,0 +1,70 @@
+"""Re-encode a delivered MP4 at a larger size: the media half of an upscale.
+
+What it does: decodes the source clip frame by frame and streams every frame through the same
+libswscale bicubic scaler and libx264 settings as a fresh generation (``media.encode``), at the
+same frame count and fps, so the result has exactly the requested size and duration.
+
+What it does not do: add detail. There is no super-resolution model; the source is the delivered
+MP4 because it is the one complete record of every kind of generation (an extension's output
+includes its source clips, a loop its blend) - the model's native frames are not kept. Memory is
+one frame at a time, as in ``media.encode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from dreamreel.media.encode import EncodedVideo, _check_output_size, _encode_stream, _publish, _temp_sibling
+
+
+def _decoded_frames(path: Path) -> Iterator[np.ndarray]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def first_frame(path: str | Path) -> np.ndarray:
+    """The first decoded frame of ``path`` as RGB (for the poster; never decodes the whole clip)."""
+    for frame in _decoded_frames(Path(path)):
+        return frame
+    raise ValueError(f"{path} has no decodable video frames")
+
+
+def upscale_mp4(
+    source: str | Path,
+    path: str | Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    frames: int,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> EncodedVideo:
+    """Write ``source`` (``frames`` frames at ``fps``) scaled to ``width x height`` to ``path``, atomically.
+
+    ``on_frame(done, total)`` reports progress; raising from it aborts and leaves nothing at ``path``.
+    A source with a different frame count is an error (no file is published).
+    """
+    _check_output_size(width, height)
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(final)
+    try:
+        _encode_stream(
+            _decoded_frames(Path(source)), tmp, width=width, height=height, fps=fps, total=frames,
+            crf=20, preset="veryfast", on_frame=on_frame,
+        )
+        _publish(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return EncodedVideo(
+        path=final, width=width, height=height, fps=fps, frames=frames, duration_s=frames / fps,
+        size_bytes=final.stat().st_size,
+    )

@@ -191,9 +191,12 @@ def test_errors_in_fal_shapes(tls_server: ServerProcess) -> None:
     assert priority.status_code == 422 and "X-Fal-Queue-Priority" in priority.json()["detail"]
     no_image = httpx.post(f"{base}/ray-2/image-to-video", json={"prompt": "x"}, verify=tls_server.verify)
     assert no_image.status_code == 422 and no_image.json()["detail"][0]["loc"] == ["body", "image_url"]
-    # Image conditioning is accepted by the schema (URLs or data: URIs) and refused until it is implemented.
+    # Image conditioning accepts data: URIs (and URLs); an unsupported scheme is a 422 on the fal field.
     png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/"
            "iZk9HQAAAABJRU5ErkJggg==")
-    later = httpx.post(f"{base}/ray-2/image-to-video", json={"prompt": "x", "image_url": png},
-                       verify=tls_server.verify)
-    assert later.status_code == 422 and "keyframes" in later.json()["detail"]
+    accepted = httpx.post(f"{base}/ray-2/image-to-video", json={"prompt": "x", "image_url": png},
+                          verify=tls_server.verify)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "IN_QUEUE"
+    ftp = httpx.post(f"{base}/ray-2/image-to-video", json={"prompt": "x", "image_url": "ftp://example.com/a.png"},
+                     verify=tls_server.verify)
+    assert ftp.status_code == 422 and ftp.json()["detail"][0]["loc"] == ["body", "image_url"]

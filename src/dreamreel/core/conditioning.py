@@ -35,6 +35,9 @@ IMAGE_DATA_TYPES = frozenset(
 )
 
 
+METADATA_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254"})
+
+
 class Control(StrEnum):
     """One conditioning control; a model family supports a subset (``core.capabilities``)."""
 
@@ -99,6 +102,8 @@ def _check_literal_host(url: str, field: str, allow_private: bool) -> None:
     host = urlsplit(url).hostname or ""
     if not host:
         raise InvalidRequest(f"{field}: image URL has no host", field=field)
+    if host.strip("[]") in METADATA_HOSTS:  # never, even on a trusted network (cloud credentials live there)
+        raise InvalidRequest(f"{field}: image URL points at a cloud metadata address ({host})", field=field)
     if allow_private:
         return
     if host == "localhost" or host.endswith(".localhost"):

@@ -209,8 +209,24 @@ def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, 
     parsed = parse_body(schema, body)
     if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
         raise InvalidRequest("fal_webhook must be an http(s) URL", field="fal_webhook")
-    return service.submit(parsed.to_core(model, webhook), owner=owner, dialect="fal",
-                          priority=PRIORITIES.get(priority or "normal", 0), start_timeout_s=start_timeout)
+    try:
+        return service.submit(parsed.to_core(model, webhook), owner=owner, dialect="fal",
+                              priority=PRIORITIES.get(priority or "normal", 0), start_timeout_s=start_timeout)
+    except InvalidRequest as exc:
+        raise _in_fal_fields(exc) from None
+
+
+FAL_FIELDS = {"keyframes.frame0": "image_url", "keyframes.frame1": "end_image_url"}
+
+
+def _in_fal_fields(exc: InvalidRequest) -> InvalidRequest:
+    """A keyframe problem found by the core, renamed to the fal field the client actually sent."""
+    field = FAL_FIELDS.get(exc.field or "", exc.field or "body")
+    message = exc.message
+    for core_name, fal_name in FAL_FIELDS.items():
+        message = message.replace(core_name, fal_name)
+    return InvalidRequest(message, field=field,
+                          details=[{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
 @queue.post(QUEUE_PREFIX + "/{endpoint:path}")

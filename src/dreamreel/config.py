@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """How often an idle worker looks for work."""
     progress_interval_seconds: float = Field(default=0.5, ge=0)
     """Progress is persisted at most this often (plus the final step)."""
+    preview_interval_seconds: float = Field(default=2.0, ge=0)
+    """Luma ``progress_video``: a preview MP4 at most this often while denoising (0 turns previews off);
+    also spaced by 4x each preview's own cost, so they stay a bounded share of the job."""
 
     api_keys: list[str] = []
     """Accepted bearer/key tokens; empty means no authentication (a local, single-user server)."""

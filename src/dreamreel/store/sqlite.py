@@ -310,7 +310,9 @@ class SQLiteStore:
                 return None
             conn.execute(
                 "UPDATE generations SET state = 'running', worker_id = ?, lease_expires_at = ?,"
-                " started_at = COALESCE(started_at, ?), updated_at = ?, attempts = attempts + 1 WHERE id = ?",
+                " started_at = COALESCE(started_at, ?), updated_at = ?, attempts = attempts + 1,"
+                # a preview left by a worker that died belongs to the abandoned attempt
+                " assets = json_remove(assets, '$.progress_video') WHERE id = ?",
                 (worker_id, now + lease_s, now, now, row["id"]),
             )
             self._event(conn, row["id"], "INFO", f"Worker {worker_id} started the request")
@@ -339,6 +341,17 @@ class SQLiteStore:
                     "UPDATE generations SET progress_step = ?, progress_total = ?, updated_at = ?"
                     " WHERE id = ? AND state = 'running' AND worker_id = ?",
                     (step, total, time.time(), generation_id, worker_id),
+                ).rowcount
+                == 1
+            )
+
+    def record_preview(self, generation_id: str, worker_id: str, key: str) -> bool:
+        with self._write() as conn:
+            return (
+                conn.execute(
+                    "UPDATE generations SET assets = json_set(assets, '$.progress_video', ?), updated_at = ?"
+                    " WHERE id = ? AND state = 'running' AND worker_id = ?",
+                    (key, time.time(), generation_id, worker_id),
                 ).rowcount
                 == 1
             )

@@ -23,6 +23,7 @@ from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settin
 from dreamreel.storage import LocalStorage
 from dreamreel.store import JobStore, open_store
 from dreamreel.worker.inputs import InputError, InputResolver
+from dreamreel.worker.preview import PreviewWriter
 from dreamreel.worker.render import render_clip
 from dreamreel.worker.upscale import upscale_clip
 
@@ -121,6 +122,7 @@ class Worker:
         control = JobControl(shutting_down=self.stop_event)
         beat = threading.Thread(target=self._heartbeat, args=(job, control), daemon=True)
         beat.start()
+        preview: PreviewWriter | None = None
         try:
             if job.kind is Kind.UPSCALE:  # no model: re-encode an earlier clip (worker/upscale.py)
                 clip = upscale_clip(
@@ -135,6 +137,10 @@ class Worker:
                 )
             else:
                 backend = self.backend_for(job.model)
+                preview = PreviewWriter(
+                    self.store, self.storage, job.id, self.worker_id, fps=backend.native_grid().fps,
+                    interval_s=self.settings.preview_interval_seconds,
+                )
                 clip = render_clip(
                     backend,
                     job.request,
@@ -147,6 +153,7 @@ class Worker:
                     should_cancel=control.should_cancel,
                     steps=self.settings.steps,
                     on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
+                    preview=preview,
                     inputs=InputResolver(self.store, self.storage, job.owner,
                                          allow_private_urls=self.settings.allow_private_urls),
                 )
@@ -169,6 +176,10 @@ class Worker:
         finally:
             control.stop.set()
             beat.join()
+            if preview is not None:
+                preview.cleanup()
+                if preview.count:
+                    log.info("%s: %d previews took %.2fs", job.id, preview.count, preview.seconds)
         video = clip.video
         self.store.add_event(job.id, "INFO", f"Encoded {video.width}x{video.height} {video.frames} frames")
         done = self.store.complete(

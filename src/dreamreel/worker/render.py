@@ -16,7 +16,7 @@ import numpy as np
 from dreamreel.core.concepts import apply_concepts
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest
 from dreamreel.engine.assemble import iter_new_part
-from dreamreel.engine.backends.base import Backend, CancelCheck, StepCallback
+from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
 from dreamreel.engine.plan import Plan
 from dreamreel.engine.planner import plan_generation
 from dreamreel.media.clip import iter_clip_frames
@@ -44,6 +44,7 @@ def render_clip(
     steps: int | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     inputs: InputResolver | None = None,
+    preview: PreviewSink | None = None,
 ) -> RenderedClip:
     plan = plan_generation(
         apply_concepts(request),  # camera concepts reach the model as prompt words (core/concepts.py)
@@ -57,7 +58,7 @@ def render_clip(
     if plan.conditions and inputs is None:
         raise InputError("keyframes need an input resolver (not available here)")
     pixels = inputs.condition_pixels(request, plan) if inputs is not None and plan.conditions else []
-    frames = backend.generate(plan, on_step, should_cancel, pixels)
+    frames = backend.generate(plan, on_step, should_cancel, pixels, preview=preview)
 
     width, height = plan.output_width, plan.output_height
     parts: list[Iterator[np.ndarray]] = []

@@ -16,6 +16,20 @@ CancelCheck = Callable[[], bool]
 """Returns True when the job should stop (cancelled, or the lease was lost)."""
 
 
+class PreviewSink(Protocol):
+    """Receives low-res previews of the clip while it is denoised (Luma's ``progress_video``).
+
+    The backend asks ``due`` after each step (cheap) and only then pays for decoding the current latents,
+    so the sink alone decides how often previews are made and bounds their cost.
+    """
+
+    def due(self, step: int, total: int) -> bool: ...
+
+    def deliver(self, frames: np.ndarray) -> None:
+        """``frames``: uint8 ``(native_frames, native_height, native_width, 3)`` decoded from the current latents."""
+        ...
+
+
 class GenerationCancelled(Exception):
     """The cancel check returned True during denoising; no output was produced."""
 
@@ -33,7 +47,8 @@ class Backend(Protocol):
         ...
 
     def generate(
-        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = ()
+        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
+        preview: PreviewSink | None = None,
     ) -> np.ndarray:
         """Run the model; return uint8 frames shaped (native_frames, native_height, native_width, 3).
 

@@ -18,7 +18,7 @@ from diffusers import LTXConditionPipeline
 from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 from PIL import Image
 
-from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, StepCallback
+from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, PreviewSink, StepCallback
 from dreamreel.engine.plan import NativeGrid, Plan
 from dreamreel.engine.registry import SETTINGS_FILE
 
@@ -92,7 +92,8 @@ class LTXConditionBackend:
         return self._grid
 
     def generate(
-        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = ()
+        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
+        preview: PreviewSink | None = None,
     ) -> np.ndarray:
         """Generate ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
 
@@ -116,6 +117,8 @@ class LTXConditionBackend:
             on_step(i + 1, total)
             if should_cancel():
                 raise GenerationCancelled(f"cancelled after step {i + 1}/{total}")
+            if preview is not None and i + 1 < total and preview.due(i + 1, total):
+                preview.deliver(self._decode_preview(kwargs["latents"], plan))
             return kwargs
 
         # Noise is drawn on the CPU so a seed gives the same clip whatever the device.
@@ -140,6 +143,30 @@ class LTXConditionBackend:
         if frames.shape != expected:
             raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
         return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+    def _decode_preview(self, packed: torch.Tensor, plan: Plan) -> np.ndarray:
+        """Decode the current (still noisy) latents as the final decode would, for a progress preview.
+
+        Mirrors the end of ``LTXConditionPipeline.__call__``: conditioning tokens (prepended for clip
+        conditions) are dropped by keeping the last ``frames x height x width`` tokens, then unpack,
+        denormalise and VAE-decode at ``decode_timestep`` 0 (the pipeline's default).
+        """
+        pipe = self.pipe
+        frames = (plan.native_frames - 1) // pipe.vae_temporal_compression_ratio + 1
+        height = plan.native_height // pipe.vae_spatial_compression_ratio
+        width = plan.native_width // pipe.vae_spatial_compression_ratio
+        latents = pipe._unpack_latents(
+            packed[:, -frames * height * width :], frames, height, width,
+            pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size,
+        )
+        vae = pipe.vae
+        latents = pipe._denormalize_latents(latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+        timestep = None
+        if vae.config.timestep_conditioning:
+            timestep = torch.zeros(latents.shape[0], device=latents.device, dtype=latents.dtype)
+        video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
+        decoded = np.asarray(pipe.video_processor.postprocess_video(video, output_type="np")[0])
+        return (np.clip(decoded, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
     def _conditions(self, plan: Plan, pixels: Sequence[np.ndarray]) -> list[LTXVideoCondition] | None:
         if len(pixels) != len(plan.conditions):

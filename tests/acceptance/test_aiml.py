@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 import requests
-from tests.conftest import ServerProcess
+from tests.acceptance.imagehost import ImageHost, jpeg_bytes, png_bytes
+from tests.conftest import ServerProcess, wait_for
 
 from dreamreel.media.probe import probe_mp4
 
@@ -13,8 +16,8 @@ from dreamreel.media.probe import probe_mp4
 def seed_example(base_url: str, api_key: str, data: dict):
     """The AI/ML page's example, verbatim but for ``base_url``, ``api_key`` and the request data.
 
-    (The page's keyframe images live on the public internet, which tests cannot reach; keyframes
-    get their own tests once image-to-video lands.)
+    (The page's keyframe images live on the public internet, which tests cannot reach: the test serves
+    stand-ins from loopback under the same paths.)
     """
     import time
 
@@ -67,14 +70,41 @@ def seed_example(base_url: str, api_key: str, data: dict):
     return main()
 
 
-def test_seed_example_runs_to_a_completed_video(shared_server: ServerProcess, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def seed_images():
+    """The seed page's two keyframe images, served from loopback under their original paths."""
+    host = ImageHost({"/aimlapi/api-docs/main/reference-files/landscape.jpg": jpeg_bytes((40, 120, 60)),
+                      "/assets/content/white-fish.png": png_bytes((235, 235, 235), alpha=True)})
+    yield host
+    host.close()
+
+
+@pytest.fixture(scope="module")
+def aiml_server(tmp_path_factory, tiny_model_dir) -> Iterator[ServerProcess]:
+    """The seed test's server: allowed to fetch private (loopback) image URLs, which the default refuses."""
+    server = ServerProcess(tmp_path_factory.mktemp("aiml") / "data", tiny_model_dir,
+                           extra_env={"DREAMREEL_ALLOW_PRIVATE_URLS": "true"}).start()
+    yield server
+    server.stop()
+
+
+def test_seed_example_runs_to_a_completed_video(aiml_server: ServerProcess, seed_images: ImageHost,
+                                                tmp_path) -> None:
+    shared_server = aiml_server
     data = {
         "model": "luma/ray-2",
-        "prompt": "The camera moves down, dives underwater and moves through a dark, moody world.",
+        "prompt": "The camera moves down, dives underwater and moves through a dark, moody world of greenish light "
+                  "and drifting plants. Giant white koi fish emerge from the shadows and turn curiously toward the "
+                  "camera as it passes, their scales shimmering faintly in the murky depths.",
+        "keyframes": {
+            "frame0": {"type": "image", "url": seed_images.url("/aimlapi/api-docs/main/reference-files/landscape.jpg")},
+            "frame1": {"type": "image", "url": seed_images.url("/assets/content/white-fish.png")},
+        },
         "duration": "5",
         "resolution": "540p",
     }
     result = seed_example(f"{shared_server.url}/v2", "my-key", data)
+    assert len(seed_images.requests) == 2  # the worker fetched both keyframes
     assert result is not None and result["status"] == "completed", result
     uuid, _, model = result["id"].partition(":")
     assert model == "luma/ray-2" and len(uuid) == 36
@@ -88,6 +118,32 @@ def test_seed_example_runs_to_a_completed_video(shared_server: ServerProcess, tm
     # The same generation through the Luma view.
     luma = httpx.get(f"{shared_server.url}/dream-machine/v1/generations/{uuid}").json()
     assert luma["state"] == "completed" and luma["assets"]["video"] == result["video"]["url"]
+
+    # The AI/ML id (``<uuid>:luma/ray-2``) extends it, through the same dialect.
+    extended = httpx.post(f"{shared_server.url}/v2/video/generations", json={
+        "model": "luma/ray-2", "prompt": "the koi swim on", "resolution": "540p",
+        "keyframes": {"frame0": {"type": "generation", "id": result["id"]}}})
+    assert extended.status_code == 200, extended.text
+    done = wait_for(lambda: (r := httpx.get(f"{shared_server.url}/v2/video/generations",
+                                            params={"generation_id": extended.json()["id"]}).json())["status"]
+                    in ("completed", "error") and r, timeout=180)
+    assert done["status"] == "completed" and done["video"]["duration"] == pytest.approx(10.0), done
+
+
+def test_reference_errors_in_aiml_shape(aiml_server: ServerProcess) -> None:
+    url = f"{aiml_server.url}/v2/video/generations"
+    missing = httpx.post(url, json={"model": "luma/ray-2", "prompt": "x", "keyframes": {
+        "frame0": {"type": "generation", "id": "7c880e75-9892-4238-8464-49cb0c6deabd"}}})
+    assert missing.status_code == 404 and missing.json()["statusCode"] == 404
+    assert "keyframes.frame0" in missing.json()["message"]
+    queued = httpx.post(url, json={"model": "luma/ray-2", "prompt": "slow", "resolution": "4k", "duration": 9}).json()
+    pending = httpx.post(url, json={"model": "luma/ray-2", "prompt": "x", "keyframes": {
+        "frame1": {"type": "generation", "id": queued["id"]}}})
+    assert pending.status_code == 409 and pending.json()["error"] == "Conflict"
+    httpx.delete(f"{aiml_server.url}/dream-machine/v1/generations/{queued['id'].split(':')[0]}")
+    bad_data = httpx.post(url, json={"model": "luma/ray-2", "prompt": "x", "keyframes": {
+        "frame0": {"type": "image", "url": "data:application/pdf;base64,JVBERi0="}}})
+    assert bad_data.status_code == 422 and "keyframes.frame0" in bad_data.json()["message"]
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,9 @@ def failure(generation: Generation) -> FalRequestError:
     if generation.failure_reason == REQUEST_TIMEOUT_REASON:
         return FalRequestError("Request timed out", status_code=504, error_type="request_timeout",
                                request_id=generation.id)
+    if (generation.failure_reason or "").startswith("keyframes."):  # the client's image, not our fault
+        return FalRequestError(generation.failure_reason or "", status_code=422, error_type="image_load_error",
+                               request_id=generation.id)
     return FalRequestError(generation.failure_reason or "generation failed", status_code=500,
                            error_type="internal_error", request_id=generation.id)
 

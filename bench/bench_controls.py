@@ -1,0 +1,177 @@
+"""How well a model honours the conditioning controls: keyframe PSNR, extension seams, loop seams.
+
+Usage: .venv/bin/python bench/bench_controls.py [--model-dir models/tiny-ltx] [--seed 7] [--json out.json]
+
+Runs the same code path as the worker (planner -> backend -> assembly -> H.264), in-process, on a
+synthetic keyframe picture, and reads the delivered MP4s back with PyAV. Targets (issue #5):
+keyframe PSNR >= 25 dB (the delivered first/last frame, shrunk to the model's native size, against the
+fitted keyframe at that size); a seam (extend/reverse-extend joint) <= 2x the clip's median
+adjacent-frame difference; a loop's |last - first| <= 1.5x it. Nothing here pastes the input over the
+output: the numbers are whatever the model produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from dreamreel.core.request import (  # noqa: E402
+    AspectRatio,
+    GenerationKeyframe,
+    GenerationRequest,
+    ImageKeyframe,
+    Keyframes,
+    Resolution,
+)
+from dreamreel.media.images import decode_image, fit_to_aspect  # noqa: E402
+from dreamreel.media.probe import read_frames  # noqa: E402
+from dreamreel.worker.inputs import InputResolver  # noqa: E402
+from dreamreel.worker.render import render_clip  # noqa: E402
+
+PSNR_TARGET_DB = 25.0
+SEAM_RATIO = 2.0
+LOOP_RATIO = 1.5
+
+
+def keyframe_picture(colour: tuple[int, int, int], size: tuple[int, int] = (640, 400)) -> bytes:
+    """A picture with structure (gradient, shapes) so PSNR is not a flat-colour artefact."""
+    x = np.linspace(0, 1, size[0])[None, :, None]
+    y = np.linspace(0, 1, size[1])[:, None, None]
+    base = (np.array(colour)[None, None, :] * (0.5 + 0.5 * x) * (0.7 + 0.3 * y)).clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(base)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((size[0] * 0.2, size[1] * 0.3, size[0] * 0.45, size[1] * 0.7), fill=(240, 240, 240))
+    draw.rectangle((size[0] * 0.6, size[1] * 0.2, size[0] * 0.85, size[1] * 0.5), fill=(20, 20, 20))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class BenchInputs(InputResolver):
+    """The worker's resolver, with images and source clips from memory/disk instead of the store."""
+
+    def __init__(self, images: dict[str, bytes], clips: dict[str, Path]) -> None:
+        super().__init__(store=None, storage=None, owner="bench")  # type: ignore[arg-type]
+        self.images, self.clips = images, clips
+
+    def image_bytes(self, url: str, slot: str) -> bytes:
+        return self.images[url]
+
+    def source_path(self, request: GenerationRequest, slot: str) -> Path:
+        return self.clips[getattr(request.keyframes, slot).id]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def shrink(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def adjacent(frames: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+
+
+def seam(frames: np.ndarray, at: int) -> tuple[float, float]:
+    """(|frame[at] - frame[at-1]|, median adjacent difference) over the whole clip."""
+    step = float(np.abs(frames[at].astype(np.float32) - frames[at - 1].astype(np.float32)).mean())
+    return step, float(np.median(adjacent(frames)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "tiny-ltx")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    from dreamreel.engine.backends.ltx import LTXConditionBackend
+
+    backend = LTXConditionBackend(args.model_dir)
+    images = {"start": keyframe_picture((40, 90, 230)), "end": keyframe_picture((230, 120, 30))}
+    out_dir = Path(tempfile.mkdtemp(prefix="bench-controls-"))
+    clips: dict[str, Path] = {}
+    inputs = BenchInputs(images, clips)
+
+    def run(name: str, keyframes: Keyframes | None = None, loop: bool = False) -> tuple[np.ndarray, object]:
+        request = GenerationRequest(prompt="a blue ball rolls across a sandy beach", aspect_ratio=AspectRatio("16:9"),
+                                    resolution=Resolution.P540, keyframes=keyframes, loop=loop)
+        path = out_dir / f"{name}.mp4"
+        clip = render_clip(backend, request, seed=args.seed, video_path=path, poster_path=None,
+                           on_step=lambda *_: None, should_cancel=lambda: False, inputs=inputs)
+        clips[name] = path
+        return read_frames(path), clip.plan
+
+    results: dict[str, dict[str, float | bool]] = {}
+    grid = backend.native_grid()
+    start_img, end_img = ImageKeyframe(url="start"), ImageKeyframe(url="end")
+
+    def fitted(key: str, plan) -> np.ndarray:
+        return fit_to_aspect(decode_image(images[key]), plan.native_width, plan.native_height)
+
+    frames, plan = run("frame0", Keyframes(frame0=start_img))
+    w, h = plan.native_width, plan.native_height
+    results["frame0"] = {"psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan))}
+    frames, plan = run("frame1", Keyframes(frame1=end_img))
+    results["frame1"] = {"psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan))}
+    frames, plan = run("interpolate", Keyframes(frame0=start_img, frame1=end_img))
+    mid = shrink(frames[len(frames) // 2], w, h).astype(np.float32)
+    results["interpolate"] = {
+        "psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan)),
+        "psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan)),
+        "middle_vs_first_mad": float(np.abs(mid - fitted("start", plan)).mean()),
+        "middle_vs_last_mad": float(np.abs(mid - fitted("end", plan)).mean()),
+    }
+
+    source, _ = run("source")
+    frames, _ = run("extend", Keyframes(frame0=GenerationKeyframe(id="source")))
+    step, median = seam(frames, len(source))
+    results["extend"] = {"seam": step, "median_adjacent": median, "ratio": step / median,
+                         "source_part_psnr_db": psnr(frames[: len(source)], source)}
+    frames, _ = run("reverse_extend", Keyframes(frame1=GenerationKeyframe(id="source")))
+    new = len(frames) - len(source)
+    step, median = seam(frames, new)
+    results["reverse_extend"] = {"seam": step, "median_adjacent": median, "ratio": step / median}
+
+    for name, keyframes in (("loop_blend", None), ("loop_on_image", Keyframes(frame0=start_img))):
+        frames, plan = run(name, keyframes, loop=True)
+        wrap = float(np.abs(frames[0].astype(np.float32) - frames[-1].astype(np.float32)).mean())
+        median = float(np.median(adjacent(frames)))
+        results[name] = {"wrap": wrap, "median_adjacent": median, "ratio": wrap / median}
+        if keyframes is not None:
+            results[name]["psnr_first_db"] = psnr(shrink(frames[0], w, h), fitted("start", plan))
+
+    print(f"model {args.model_dir} native grid {grid} seed {args.seed}; outputs in {out_dir}")
+    checks = {
+        "frame0": results["frame0"]["psnr_first_db"] >= PSNR_TARGET_DB,
+        "frame1": results["frame1"]["psnr_last_db"] >= PSNR_TARGET_DB,
+        "interpolate": min(results["interpolate"]["psnr_first_db"], results["interpolate"]["psnr_last_db"])
+        >= PSNR_TARGET_DB,
+        "extend": results["extend"]["ratio"] <= SEAM_RATIO,
+        "reverse_extend": results["reverse_extend"]["ratio"] <= SEAM_RATIO,
+        "loop_blend": results["loop_blend"]["ratio"] <= LOOP_RATIO,
+        "loop_on_image": results["loop_on_image"]["ratio"] <= LOOP_RATIO,
+    }
+    for name, values in results.items():
+        text = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        print(f"{name:15s} {'PASS' if checks.get(name) else 'MISS'}  {text}")
+    if args.json:
+        passed = {name: bool(ok) for name, ok in checks.items()}
+        args.json.write_text(json.dumps({"results": results, "pass": passed}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

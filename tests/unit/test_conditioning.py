@@ -1,0 +1,67 @@
+"""Planner layout of conditions, loop blending, anchors and the per-family capability table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dreamreel.core.capabilities import check_supported
+from dreamreel.core.conditioning import Control, check_image_source, controls_of
+from dreamreel.core.errors import InvalidRequest, NotSupported
+from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe, Keyframes
+from dreamreel.engine.assemble import iter_new_part
+from dreamreel.engine.plan import NativeGrid
+from dreamreel.engine.planner import plan_generation
+from dreamreel.media.loop import blend_loop
+
+GRID = NativeGrid(short_side=64, size_multiple=32, frame_multiple=8, fps=8)
+IMG, GEN = ImageKeyframe(url="data:image/png;base64,AA=="), GenerationKeyframe(id="abc")
+
+
+def plan(**kwargs):
+    return plan_generation(GenerationRequest(prompt="x", **kwargs), GRID, seed=1, steps=2, guidance_scale=1.0)
+
+
+def test_condition_layout() -> None:
+    both = plan(keyframes=Keyframes(frame0=IMG, frame1=IMG))
+    assert [(c.slot, c.kind, c.frame_index) for c in both.conditions] == [("frame0", "image", 0),
+                                                                          ("frame1", "image", 40)]
+    bridge = plan(keyframes=Keyframes(frame0=GEN, frame1=GEN))
+    assert bridge.native_frames == 41 + 16 and (bridge.head_trim, bridge.tail_trim) == (8, 8)
+    assert [(c.kind, c.frame_index, c.num_frames) for c in bridge.conditions] == [("video", 0, 9), ("video", 48, 9)]
+    assert bridge.drop_first and bridge.drop_last and bridge.source_stride == 3
+    looped = plan(loop=True, keyframes=Keyframes(frame0=IMG))
+    assert [c.frame_index for c in looped.conditions] == [0, 40] and looped.drop_last and not looped.loop_blend
+
+
+def test_new_part_has_exact_frames_and_drops_anchors() -> None:
+    p = plan(keyframes=Keyframes(frame0=GEN))
+    native = np.arange(p.native_frames, dtype=np.uint8)[:, None, None, None].repeat(3, axis=3)
+    out = list(iter_new_part(native, p))
+    assert len(out) == p.output_frames and out[-1][0, 0, 0] == p.native_frames - 1
+    assert out[0][0, 0, 0] >= 8  # the model's copy of the source tail (native 0..7) is not delivered
+
+
+def test_blend_loop_wraps_smoothly() -> None:
+    ramp = np.linspace(0, 240, 49).astype(np.uint8)[:, None, None, None].repeat(3, axis=3)
+    blended = blend_loop(ramp, 8).astype(float)
+    assert len(blended) == 41
+    steps = np.abs(np.diff(np.concatenate([blended, blended[:1]]), axis=0))[:, 0, 0, 0]
+    assert steps.max() < 30  # a plain ramp would jump 240 at the wrap
+
+
+def test_capability_table_names_model_and_control() -> None:
+    request = GenerationRequest(prompt="x", keyframes=Keyframes(frame1=IMG))
+    assert controls_of(request) == [Control.END_IMAGE]
+    check_supported(request)
+    with pytest.raises(NotSupported) as caught:
+        check_supported(request, {"ray-2": "wan-i2v"})
+    assert "ray-2" in caught.value.message and "end_image" in caught.value.message
+    assert caught.value.field == "keyframes.frame1"
+
+
+@pytest.mark.parametrize("url", ["ftp://x/y.png", "file:///etc/passwd", "data:text/html,x", "data:image/png",
+                                 "http://169.254.169.254/", "javascript:alert(1)"])
+def test_image_source_shapes_refused(url: str) -> None:
+    with pytest.raises(InvalidRequest):
+        check_image_source(url, "keyframes.frame0", allow_private=True)

@@ -8,8 +8,10 @@ before the previous one (a client may still be downloading the previous one).
 
 Why it is bounded: a preview costs one VAE decode plus a tiny encode, which can be as much as many
 denoising steps (on the tiny model the decode is most of a job). So previews are made at most every
-``interval_s`` *and* only after a pause of ``budget`` times the last preview's own cost, which
-caps their share of the job's wall time at about ``1 / (1 + budget)`` whatever the model. The last
+``interval_s`` *and* only after ``budget`` times the last preview's own cost of other work (the
+first preview of a job uses the cost measured in the previous job of this worker), which caps their
+share of the job's wall time at about ``1 / (1 + budget)`` whatever the model - except for a worker's
+very first job, whose first preview's cost is not known in advance. The last
 step never gets a preview: the real clip is about to exist. Preview files are removed when the job
 ends.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -44,6 +47,9 @@ def preview_size(width: int, height: int, short_side: int = PREVIEW_SHORT_SIDE) 
 class PreviewWriter:
     """A :class:`~dreamreel.engine.backends.base.PreviewSink` that publishes ``progress_video`` files."""
 
+    cost_estimate: ClassVar[float] = 0.0
+    """The last preview's cost in this process (a worker runs one model), for a job's first preview."""
+
     def __init__(
         self, store: JobStore, storage: LocalStorage, generation_id: str, worker_id: str, *,
         fps: int, interval_s: float, budget: float = DEFAULT_BUDGET,
@@ -62,7 +68,8 @@ class PreviewWriter:
 
     def due(self, step: int, total: int) -> bool:
         now = time.monotonic()
-        wait = max(self.interval_s, self.budget * self._last_cost)
+        # Before this job's first preview, the cost measured in an earlier job of this process stands in.
+        wait = max(self.interval_s, self.budget * (self._last_cost or PreviewWriter.cost_estimate))
         if self.interval_s <= 0 or step >= total or now - self._last_end < wait:
             return False
         self._due_at = now
@@ -85,7 +92,7 @@ class PreviewWriter:
         else:  # the job is no longer ours (lease lost, cancelled, finished): do not publish
             path.unlink(missing_ok=True)
         end = time.monotonic()
-        self._last_cost = end - started
+        self._last_cost = PreviewWriter.cost_estimate = end - started
         self._last_end = end
         self.seconds += self._last_cost
 

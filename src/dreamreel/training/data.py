@@ -12,7 +12,7 @@ import numpy as np
 
 from dreamreel.core.request import AspectRatio
 from dreamreel.training.architecture import NATIVE, native_size
-from dreamreel.world.render import render_clip
+from dreamreel.world.render import render_clip, render_clip_and_mask
 from dreamreel.world.spec import Allowed, Scene, sample_scene
 
 ASPECTS = tuple(AspectRatio)
@@ -25,6 +25,8 @@ class Batch:
     captions: list[str]
     scenes: list[Scene]
     aspect: AspectRatio
+    masks: np.ndarray | None = None
+    """bool (B, F, H, W): where objects are drawn (only when asked for)."""
 
 
 def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
@@ -33,19 +35,24 @@ def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
 
 def draw_batch(
     seed: int, step: int, batch_size: int, *, allowed: Allowed | None = None, frames: int = NATIVE.frames,
-    aspect: AspectRatio | None = None, with_captions: bool = True,
+    aspect: AspectRatio | None = None, with_captions: bool = True, with_masks: bool = False,
 ) -> Batch:
     rng = step_rng(seed, step)
     aspect = aspect or ASPECTS[int(rng.integers(len(ASPECTS)))]
     width, height = native_size(aspect)
     scenes = [sample_scene(rng, allowed=allowed) for _ in range(batch_size)]
-    clips = np.stack([render_clip(scene, width, height, frames, fps=NATIVE.fps) for scene in scenes])
+    masks = None
+    if with_masks:
+        rendered = [render_clip_and_mask(scene, width, height, frames, fps=NATIVE.fps) for scene in scenes]
+        clips, masks = np.stack([clip for clip, _ in rendered]), np.stack([mask for _, mask in rendered])
+    else:
+        clips = np.stack([render_clip(scene, width, height, frames, fps=NATIVE.fps) for scene in scenes])
     captions: list[str] = []
     if with_captions:
         from dreamreel.world.captions import caption
 
         captions = [caption(scene, rng) for scene in scenes]
-    return Batch(frames=clips, captions=captions, scenes=scenes, aspect=aspect)
+    return Batch(frames=clips, captions=captions, scenes=scenes, aspect=aspect, masks=masks)
 
 
 def to_video_tensor(frames: np.ndarray):

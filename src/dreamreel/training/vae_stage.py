@@ -38,6 +38,10 @@ class VAEConfig:
     """Noise added to the latent mean before decoding, so the decoder tolerates imperfect latents."""
     latent_l2: float = 1e-4
     grad_weight: float = 0.5
+    object_weight: float = 10.0
+    """Extra L1 weight on object pixels (mask dilated by 2 px). Objects cover ~3 % of the pixels; without
+    it the VAE drew backgrounds only for 2,000 steps (colour and shape read off 0 % of its
+    reconstructions). With 10, objects carry about a third of the L1 loss."""
     ema_decay: float = 0.999
     bf16: bool = True
     """Autocast the VAE to bfloat16 (the loss stays fp32). Measured 2.0x per step on this CPU
@@ -56,6 +60,12 @@ def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return dx.abs().mean() + dy.abs().mean()
 
 
+def _dilated(masks) -> torch.Tensor:
+    """bool (B, F, H, W) -> float (B, 1, F, H, W), grown by 2 px so object edges count as objects."""
+    mask = torch.from_numpy(masks).float().unsqueeze(1)
+    return torch.nn.functional.max_pool3d(mask, kernel_size=(1, 5, 5), stride=1, padding=(0, 2, 2))
+
+
 def lr_at(step: int, config: VAEConfig) -> float:
     return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.1)
 
@@ -72,14 +82,15 @@ def train_vae(
         step = run.step
         torch.manual_seed(config.seed * 1_000_003 + step)
         batch = draw_batch(config.seed, step, config.batch_size, allowed=allowed, frames=config.frames,
-                           with_captions=False)
+                           with_captions=False, with_masks=True)
         video = to_video_tensor(batch.frames)
+        weight = 1 + config.object_weight * _dilated(batch.masks)
         run.set_lr(lr_at(step, config))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
             latent = vae.encode(video).latent_dist.mode()
             recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
         latent, recon = latent.float(), recon.float()
-        l1 = (recon - video).abs().mean()
+        l1 = ((recon - video).abs() * weight).mean() / weight.mean()
         grad = _grad_l1(recon, video)
         l2 = latent.pow(2).mean()
         loss = l1 + config.grad_weight * grad + config.latent_l2 * l2

@@ -29,12 +29,33 @@ _FRAMES_PER_BATCH = 8
 
 def render_clip(scene: Scene, width: int, height: int, frames: int, fps: float = 8) -> np.ndarray:
     """The clip as ``(frames, height, width, 3)`` uint8 RGB."""
+    return _render(scene, width, height, frames, fps, with_mask=False)[0]
+
+
+def render_clip_and_mask(
+    scene: Scene, width: int, height: int, frames: int, fps: float = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clip and where its objects changed the scenery, ``(frames, height, width)`` bool.
+
+    Training uses the mask to weight its losses: objects cover a few per cent of the pixels but are
+    what a prompt is about (and what the analyzer reads).
+    """
+    clip, mask = _render(scene, width, height, frames, fps, with_mask=True)
+    assert mask is not None
+    return clip, mask
+
+
+def _render(
+    scene: Scene, width: int, height: int, frames: int, fps: float, *, with_mask: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
     layout = layout_clip(scene, width, height, frames)
     out = np.empty((frames, height, width, 3), dtype=np.uint8)
     draw_scenery(out, scene.background, scene.seed, layout, scene.camera, fps)
+    scenery = out.copy() if with_mask else None
     for obj, track in zip(scene.objects, layout.objects, strict=True):
         _draw_object(out, obj, track)
-    return out
+    mask = None if scenery is None else (out != scenery).any(axis=-1)
+    return out, mask
 
 
 def _outline_rgb(colour: Colour) -> np.ndarray:

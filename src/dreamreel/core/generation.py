@@ -6,6 +6,8 @@ One generation is one row in the store; the dialects are views of it. State name
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -145,6 +147,13 @@ class Generation:
     source_id: str | None = None
     """For an upscale: the completed generation whose video is re-encoded (its ``request`` is copied, with
     the target ``resolution``)."""
+
+    @classmethod
+    def new(cls, *, owner: str, dialect: str, request: GenerationRequest, seed: int, **extra: Any) -> Generation:
+        """A freshly queued generation with a new id, created now."""
+        now = time.time()
+        return cls(id=str(uuid.uuid4()), owner=owner, dialect=dialect, request=request, state=State.QUEUED,
+                   seed=seed, created_at=now, updated_at=now, **extra)
 
     @property
     def model(self) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
-import uuid
 from collections.abc import Mapping
 
 from dreamreel.core.capabilities import check_supported
 from dreamreel.core.conditioning import check_inputs
 from dreamreel.core.errors import NotFound
-from dreamreel.core.generation import Generation, State
+from dreamreel.core.generation import Generation
 from dreamreel.core.request import GenerationRequest
 from dreamreel.storage import LocalStorage
 from dreamreel.store.base import Event, JobStore
@@ -37,19 +36,14 @@ class GenerationService:
         check_supported(request, self.families)
         check_inputs(request, owner=owner, get_generation=self.store.get, upload_exists=self.storage.upload_exists,
                      allow_private=self.allow_private_urls)
-        now = time.time()
-        generation = Generation(
-            id=str(uuid.uuid4()),
+        generation = Generation.new(
             owner=owner,
             dialect=dialect,
             request=request,
-            state=State.QUEUED,
             # Chosen once and stored, so a job re-run after a worker crash produces the same clip.
             seed=secrets.randbelow(2**31),
-            created_at=now,
-            updated_at=now,
             priority=priority,
-            start_deadline=now + start_timeout_s if start_timeout_s else None,
+            start_deadline=time.time() + start_timeout_s if start_timeout_s else None,
         )
         return self.store.create(generation)
 

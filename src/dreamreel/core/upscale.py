@@ -10,9 +10,6 @@ committed before the answer and a worker runs it (``worker/upscale.py``).
 
 from __future__ import annotations
 
-import time
-import uuid
-
 from pydantic import ValidationError
 
 from dreamreel.core.errors import Conflict, InvalidRequest, NotSupported
@@ -49,17 +46,6 @@ def submit_upscale(
         )
     except ValidationError as exc:
         raise InvalidRequest(f"invalid callback_url: {exc.errors()[0]['msg']}", field="callback_url") from exc
-    now = time.time()
-    generation = Generation(
-        id=str(uuid.uuid4()),
-        owner=owner,
-        dialect=dialect,
-        request=request,
-        state=State.QUEUED,
-        seed=source.seed,
-        created_at=now,
-        updated_at=now,
-        kind=Kind.UPSCALE,
-        source_id=source.id,
-    )
+    generation = Generation.new(owner=owner, dialect=dialect, request=request, seed=source.seed, kind=Kind.UPSCALE,
+                                source_id=source.id)
     return service.store.create(generation)

@@ -12,13 +12,18 @@ from tests.conftest import ServerProcess, wait_for
 
 from dreamreel.media.probe import probe_mp4
 
+STEPS = 300
+
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
-    """Many denoising steps make a job last long enough to be seen dreaming; previews every 0.5 s."""
+    """Many denoising steps make a job last long enough to be seen dreaming; previews every 0.5 s.
+
+    60 steps were too few on an idle machine: the tiny model finished before the first preview.
+    """
     proc = ServerProcess(
         tmp_path_factory.mktemp("preview") / "data", tiny_model_dir,
-        extra_env={"DREAMREEL_STEPS": "60", "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0.5"},
+        extra_env={"DREAMREEL_STEPS": str(STEPS), "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0.5"},
     ).start()
     yield proc
     proc.stop()
@@ -55,4 +60,4 @@ def test_progress_video_while_dreaming(slow_server: ServerProcess, tmp_path: Pat
     assert httpx.get(dreaming.assets.progress_video).status_code == 404  # previews are removed at the end
     logs = httpx.get(f"{slow_server.url}/fal-ai/luma-dream-machine/requests/{created.id}/status",
                      params={"logs": 1}).json()["logs"]
-    assert any(log["message"].startswith("Denoising step 60/60") for log in logs)
+    assert any(log["message"].startswith(f"Denoising step {STEPS}/{STEPS}") for log in logs)

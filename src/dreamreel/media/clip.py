@@ -11,19 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-import av
 import numpy as np
 from PIL import Image
 
 from dreamreel.media.images import fit_to_aspect
-
-
-def _decode(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+from dreamreel.media.probe import iter_frames
 
 
 def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -34,7 +26,7 @@ def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def iter_clip_frames(path: str | Path, width: int, height: int) -> Iterator[np.ndarray]:
     """Every frame of ``path``, fitted (centre crop + resize) to ``width x height``."""
-    for frame in _decode(Path(path)):
+    for frame in iter_frames(path):
         yield _fit(frame, width, height)
 
 
@@ -46,12 +38,12 @@ def sample_clip(
     span = (count - 1) * stride + 1
     if end == "head":
         kept: list[np.ndarray] = []
-        for frame in _decode(Path(path)):
+        for frame in iter_frames(path):
             kept.append(frame)
             if len(kept) >= span:
                 break
     else:
-        kept = list(deque(_decode(Path(path)), maxlen=span))
+        kept = list(deque(iter_frames(path), maxlen=span))
     if not kept:
         raise ValueError(f"{path} has no decodable frames")
     if len(kept) < span:

@@ -7,6 +7,7 @@ size, fps, frame count and duration as a player would see them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,19 @@ def probe_mp4(path: str | Path) -> VideoInfo:
         )
 
 
+def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Decode ``path`` one ``(H, W, 3)`` uint8 RGB frame at a time (memory: one frame).
+
+    The YUV->RGB conversion honours the stream's colour tags (BT.709 for our outputs), so frames
+    are comparable with the RGB frames that went into the encoder.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+
+
 def read_frames(path: str | Path) -> np.ndarray:
     """Decode every frame of ``path`` to one ``(F, H, W, 3)`` uint8 RGB array.
 
@@ -69,10 +83,7 @@ def read_frames(path: str | Path) -> np.ndarray:
     YUV->RGB conversion honours the stream's colour tags (BT.709 for our outputs), so the
     result is comparable with the RGB frames that went into the encoder.
     """
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    frames = list(iter_frames(path))
     if not frames:
         raise ValueError(f"{path} has no decodable video frames")
     return np.stack(frames)

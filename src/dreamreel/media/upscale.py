@@ -12,26 +12,18 @@ one frame at a time, as in ``media.encode``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 
 from dreamreel.media.encode import EncodedVideo, _check_output_size, _encode_stream, _publish, _temp_sibling
-
-
-def _decoded_frames(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+from dreamreel.media.probe import iter_frames
 
 
 def first_frame(path: str | Path) -> np.ndarray:
     """The first decoded frame of ``path`` as RGB (for the poster; never decodes the whole clip)."""
-    for frame in _decoded_frames(Path(path)):
+    for frame in iter_frames(path):
         return frame
     raise ValueError(f"{path} has no decodable video frames")
 
@@ -57,7 +49,7 @@ def upscale_mp4(
     tmp = _temp_sibling(final)
     try:
         _encode_stream(
-            _decoded_frames(Path(source)), tmp, width=width, height=height, fps=fps, total=frames,
+            iter_frames(source), tmp, width=width, height=height, fps=fps, total=frames,
             crf=20, preset="veryfast", on_frame=on_frame,
         )
         _publish(tmp, final)

@@ -154,6 +154,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dreamreel.core.errors import DreamreelError
     from dreamreel.core.request import GenerationRequest
     from dreamreel.engine.registry import load_backend, specs_from_settings
+    from dreamreel.worker.inputs import InputError, InputResolver
     from dreamreel.worker.render import render_clip
 
     settings = _settings(args)
@@ -164,9 +165,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             aspect_ratio=args.aspect_ratio,
             resolution=args.resolution,
             duration_s=int(args.duration.removesuffix("s")),
+            loop=args.loop,
+            keyframes=_local_keyframes(args.start_image, args.end_image),
         )
         check_supported(request)
-    except (ValueError, DreamreelError) as exc:
+    except (OSError, ValueError, DreamreelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
@@ -185,10 +188,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         def on_step(step: int, total: int) -> None:
             progress.update(task, completed=step, total=total)
 
-        clip = render_clip(
-            backend, request, seed=args.seed, video_path=Path(args.output), poster_path=None,
-            on_step=on_step, should_cancel=lambda: False, steps=args.steps,
-        )
+        try:
+            clip = render_clip(
+                backend, request, seed=args.seed, video_path=Path(args.output), poster_path=None,
+                on_step=on_step, should_cancel=lambda: False, steps=args.steps,
+                inputs=InputResolver(store=None, storage=None, owner="cli"),
+            )
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     video = clip.video
     print(
         f"wrote {video.path} ({video.width}x{video.height}, {video.fps} fps, {video.duration_s:.1f} s, "
@@ -196,6 +204,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"(model load {loaded - started:.1f} s)"
     )
     return 0
+
+
+def _local_keyframes(start: Path | None, end: Path | None) -> dict | None:
+    """Local image files as ``data:`` URI keyframes: the same decode and checks a served request gets."""
+    import base64
+    import mimetypes
+
+    def as_keyframe(path: Path) -> dict:
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return {"type": "image", "url": f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"}
+
+    slots = {"frame0": start, "frame1": end}
+    return {slot: as_keyframe(path) for slot, path in slots.items() if path is not None} or None
 
 
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
@@ -209,7 +230,8 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from dreamreel.training.run import run_stage
 
-    return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads)
+    return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads,
+                     from_model=args.from_model)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -250,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--duration", default="5s", choices=["5s", "9s"])
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
+    generate.add_argument("--start-image", type=Path, help="image the video starts from (keyframes.frame0)")
+    generate.add_argument("--end-image", type=Path, help="image the video ends on (keyframes.frame1)")
+    generate.add_argument("--loop", action="store_true", help="make the end flow back into the start")
     generate.set_defaults(func=cmd_generate)
 
     tiny = sub.add_parser("build-tiny-model", help="build the offline tiny LTX-Video model")
@@ -262,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-hours", type=float, default=None, help="stop this call after this long")
     train.add_argument("--world", choices=["full", "reduced"], default="full")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    train.add_argument("--from-model", type=Path, default=None,
+                       help="seed missing checkpoints from a shipped model (e.g. models/embedded) and continue")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")

@@ -54,3 +54,28 @@ def test_generate_cli_rejects_bad_input(tmp_path, tiny_model_dir) -> None:
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and "resolution" in result.stderr
+
+
+def test_generate_cli_starts_from_a_local_image(tmp_path, tiny_model_dir) -> None:
+    from PIL import Image
+
+    start = tmp_path / "start.png"
+    Image.new("RGB", (320, 180), (200, 30, 30)).save(start)
+    out = tmp_path / "clip.mp4"
+    result = subprocess.run(
+        [DREAMREEL, "generate", "a red ball", "--model-dir", str(tiny_model_dir), "--resolution", "540p",
+         "--start-image", str(start), "--steps", "2", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert probe_mp4(out).frames == 120
+
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 10)
+    result = subprocess.run(
+        [DREAMREEL, "generate", "a red ball", "--model-dir", str(tiny_model_dir), "--end-image", str(garbage),
+         "--steps", "2", "-o", str(tmp_path / "x.mp4")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2 and "keyframes.frame1" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

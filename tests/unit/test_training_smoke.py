@@ -42,3 +42,37 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     assert frames.shape == (41, 96, 160, 3) and frames.dtype == np.uint8
     size_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
     assert size_mb < 40, f"exported model is {size_mb:.1f} MB"
+
+
+def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
+    """The checkpoints folder is not durable; the shipped model is. Training must continue from it."""
+    import torch
+
+    from dreamreel.training.seed import seed_from_model
+    from dreamreel.training.vae_stage import load_trained_vae
+
+    work = tmp_path / "work"
+    allowed = world_for("reduced")
+    train_vae(work, VAEConfig(steps=1, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1), allowed=allowed)
+    build_latent_cache(work, LatentsConfig(shards=1, clips_per_shard=2, encode_batch=2, stats_clips=2),
+                       allowed=allowed)
+    train_flow(work, FlowConfig(steps=3, batch_size=2, checkpoint_every=1))
+    shipped = export_pipeline(work, tmp_path / "model")
+
+    fresh = tmp_path / "fresh"
+    written = seed_from_model(shipped, fresh)
+    assert set(written) == {"spiece.model", "vae.pt", "latents/stats.pt", "flow.pt"}
+    assert seed_from_model(shipped, fresh) == []  # never overwrites
+
+    original, seeded = load_trained_vae(work).state_dict(), load_trained_vae(fresh).state_dict()
+    assert all(torch.equal(original[k], seeded[k]) for k in original if "latents_" not in k)
+    flow = torch.load(fresh / "flow.pt", weights_only=False)
+    assert flow["step"] == 3
+    shipped_ema = torch.load(work / "flow.pt", weights_only=False)["ema"]
+    assert all(torch.allclose(shipped_ema[k], flow["model"][k]) for k in shipped_ema)
+
+    build_latent_cache(fresh, LatentsConfig(shards=1, clips_per_shard=2, encode_batch=2, stats_clips=2),
+                       allowed=allowed)
+    train_flow(fresh, FlowConfig(steps=4, batch_size=2, checkpoint_every=1))  # resumes at step 3
+    assert '"event": "resume", "step": 3' in (fresh / "flow.jsonl").read_text()
+    assert torch.load(fresh / "flow.pt", weights_only=False)["step"] == 4

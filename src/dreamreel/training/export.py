@@ -48,7 +48,7 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     return pipe
 
 
-def model_settings(step: int) -> dict[str, object]:
+def model_settings(step: int, hours: float) -> dict[str, object]:
     return {
         "family": "ltx-condition",
         "short_side": NATIVE.short_side,
@@ -57,6 +57,7 @@ def model_settings(step: int) -> dict[str, object]:
         "max_sequence_length": TEXT_MAX_TOKENS,
         **SAMPLER_DEFAULTS,
         "trained_steps": step,
+        "flow_hours": round(hours, 3),
     }
 
 
@@ -66,5 +67,5 @@ def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
-    (out_dir / SETTINGS_FILE).write_text(json.dumps(model_settings(state["step"]), indent=2) + "\n")
+    (out_dir / SETTINGS_FILE).write_text(json.dumps(model_settings(state["step"], state["hours"]), indent=2) + "\n")
     return out_dir

@@ -139,6 +139,17 @@ def flow_loss(transformer, text_encoder, tokenizer, x0, last, captions, mode: st
     return ((pred - target) ** 2 * weight).sum() / (weight.sum() * target.shape[-1]).clamp(min=1)
 
 
+def make_optimizer(modules: torch.nn.Module, config: FlowConfig) -> torch.optim.AdamW:
+    """AdamW with no weight decay on norms, biases and embeddings."""
+    decay, no_decay = [], []
+    for name, param in modules.named_parameters():
+        (no_decay if param.ndim < 2 or "norm" in name or "embed" in name else decay).append(param)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.99),
+    )
+
+
 def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = None,
                on_checkpoint=None) -> Path:
     from dreamreel.training.text import load_or_build_tokenizer
@@ -148,13 +159,7 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
     torch.manual_seed(config.seed)
     transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
-    decay, no_decay = [], []
-    for name, param in modules.named_parameters():
-        (no_decay if param.ndim < 2 or "norm" in name or "embed" in name else decay).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=(0.9, 0.99),
-    )
+    optimizer = make_optimizer(modules, config)
     run = StageRun(work_dir / "flow.pt", StageLog(work_dir, "flow"), modules, optimizer, config.ema_decay)
     modules.train()
     losses: list[float] = []

@@ -18,13 +18,18 @@ def world_for(name: str, role: str = "train") -> Allowed:
     return replace(base, split=TRAINING_SPLIT, role=role)
 
 
-def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str, threads: int | None = None) -> int:
+def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str, threads: int | None = None,
+              from_model: Path | None = None) -> int:
     import torch
 
     if threads:
         # On a shared 2-core machine, two torch threads fighting a second busy process run ~5x slower.
         torch.set_num_threads(threads)
     allowed = world_for(world)
+    if from_model is not None:
+        from dreamreel.training.seed import seed_from_model
+
+        print(f"seeded from {from_model}: {', '.join(seed_from_model(from_model, work_dir)) or 'nothing missing'}")
     if stage in ("vae", "all"):
         from dreamreel.training.vae_stage import VAEConfig, train_vae
 

@@ -25,7 +25,7 @@ from dreamreel.world.spec import Allowed
 
 @dataclass(frozen=True)
 class VAEConfig:
-    steps: int = 12000
+    steps: int = 10000
     batch_size: int = 4
     frames: int = 9
     """Training clips are shorter than generated ones: convolutions do not care, and 9 frames (3 latent

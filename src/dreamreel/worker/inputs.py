@@ -34,8 +34,9 @@ class InputError(Exception):
 class InputResolver:
     """Resolves the keyframes of one job, for its owner."""
 
-    store: JobStore
-    storage: LocalStorage
+    store: JobStore | None
+    """None outside the server (``dreamreel generate``): only image keyframes can be resolved then."""
+    storage: LocalStorage | None
     owner: str
     allow_private_urls: bool = False
     fetch_timeout_s: float = 15.0
@@ -43,6 +44,8 @@ class InputResolver:
 
     def image_bytes(self, url: str, slot: str) -> bytes:
         if url[:7].lower() == UPLOAD_SCHEME:
+            if self.storage is None:
+                raise InputError(f"keyframes.{slot}: uploads exist only on a server")
             data = self.storage.upload_bytes(self.owner, url[7:])
             if data is None:
                 raise InputError(f"keyframes.{slot}: upload {url[7:][:80]!r} not found")
@@ -72,6 +75,8 @@ class InputResolver:
         if not isinstance(keyframe, GenerationKeyframe):
             raise InputError(f"keyframes.{slot} is not a generation")
         gid = generation_ref(keyframe.id)
+        if self.store is None or self.storage is None:
+            raise InputError(f"keyframes.{slot}: generations can be referenced only on a server")
         source = self.store.get(gid)
         if source is None or source.owner != self.owner:
             raise InputError(f"keyframes.{slot}: generation {gid} no longer exists")

@@ -1,0 +1,60 @@
+"""Seed a training work directory from a shipped model, so training continues instead of restarting.
+
+Training checkpoints live in an ignored folder and do not survive a lost machine; the shipped model
+(``models/embedded``) does. Its VAE, latent statistics, tokenizer, transformer and text encoder are
+everything the later stages need: the VAE stage is marked finished, the latent cache is rebuilt from
+the shipped VAE, and the flow stage resumes from the shipped (EMA) weights with a fresh optimizer
+(Adam's moments re-estimate within a few hundred steps; the learning-rate schedule continues from the
+shipped step count).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
+from transformers import T5EncoderModel
+
+from dreamreel.engine.registry import SETTINGS_FILE
+from dreamreel.training.checkpoint import load_checkpoint, save_checkpoint
+from dreamreel.training.flow_stage import FlowConfig, make_optimizer
+from dreamreel.training.vae_stage import VAEConfig
+
+
+def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
+    """Write the checkpoints a shipped model implies; never overwrite one that exists. Returns what was written."""
+    model_dir, written = Path(model_dir), []
+    settings = json.loads((model_dir / SETTINGS_FILE).read_text())
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    spiece = work_dir / "spiece.model"
+    if not spiece.exists():
+        spiece.write_bytes((model_dir / "tokenizer" / "spiece.model").read_bytes())
+        written.append(spiece.name)
+
+    vae = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae")
+    if load_checkpoint(work_dir / "vae.pt") is None:
+        weights = vae.state_dict()
+        save_checkpoint(work_dir / "vae.pt", {"model": weights, "ema": weights, "optimizer": None,
+                                              "step": VAEConfig().steps, "hours": 0.0, "seeded_from": str(model_dir)})
+        written.append("vae.pt")
+    stats = work_dir / "latents" / "stats.pt"
+    if load_checkpoint(stats) is None:
+        save_checkpoint(stats, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone()})
+        written.append("latents/stats.pt")
+
+    if load_checkpoint(work_dir / "flow.pt") is None:
+        modules = torch.nn.ModuleDict({
+            "transformer": LTXVideoTransformer3DModel.from_pretrained(model_dir / "transformer"),
+            "text_encoder": T5EncoderModel.from_pretrained(model_dir / "text_encoder"),
+        })
+        weights = {k: v.float() for k, v in modules.state_dict().items()}
+        save_checkpoint(work_dir / "flow.pt", {
+            "model": weights, "ema": {k: v.clone() for k, v in weights.items()},
+            "optimizer": make_optimizer(modules, FlowConfig()).state_dict(), "step": int(settings["trained_steps"]),
+            "hours": float(settings.get("flow_hours", 0.0)), "seeded_from": str(model_dir),
+        })
+        written.append("flow.pt")
+    return written

@@ -47,8 +47,16 @@ __all__ = [
     "sample_scene",
 ]
 
-SIZE_RANGE = (0.09, 0.13)
-"""Nominal object radius, as a fraction of the frame's short side (a ball's diameter ~18-26 %)."""
+SIZE_RANGE = (0.14, 0.19)
+"""Nominal object radius, as a fraction of the frame's short side (a ball's diameter ~28-38 %).
+
+Was 0.09-0.13 until session 3: at the embedded model's 96 px short side that made objects 10-25 px,
+under 1.5 cells of its 16x latent grid, and its VAE blurred every shape into a blob (shape read off
+17 % of reconstructions after 10,000 steps while colour reached 92 %). At 28-38 % an object spans
+2-3 latent cells, so its outline is spatial structure the latent can hold; the subject of a
+generated clip is also this prominent in the videos people prompt for."""
+PAIR_SIZE_SCALE = 0.7
+"""Two objects share the frame (each gets half the long axis), so each is drawn this much smaller."""
 SPEED_RANGE = (0.85, 1.15)
 """Multiplier on a motion's nominal travel (see :mod:`.layout`)."""
 
@@ -60,7 +68,7 @@ class ObjectSpec:
     shape: Shape
     colour: Colour
     motion: Motion
-    size: float = 0.11
+    size: float = 0.165
     """Nominal radius as a fraction of the frame's short side (growing/shrinking scale around it)."""
     speed: float = 1.0
     """Multiplier on the motion's nominal travel distance / bounce height / circle radius."""
@@ -126,7 +134,7 @@ class Scene:
                 shape=Shape(o["shape"]),
                 colour=Colour(o["colour"]),
                 motion=Motion(o["motion"]),
-                size=float(o.get("size", 0.11)),
+                size=float(o.get("size", 0.165)),
                 speed=float(o.get("speed", 1.0)),
                 place_x=float(o.get("place_x", 0.5)),
                 place_y=float(o.get("place_y", 0.5)),
@@ -182,7 +190,7 @@ def _pick(rng: np.random.Generator, choices: Collection[Any] | None, everything:
 
 
 def _sample_object(
-    rng: np.random.Generator, allowed: Allowed, background: Background, taken: set[Colour]
+    rng: np.random.Generator, allowed: Allowed, background: Background, taken: set[Colour], size_scale: float = 1.0
 ) -> ObjectSpec:
     colours = [
         c
@@ -197,7 +205,7 @@ def _sample_object(
         shape=_pick(rng, allowed.shapes, Shape),
         colour=colours[int(rng.integers(len(colours)))],
         motion=_pick(rng, allowed.motions, Motion),
-        size=round(float(rng.uniform(*allowed.sizes)), 4),
+        size=round(size_scale * float(rng.uniform(*allowed.sizes)), 4),
         speed=round(float(rng.uniform(*SPEED_RANGE)), 4),
         place_x=round(float(rng.uniform(0.0, 1.0)), 4),
         place_y=round(float(rng.uniform(0.0, 1.0)), 4),
@@ -218,7 +226,8 @@ def sample_scene(rng: np.random.Generator, *, allowed: Allowed | None = None, ma
         try:
             objects: list[ObjectSpec] = []
             for _ in range(count):
-                objects.append(_sample_object(rng, allowed, background, {o.colour for o in objects}))
+                scale = PAIR_SIZE_SCALE if count == 2 else 1.0
+                objects.append(_sample_object(rng, allowed, background, {o.colour for o in objects}, scale))
         except ValueError:
             continue
         scene = Scene(tuple(objects), background, camera, seed=int(rng.integers(2**31 - 1)))

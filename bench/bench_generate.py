@@ -1,6 +1,6 @@
 """End-to-end generation latency: a cold CLI run and warm server runs per resolution, in one run.
 
-Usage: .venv/bin/python bench/bench_generate.py [--model-dir models/tiny-ltx] [--repeats 3]
+Usage: .venv/bin/python bench/bench_generate.py [--model-dir models/tiny-ltx] [--repeats 3] [--cases 540p:5s,4k:5s]
 """
 
 from __future__ import annotations
@@ -51,15 +51,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "tiny-ltx")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", default="540p:5s,720p:5s,1080p:5s,540p:9s,4k:5s",
+                        help="comma-separated resolution:duration requests, the first is the ratio base")
     args = parser.parse_args()
+    cases = [tuple(case.split(":")) for case in args.cases.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         cold = [cold_cli(args.model_dir, Path(tmp) / "c.mp4") for _ in range(args.repeats)]
         server = ServerProcess(Path(tmp) / "data", args.model_dir).start()
         try:
             warm_server(server, "540p", "5s")  # load the model in the worker
             rows = []
-            for resolution, duration in [("540p", "5s"), ("720p", "5s"), ("1080p", "5s"), ("540p", "9s"),
-                                         ("4k", "5s")]:
+            for resolution, duration in cases:
                 runs = [warm_server(server, resolution, duration) for _ in range(args.repeats)]
                 rows.append((resolution, duration, statistics.median(r[0] for r in runs),
                              statistics.median(r[1] for r in runs)))

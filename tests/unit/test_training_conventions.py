@@ -19,7 +19,7 @@ def test_oracle_with_training_target_recovers_the_clean_latent(tiny_model_dir) -
     latent_shape = (1, pipe.transformer.config.in_channels, (frames - 1) // pipe.vae_temporal_compression_ratio + 1,
                     height // pipe.vae_spatial_compression_ratio, width // pipe.vae_spatial_compression_ratio)
     x0 = torch.randn(latent_shape, generator=torch.Generator().manual_seed(0))
-    x0_tokens = pack(x0)
+    x0_tokens = pack(x0, pipe.transformer.config.patch_size)
 
     def oracle(hidden_states, timestep, **_):
         sigma = (timestep / 1000).unsqueeze(-1).clamp(min=1e-4)

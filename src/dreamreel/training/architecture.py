@@ -3,8 +3,8 @@
 Why these numbers (docs/model-card.md has the measurements): the transformer must see smooth
 latents, not raw pixels, so a small LTX-Video VAE compresses 16x in space (patchify 4 + two 2x
 stages) and 4x in time into 32 channels; at the native short side of 96 px a 16:9 clip is a 6x10
-latent grid over 11 latent frames (660 tokens), which a 192-wide, 6-layer transformer trains on at a
-few clips per second on two CPU cores. The pipeline needs sides that are multiples of 32.
+latent grid over 11 latent frames (660 tokens), which a 192-wide, 6-layer transformer trains on at
+about a clip per second on two CPU cores. The pipeline needs sides that are multiples of 32.
 """
 
 from __future__ import annotations
@@ -33,8 +33,16 @@ NATIVE = NativeFormat()
 
 LATENT_CHANNELS = 32
 """A 16x16x4 pixel block is 3,072 values. With 16 channels (192x, the real LTX ratio) a 10,000-step
-VAE drew colours (92 %) but not shapes (17 %): an object is only 1-1.5 latent cells wide at 16x.
-32 channels halve the squeeze at the same token count and, measured, the same step time."""
+VAE drew colours (92 %) but not shapes (17 %); 32 channels halve the squeeze at the same token count
+and, measured, the same step time."""
+VAE_PATCH = 4
+TRANSFORMER_PATCH = 1
+"""Must stay 1: ``LTXConditionPipeline`` draws its initial latents with ``transformer.in_channels``
+channels, so a transformer that reads 2x2 latent patches (in_channels = 4 x latent channels) cannot
+run in the stock pipeline. The token count is therefore the latent cell count: 16x spatial and 4x
+temporal compression give 660 tokens for a 16:9 clip; 8x spatial would give 2,640."""
+SPATIAL_RATIO = VAE_PATCH * 4
+TEMPORAL_RATIO = 4
 TEXT_DIM = 128
 TEXT_MAX_TOKENS = 48
 """World captions are short; the pipeline is called with ``max_sequence_length`` this long."""
@@ -63,7 +71,7 @@ def make_vae() -> AutoencoderKLLTXVideo:
         upsample_residual=(False, False, False),
         upsample_factor=(1, 1, 1),
         timestep_conditioning=False,
-        patch_size=4,
+        patch_size=VAE_PATCH,
         patch_size_t=1,
         encoder_causal=True,
         decoder_causal=False,
@@ -74,7 +82,7 @@ def make_transformer() -> LTXVideoTransformer3DModel:
     return LTXVideoTransformer3DModel(
         in_channels=LATENT_CHANNELS,
         out_channels=LATENT_CHANNELS,
-        patch_size=1,
+        patch_size=TRANSFORMER_PATCH,
         patch_size_t=1,
         num_attention_heads=6,
         attention_head_dim=32,

@@ -23,10 +23,17 @@ import numpy as np
 import torch
 from diffusers import LTXConditionPipeline
 
-from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_text_encoder, make_transformer
+from dreamreel.training.architecture import (
+    NATIVE,
+    SPATIAL_RATIO,
+    TEMPORAL_RATIO,
+    TEXT_MAX_TOKENS,
+    TRANSFORMER_PATCH,
+    make_text_encoder,
+    make_transformer,
+)
 from dreamreel.training.checkpoint import StageLog, StageRun, warmup_cosine
 
-SPATIAL_RATIO, TEMPORAL_RATIO = 16, 4
 IMAGE_COND_NOISE_SCALE = 0.15
 """The pipeline's default ``image_cond_noise_scale``: conditioned latents get ``scale * noise * sigma**2``."""
 
@@ -78,16 +85,18 @@ def sample_sigmas(generator: torch.Generator, batch: int) -> torch.Tensor:
     return torch.where(pick, uniform, logit).clamp(1e-3, 1.0)
 
 
-def video_coords(batch: int, frames: int, height: int, width: int, frame_index: int = 0) -> torch.Tensor:
-    ids = LTXConditionPipeline._prepare_video_ids(batch, frames, height, width, 1, 1, device="cpu")
+def video_coords(batch: int, frames: int, height: int, width: int, frame_index: int = 0,
+                 patch: int = TRANSFORMER_PATCH) -> torch.Tensor:
+    """RoPE positions of the tokens of a ``frames x height x width`` latent, as the pipeline computes them."""
+    ids = LTXConditionPipeline._prepare_video_ids(batch, frames, height, width, patch, 1, device="cpu")
     ids = LTXConditionPipeline._scale_video_ids(ids, SPATIAL_RATIO, TEMPORAL_RATIO, frame_index, device="cpu").float()
     ids[:, 0] = ids[:, 0] / NATIVE.fps
     return ids
 
 
-def pack(latents: torch.Tensor) -> torch.Tensor:
-    """(B, C, F, H, W) -> (B, F*H*W, C), the pipeline's token order for patch size 1."""
-    return latents.flatten(2).transpose(1, 2)
+def pack(latents: torch.Tensor, patch: int = TRANSFORMER_PATCH) -> torch.Tensor:
+    """(B, C, F, H, W) -> (B, tokens, C * patch**2): the pipeline's own packing, so token order matches."""
+    return LTXConditionPipeline._pack_latents(latents, patch, 1)
 
 
 def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
 from transformers import T5EncoderModel
 
 from dreamreel.engine.registry import SETTINGS_FILE
-from dreamreel.training.checkpoint import load_checkpoint, save_checkpoint
+from dreamreel.training.checkpoint import save_checkpoint
 from dreamreel.training.flow_stage import FlowConfig, make_optimizer
 from dreamreel.training.vae_stage import VAEConfig
 
@@ -34,18 +34,19 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
         spiece.write_bytes((model_dir / "tokenizer" / "spiece.model").read_bytes())
         written.append(spiece.name)
 
-    vae = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae")
-    if load_checkpoint(work_dir / "vae.pt") is None:
-        weights = vae.state_dict()
-        save_checkpoint(work_dir / "vae.pt", {"model": weights, "ema": weights, "optimizer": None,
-                                              "step": VAEConfig().steps, "hours": 0.0, "seeded_from": str(model_dir)})
-        written.append("vae.pt")
-    stats = work_dir / "latents" / "stats.pt"
-    if load_checkpoint(stats) is None:
-        save_checkpoint(stats, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone()})
-        written.append("latents/stats.pt")
+    vae_path, stats_path = work_dir / "vae.pt", work_dir / "latents" / "stats.pt"
+    if not (vae_path.is_file() and stats_path.is_file()):
+        vae = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae")
+        if not vae_path.is_file():
+            weights = vae.state_dict()
+            save_checkpoint(vae_path, {"model": weights, "ema": weights, "optimizer": None, "step": VAEConfig().steps,
+                                       "hours": 0.0, "seeded_from": str(model_dir)})
+            written.append("vae.pt")
+        if not stats_path.is_file():
+            save_checkpoint(stats_path, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone()})
+            written.append("latents/stats.pt")
 
-    if load_checkpoint(work_dir / "flow.pt") is None:
+    if not (work_dir / "flow.pt").is_file():
         modules = torch.nn.ModuleDict({
             "transformer": LTXVideoTransformer3DModel.from_pretrained(model_dir / "transformer"),
             "text_encoder": T5EncoderModel.from_pretrained(model_dir / "text_encoder"),

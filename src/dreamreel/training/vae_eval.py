@@ -2,9 +2,9 @@
 
 The flow stage can only be as good as what the decoder can draw, so before spending hours on it
 the VAE must (docs/model-card.md, "pass mark"): beat average pooling over one latent cell +
-bilinear upsampling (what a latent that only kept local averages would give) in PSNR on held-out clips, and let the
-world analyzer read colour, shape and background off its reconstructions about as well as off
-the rendered clips. Both baselines are computed on the very same clips in the same run.
+bilinear upsampling (what a latent that only kept local averages would give) in PSNR on held-out
+clips, and let the world analyzer read colour, shape and background off its reconstructions about
+as well as off the rendered clips. Both baselines are computed on the very same clips in the same run.
 """
 
 from __future__ import annotations

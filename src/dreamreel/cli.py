@@ -231,7 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dreamreel.training.run import run_stage
 
     return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads,
-                     from_model=args.from_model)
+                     from_model=args.from_model, steps=args.steps)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -289,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     train.add_argument("--from-model", type=Path, default=None,
                        help="seed missing checkpoints from a shipped model (e.g. models/embedded) and continue")
+    train.add_argument("--steps", type=int, default=None,
+                       help="override the vae/flow stage's step count (and its learning-rate schedule)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")

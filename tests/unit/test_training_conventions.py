@@ -33,3 +33,18 @@ def test_oracle_with_training_target_recovers_the_clean_latent(tiny_model_dir) -
                guidance_scale=1.0, output_type="latent", generator=torch.Generator().manual_seed(1)).frames
     assert out.shape == x0.shape
     assert torch.allclose(out, x0, atol=1e-3), (out - x0).abs().max()
+
+
+def test_object_mask_pools_onto_the_latent_grid_the_way_the_vae_groups_frames() -> None:
+    """Frame 0 is latent frame 0 alone; frames 1-4 are latent frame 1; 16 x 16 pixels per cell."""
+    import numpy as np
+
+    from dreamreel.training.latents_stage import latent_object_mask
+
+    masks = np.zeros((1, 9, 32, 48), dtype=bool)
+    masks[0, 0, 0, 0] = True  # frame 0, top-left cell
+    masks[0, 4, 20, 40] = True  # frame 4 -> latent frame 1, cell (1, 2)
+    masks[0, 5, 31, 17] = True  # frame 5 -> latent frame 2, cell (1, 1)
+    cells = latent_object_mask(masks)
+    assert cells.shape == (1, 3, 2, 3)
+    assert sorted(map(tuple, cells[0].nonzero().tolist())) == [(0, 0, 0), (1, 1, 2), (2, 1, 1)]

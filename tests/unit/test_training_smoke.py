@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
@@ -28,6 +29,8 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
 
     build_latent_cache(work, LatentsConfig(shards=1, clips_per_shard=2, encode_batch=2, stats_clips=2),
                        allowed=allowed)
+    shard = torch.load(work / "latents" / "shard-00000.pt", weights_only=False)
+    assert shard["objects"].shape == shard["latents"][:, 0].shape and shard["objects"].any()
     train_flow(work, FlowConfig(steps=2, batch_size=2, checkpoint_every=1))
     out = export_pipeline(work, tmp_path / "model")
     settings = json.loads((out / "dreamreel.json").read_text())
@@ -46,8 +49,6 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
 
 def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
     """The checkpoints folder is not durable; the shipped model is. Training must continue from it."""
-    import torch
-
     from dreamreel.training.seed import seed_from_model
     from dreamreel.training.vae_stage import load_trained_vae
 
@@ -66,6 +67,7 @@ def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
 
     original, seeded = load_trained_vae(work).state_dict(), load_trained_vae(fresh).state_dict()
     assert all(torch.equal(original[k], seeded[k]) for k in original if "latents_" not in k)
+    assert torch.load(fresh / "vae.pt", weights_only=False)["step"] == 1  # a later session can train it on
     flow = torch.load(fresh / "flow.pt", weights_only=False)
     assert flow["step"] == 3
     shipped_ema = torch.load(work / "flow.pt", weights_only=False)["ema"]

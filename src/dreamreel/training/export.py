@@ -48,7 +48,7 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     return pipe
 
 
-def model_settings(step: int, hours: float) -> dict[str, object]:
+def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float = 0.0) -> dict[str, object]:
     return {
         "family": "ltx-condition",
         "short_side": NATIVE.short_side,
@@ -58,6 +58,8 @@ def model_settings(step: int, hours: float) -> dict[str, object]:
         **SAMPLER_DEFAULTS,
         "trained_steps": step,
         "flow_hours": round(hours, 3),
+        "vae_steps": vae_step,
+        "vae_hours": round(vae_hours, 3),
     }
 
 
@@ -67,5 +69,7 @@ def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
-    (out_dir / SETTINGS_FILE).write_text(json.dumps(model_settings(state["step"], state["hours"]), indent=2) + "\n")
+    vae_state = load_checkpoint(work_dir / "vae.pt") or {}
+    settings = model_settings(state["step"], state["hours"], vae_state.get("step", 0), vae_state.get("hours", 0.0))
+    (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     return out_dir

@@ -3,7 +3,8 @@
 Encoding a 41-frame clip costs about as much as a transformer training step on it, so clips are
 encoded once and reused across epochs. Shards hold one aspect ratio each (a shape bucket), the
 normalised latents of the clip, the latent of its last frame encoded alone (what the condition
-pipeline appends as extra tokens for an end keyframe), captions and scene descriptions.
+pipeline appends as extra tokens for an end keyframe), captions, scene descriptions and, per latent
+cell, whether an object covers any of its pixels (the flow loss weights those cells up).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import torch
 
+from dreamreel.training.architecture import SPATIAL_RATIO, TEMPORAL_RATIO
 from dreamreel.training.checkpoint import StageLog, load_checkpoint, save_checkpoint
 from dreamreel.training.data import ASPECTS, draw_batch, step_rng, to_video_tensor
+from dreamreel.training.precision import use_bf16
 from dreamreel.training.vae_stage import load_trained_vae
 from dreamreel.world.captions import caption
 from dreamreel.world.spec import Allowed
@@ -31,8 +34,23 @@ class LatentsConfig:
     encode_batch: int = 8
     stats_clips: int = 256
     seed: int = 2
-    bf16: bool = True
-    """Encode under bfloat16 autocast (2x faster on this CPU); latents are stored as fp16 anyway."""
+    bf16: bool | None = None
+    """Encode under bfloat16 autocast where it is faster (``training/precision.py``); latents are
+    stored as fp16 anyway."""
+
+
+def latent_object_mask(masks) -> torch.Tensor:
+    """bool (B, F, H, W) pixel object masks -> bool (B, F', H', W') on the latent grid.
+
+    A latent cell is an object cell if any pixel it encodes is: latent frame 0 is frame 0 alone and
+    latent frame k covers frames 4k-3..4k (the VAE is causal in time), 16 x 16 pixels per cell."""
+    mask = torch.from_numpy(masks).float().unsqueeze(1)  # (B, 1, F, H, W)
+    first, rest = mask[:, :, :1], mask[:, :, 1:]
+    batch, _, frames, height, width = rest.shape
+    rest = rest.reshape(batch, 1, frames // TEMPORAL_RATIO, TEMPORAL_RATIO, height, width).amax(dim=3)
+    grouped = torch.cat([first, rest], dim=2)
+    pooled = torch.nn.functional.max_pool3d(grouped, kernel_size=(1, SPATIAL_RATIO, SPATIAL_RATIO))
+    return pooled[:, 0].bool()
 
 
 def _normalise(latents: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -45,7 +63,7 @@ def measure_latent_stats(vae, config: LatentsConfig, allowed: Allowed | None) ->
     chunks = []
     for i in range(config.stats_clips // config.encode_batch):
         batch = draw_batch(config.seed + 7, i, config.encode_batch, allowed=allowed, with_captions=False)
-        chunks.append(_encode(vae, to_video_tensor(batch.frames), config.bf16).transpose(0, 1).flatten(1))
+        chunks.append(_encode(vae, to_video_tensor(batch.frames), use_bf16(config.bf16)).transpose(0, 1).flatten(1))
     flat = torch.cat(chunks, dim=1)
     return flat.mean(dim=1), flat.std(dim=1).clamp(min=1e-3)
 
@@ -57,7 +75,8 @@ def build_latent_cache(work_dir: Path, config: LatentsConfig, *, allowed: Allowe
     cache.mkdir(parents=True, exist_ok=True)
     log = StageLog(work_dir, "latents")
     vae = load_trained_vae(work_dir)
-    return _build(vae, cache, log, config, allowed, max_hours)
+    vae_step = load_checkpoint(work_dir / "vae.pt")["step"]
+    return _build(vae, vae_step, cache, log, config, allowed, max_hours)
 
 
 def _encode(vae, video: torch.Tensor, bf16: bool) -> torch.Tensor:
@@ -65,13 +84,17 @@ def _encode(vae, video: torch.Tensor, bf16: bool) -> torch.Tensor:
         return vae.encode(video).latent_dist.mode().float()
 
 
-def _build(vae, cache: Path, log: StageLog, config: LatentsConfig, allowed: Allowed | None,
+def _build(vae, vae_step: int, cache: Path, log: StageLog, config: LatentsConfig, allowed: Allowed | None,
            max_hours: float | None) -> Path:
     stats_path = cache / "stats.pt"
     stats = load_checkpoint(stats_path)
+    if stats is not None and stats.get("vae_step", vae_step) != vae_step:
+        # Latents of a VAE that has trained on since are in another space; mixing them would be silent.
+        raise RuntimeError(f"{cache} was encoded by the VAE at step {stats['vae_step']}, the VAE is now at "
+                           f"step {vae_step}: delete {cache} and run the latents stage again")
     if stats is None:
         mean, std = measure_latent_stats(vae, config, allowed)
-        stats = {"mean": mean, "std": std}
+        stats = {"mean": mean, "std": std, "vae_step": vae_step}
         save_checkpoint(stats_path, stats)
     mean, std = stats["mean"], stats["std"]
     started = time.monotonic()
@@ -82,18 +105,19 @@ def _build(vae, cache: Path, log: StageLog, config: LatentsConfig, allowed: Allo
         if max_hours is not None and (time.monotonic() - started) / 3600 >= max_hours:
             break
         aspect = ASPECTS[shard % len(ASPECTS)]
-        latents, last, captions, scenes = [], [], [], []
+        latents, last, objects, captions, scenes = [], [], [], [], []
         for part in range(config.clips_per_shard // config.encode_batch):
             step = shard * 1000 + part
             batch = draw_batch(config.seed, step, config.encode_batch, allowed=allowed, aspect=aspect,
-                               with_captions=False)
+                               with_captions=False, with_masks=True)
             video = to_video_tensor(batch.frames)
-            latents.append(_normalise(_encode(vae, video, config.bf16), mean, std).half())
-            last.append(_normalise(_encode(vae, video[:, :, -1:], config.bf16), mean, std).half())
+            objects.append(latent_object_mask(batch.masks))
+            latents.append(_normalise(_encode(vae, video, use_bf16(config.bf16)), mean, std).half())
+            last.append(_normalise(_encode(vae, video[:, :, -1:], use_bf16(config.bf16)), mean, std).half())
             rng = step_rng(config.seed, step, stream=1)
             captions += [[caption(scene, rng) for _ in range(CAPTIONS_PER_CLIP)] for scene in batch.scenes]
             scenes += [scene.to_dict() for scene in batch.scenes]
         save_checkpoint(path, {"aspect": aspect.value, "latents": torch.cat(latents), "last": torch.cat(last),
-                               "captions": captions, "scenes": scenes})
+                               "objects": torch.cat(objects), "captions": captions, "scenes": scenes})
         log.write(shard=shard, aspect=aspect.value, hours=round((time.monotonic() - started) / 3600, 3))
     return cache

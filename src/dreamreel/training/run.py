@@ -19,7 +19,9 @@ def world_for(name: str, role: str = "train") -> Allowed:
 
 
 def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str, threads: int | None = None,
-              from_model: Path | None = None) -> int:
+              from_model: Path | None = None, steps: int | None = None) -> int:
+    """Run ``stage`` (or all). ``steps`` overrides the vae/flow stage's step count, and with it the end of
+    its cosine schedule, for a run that must fit a shorter session than the full recipe."""
     import torch
 
     if threads:
@@ -33,7 +35,7 @@ def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str
     if stage in ("vae", "all"):
         from dreamreel.training.vae_stage import VAEConfig, train_vae
 
-        train_vae(work_dir, VAEConfig(), allowed=allowed, max_hours=max_hours)
+        train_vae(work_dir, _with_steps(VAEConfig(), steps), allowed=allowed, max_hours=max_hours)
     if stage in ("latents", "all"):
         from dreamreel.training.latents_stage import LatentsConfig, build_latent_cache
 
@@ -41,13 +43,17 @@ def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str
     if stage in ("flow", "all"):
         from dreamreel.training.flow_stage import FlowConfig, train_flow
 
-        train_flow(work_dir, FlowConfig(), max_hours=max_hours,
+        train_flow(work_dir, _with_steps(FlowConfig(), steps), max_hours=max_hours,
                    on_checkpoint=lambda step: probe_eval(work_dir, step, world))
     if stage in ("export", "all"):
         from dreamreel.training.export import export_pipeline
 
         print(f"exported to {export_pipeline(work_dir, work_dir / 'export')}")
     return 0
+
+
+def _with_steps(config, steps: int | None):
+    return config if steps is None else replace(config, steps=steps)
 
 
 PROBE_EVERY = 1000

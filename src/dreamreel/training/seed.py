@@ -2,7 +2,8 @@
 
 Training checkpoints live in an ignored folder and do not survive a lost machine; the shipped model
 (``models/embedded``) does. Its VAE, latent statistics, tokenizer, transformer and text encoder are
-everything the later stages need: the VAE stage is marked finished, the latent cache is rebuilt from
+everything the later stages need: the VAE stage resumes at the shipped VAE's step count (finished, if
+the shipped VAE ran the full recipe; its Adam moments start afresh), the latent cache is rebuilt from
 the shipped VAE, and the flow stage resumes from the shipped (EMA) weights with a fresh optimizer
 (Adam's moments re-estimate within a few hundred steps; the learning-rate schedule continues from the
 shipped step count).
@@ -39,11 +40,13 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
         vae = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae")
         if not vae_path.is_file():
             weights = vae.state_dict()
-            save_checkpoint(vae_path, {"model": weights, "ema": weights, "optimizer": None, "step": VAEConfig().steps,
-                                       "hours": 0.0, "seeded_from": str(model_dir)})
+            save_checkpoint(vae_path, {"model": weights, "ema": weights, "optimizer": None,
+                                       "step": int(settings.get("vae_steps", VAEConfig().steps)),
+                                       "hours": float(settings.get("vae_hours", 0.0)), "seeded_from": str(model_dir)})
             written.append("vae.pt")
         if not stats_path.is_file():
-            save_checkpoint(stats_path, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone()})
+            save_checkpoint(stats_path, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone(),
+                                         "vae_step": int(settings.get("vae_steps", VAEConfig().steps))})
             written.append("latents/stats.pt")
 
     if not (work_dir / "flow.pt").is_file():

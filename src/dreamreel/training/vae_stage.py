@@ -21,12 +21,15 @@ import torch
 from dreamreel.training.architecture import make_vae
 from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, warmup_cosine
 from dreamreel.training.data import draw_batch, to_video_tensor
+from dreamreel.training.precision import use_bf16
 from dreamreel.world.spec import Allowed
 
 
 @dataclass(frozen=True)
 class VAEConfig:
-    steps: int = 10000
+    steps: int = 8000
+    """A 10k-step run (session 3) read 24.24 dB at 8k and 24.48 dB at 10k: the last 2k steps (8 min) buy
+    0.2 dB, so the budget goes to the flow stage instead."""
     batch_size: int = 4
     frames: int = 9
     """Training clips are shorter than generated ones: convolutions do not care, and 9 frames (3 latent
@@ -44,9 +47,10 @@ class VAEConfig:
     it the VAE drew backgrounds only for 2,000 steps (colour and shape read off 0 % of its
     reconstructions). With 10, objects carry about a third of the L1 loss."""
     ema_decay: float = 0.999
-    bf16: bool = True
-    """Autocast the VAE to bfloat16 (the loss stays fp32). Measured 2.0x per step on this CPU
-    (0.70 -> 0.34 s, one thread, 4 x 9 x 96 x 160)."""
+    bf16: bool | None = None
+    """Autocast the VAE to bfloat16 (the loss stays fp32); None decides by measurement
+    (``training/precision.py``): 2.0x faster on a CPU with bf16 kernels (0.70 -> 0.34 s, one thread,
+    4 x 9 x 96 x 160), 20x slower on an AVX2-only one."""
     seed: int = 1
     checkpoint_every: int = 100
     log_every: int = 25
@@ -84,6 +88,7 @@ def train_vae(
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
     run = StageRun(work_dir / "vae.pt", StageLog(work_dir, "vae"), vae, optimizer, config.ema_decay)
     vae.train()
+    bf16 = use_bf16(config.bf16)
     while run.step < config.steps and not run.out_of_time(max_hours):
         step = run.step
         torch.manual_seed(config.seed * 1_000_003 + step)
@@ -92,7 +97,7 @@ def train_vae(
         video = to_video_tensor(batch.frames)
         weight = 1 + config.object_weight * _dilated(batch.masks)
         run.set_lr(lr_at(step, config))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             latent = vae.encode(video).latent_dist.mode()
             recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
         latent, recon = latent.float(), recon.float()

@@ -94,7 +94,9 @@ class LatentCache:
 
 
 def lr_at(step: int, config: FlowConfig) -> float:
-    return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.05)
+    """Warm-up then cosine to 5 %; a short run (``--steps``) warms up for at most a tenth of its steps."""
+    warmup = min(config.warmup, config.steps // 10)
+    return warmup_cosine(step, peak=config.lr, warmup=warmup, total=config.steps, floor=0.05)
 
 
 def sample_sigmas(generator: torch.Generator, batch: int) -> torch.Tensor:

@@ -36,9 +36,10 @@ def bf16_speedup() -> float:
     tokens = torch.randn(512, 256)
 
     def step(bf16: bool) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        # enable_grad: the probe may first run inside a no_grad stage (the latent cache encoder).
+        with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = conv(video).float().square().mean() + linear(tokens).float().square().mean()
-        loss.backward()
+            loss.backward()
 
     return _seconds(lambda: step(False)) / _seconds(lambda: step(True))
 

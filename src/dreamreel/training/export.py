@@ -28,10 +28,12 @@ def load_flow_state(work_dir: Path) -> dict:
     return state
 
 
-def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None = None) -> LTXConditionPipeline:
-    """The trained parts as a pipeline; ``state`` is the flow checkpoint if the caller already loaded it."""
+def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None = None,
+                   vae_state: dict | None = None) -> LTXConditionPipeline:
+    """The trained parts as a pipeline; ``state``/``vae_state`` are the flow/VAE checkpoints if the caller
+    already loaded them."""
     tokenizer = load_or_build_tokenizer(work_dir)
-    vae = load_trained_vae(work_dir)
+    vae = load_trained_vae(work_dir, state=vae_state)
     stats = load_checkpoint(work_dir / "latents" / "stats.pt")
     if stats is None:
         raise FileNotFoundError("latent statistics missing; run the latents stage first")
@@ -64,12 +66,11 @@ def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float 
 
 
 def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
-    state = load_flow_state(work_dir)
-    pipe = build_pipeline(work_dir, state=state)
+    state, vae_state = load_flow_state(work_dir), load_checkpoint(work_dir / "vae.pt")
+    pipe = build_pipeline(work_dir, state=state, vae_state=vae_state)
     out_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
-    vae_state = load_checkpoint(work_dir / "vae.pt") or {}
-    settings = model_settings(state["step"], state["hours"], vae_state.get("step", 0), vae_state.get("hours", 0.0))
+    settings = model_settings(state["step"], state["hours"], vae_state["step"], vae_state["hours"])
     (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     return out_dir

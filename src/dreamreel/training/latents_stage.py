@@ -58,12 +58,13 @@ def _normalise(latents: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def measure_latent_stats(vae, config: LatentsConfig, allowed: Allowed | None) -> tuple[torch.Tensor, torch.Tensor]:
+def measure_latent_stats(vae, config: LatentsConfig, allowed: Allowed | None,
+                         bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean/std of raw latents over a sample of clips (stored in the VAE's buffers)."""
     chunks = []
     for i in range(config.stats_clips // config.encode_batch):
         batch = draw_batch(config.seed + 7, i, config.encode_batch, allowed=allowed, with_captions=False)
-        chunks.append(_encode(vae, to_video_tensor(batch.frames), use_bf16(config.bf16)).transpose(0, 1).flatten(1))
+        chunks.append(_encode(vae, to_video_tensor(batch.frames), bf16).transpose(0, 1).flatten(1))
     flat = torch.cat(chunks, dim=1)
     return flat.mean(dim=1), flat.std(dim=1).clamp(min=1e-3)
 
@@ -74,9 +75,9 @@ def build_latent_cache(work_dir: Path, config: LatentsConfig, *, allowed: Allowe
     cache = work_dir / "latents"
     cache.mkdir(parents=True, exist_ok=True)
     log = StageLog(work_dir, "latents")
-    vae = load_trained_vae(work_dir)
-    vae_step = load_checkpoint(work_dir / "vae.pt")["step"]
-    return _build(vae, vae_step, cache, log, config, allowed, max_hours)
+    vae_state = load_checkpoint(work_dir / "vae.pt")
+    vae = load_trained_vae(work_dir, state=vae_state)
+    return _build(vae, vae_state["step"], cache, log, config, allowed, max_hours)
 
 
 def _encode(vae, video: torch.Tensor, bf16: bool) -> torch.Tensor:
@@ -86,6 +87,7 @@ def _encode(vae, video: torch.Tensor, bf16: bool) -> torch.Tensor:
 
 def _build(vae, vae_step: int, cache: Path, log: StageLog, config: LatentsConfig, allowed: Allowed | None,
            max_hours: float | None) -> Path:
+    bf16 = use_bf16(config.bf16)
     stats_path = cache / "stats.pt"
     stats = load_checkpoint(stats_path)
     if stats is not None and stats.get("vae_step", vae_step) != vae_step:
@@ -93,7 +95,7 @@ def _build(vae, vae_step: int, cache: Path, log: StageLog, config: LatentsConfig
         raise RuntimeError(f"{cache} was encoded by the VAE at step {stats['vae_step']}, the VAE is now at "
                            f"step {vae_step}: delete {cache} and run the latents stage again")
     if stats is None:
-        mean, std = measure_latent_stats(vae, config, allowed)
+        mean, std = measure_latent_stats(vae, config, allowed, bf16)
         stats = {"mean": mean, "std": std, "vae_step": vae_step}
         save_checkpoint(stats_path, stats)
     mean, std = stats["mean"], stats["std"]
@@ -112,8 +114,8 @@ def _build(vae, vae_step: int, cache: Path, log: StageLog, config: LatentsConfig
                                with_captions=False, with_masks=True)
             video = to_video_tensor(batch.frames)
             objects.append(latent_object_mask(batch.masks))
-            latents.append(_normalise(_encode(vae, video, use_bf16(config.bf16)), mean, std).half())
-            last.append(_normalise(_encode(vae, video[:, :, -1:], use_bf16(config.bf16)), mean, std).half())
+            latents.append(_normalise(_encode(vae, video, bf16), mean, std).half())
+            last.append(_normalise(_encode(vae, video[:, :, -1:], bf16), mean, std).half())
             rng = step_rng(config.seed, step, stream=1)
             captions += [[caption(scene, rng) for _ in range(CAPTIONS_PER_CLIP)] for scene in batch.scenes]
             scenes += [scene.to_dict() for scene in batch.scenes]

@@ -36,17 +36,18 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
         written.append(spiece.name)
 
     vae_path, stats_path = work_dir / "vae.pt", work_dir / "latents" / "stats.pt"
+    vae_steps = int(settings.get("vae_steps", VAEConfig().steps))
     if not (vae_path.is_file() and stats_path.is_file()):
         vae = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae")
         if not vae_path.is_file():
             weights = vae.state_dict()
             save_checkpoint(vae_path, {"model": weights, "ema": weights, "optimizer": None,
-                                       "step": int(settings.get("vae_steps", VAEConfig().steps)),
+                                       "step": vae_steps,
                                        "hours": float(settings.get("vae_hours", 0.0)), "seeded_from": str(model_dir)})
             written.append("vae.pt")
         if not stats_path.is_file():
             save_checkpoint(stats_path, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone(),
-                                         "vae_step": int(settings.get("vae_steps", VAEConfig().steps))})
+                                         "vae_step": vae_steps})
             written.append("latents/stats.pt")
 
     if not (work_dir / "flow.pt").is_file():

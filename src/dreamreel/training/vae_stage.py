@@ -132,9 +132,9 @@ def _log_eval(run: StageRun, config: VAEConfig, allowed: Allowed | None) -> None
     run.log.write(step=run.step, eval=result, passes=passes(result))
 
 
-def load_trained_vae(work_dir: Path, *, use_ema: bool = True):
-    """The stage-1 VAE with EMA weights, in eval mode."""
-    state = load_checkpoint(work_dir / "vae.pt")
+def load_trained_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None = None):
+    """The stage-1 VAE with EMA weights, in eval mode; ``state`` is the checkpoint if the caller already loaded it."""
+    state = state if state is not None else load_checkpoint(work_dir / "vae.pt")
     if state is None:
         raise FileNotFoundError(f"no VAE checkpoint in {work_dir}; run the vae stage first")
     vae = make_vae()

@@ -48,3 +48,24 @@ def test_object_mask_pools_onto_the_latent_grid_the_way_the_vae_groups_frames() 
     cells = latent_object_mask(masks)
     assert cells.shape == (1, 3, 2, 3)
     assert sorted(map(tuple, cells[0].nonzero().tolist())) == [(0, 0, 0), (1, 1, 2), (2, 1, 1)]
+
+
+def test_vae_crops_cut_the_same_window_from_frames_and_masks() -> None:
+    """The VAE trains on crops; a mask shifted against its frames would weight the wrong pixels."""
+    import numpy as np
+
+    from dreamreel.training.vae_stage import random_crop
+
+    frames = np.arange(2 * 3 * 96 * 160 * 3, dtype=np.int64).reshape(2, 3, 96, 160, 3)
+    masks = (frames[..., 0] % 7) == 0
+    windows = set()
+    for seed in range(6):
+        cropped, cropped_masks = random_crop(frames, masks, 64, np.random.default_rng(seed))
+        assert cropped.shape == (2, 3, 64, 64, 3) and cropped_masks.shape == (2, 3, 64, 64)
+        top, left = divmod(int(cropped[0, 0, 0, 0, 0]) // 3, 160)
+        assert np.array_equal(cropped, frames[:, :, top:top + 64, left:left + 64])
+        assert np.array_equal(cropped_masks, masks[:, :, top:top + 64, left:left + 64])
+        windows.add((top, left))
+    assert len(windows) > 1  # the window moves
+    same, same_masks = random_crop(frames, masks, None, np.random.default_rng(0))
+    assert same is frames and same_masks is masks

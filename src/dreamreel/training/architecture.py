@@ -3,8 +3,10 @@
 Why these numbers (docs/model-card.md has the measurements): the transformer must see smooth
 latents, not raw pixels, so a small LTX-Video VAE compresses 16x in space (patchify 4 + two 2x
 stages) and 4x in time into 32 channels; at the native short side of 96 px a 16:9 clip is a 6x10
-latent grid over 11 latent frames (660 tokens), which a 192-wide, 6-layer transformer trains on at
-about a clip per second on two CPU cores. The pipeline needs sides that are multiples of 32.
+latent grid over 11 latent frames (660 tokens). The transformer is 128 wide with 4 layers: on a
+CPU without bf16 kernels a training session buys about an hour of flow steps, and this size takes
+~2.7x more of them in that hour than 192 x 6 (see ``TRANSFORMER_WIDTH``). The pipeline needs
+sides that are multiples of 32.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ TRANSFORMER_PATCH = 1
 channels, so a transformer that reads 2x2 latent patches (in_channels = 4 x latent channels) cannot
 run in the stock pipeline. The token count is therefore the latent cell count: 16x spatial and 4x
 temporal compression give 660 tokens for a 16:9 clip; 8x spatial would give 2,640."""
+TRANSFORMER_HEADS = 4
+TRANSFORMER_LAYERS = 4
+TRANSFORMER_WIDTH = TRANSFORMER_HEADS * 32
+"""Sessions 2-4 trained 6 heads x 32 (192) x 6 layers, 3.9 M params: ~3.1 s a batch-8 step in float32
+on an AVX2-only CPU, so a session's hour gave ~1,000 steps, too few to follow prompts. 128 x 4
+(1.25 M params) costs ~2.7x fewer FLOPs a step (weights and attention at 660 tokens); a contended
+timing on this machine put it 2.5-4x faster. Grow it again once a bf16-capable machine trains."""
 SPATIAL_RATIO = VAE_PATCH * 4
 TEMPORAL_RATIO = 4
 TEXT_DIM = 128
@@ -84,10 +93,10 @@ def make_transformer() -> LTXVideoTransformer3DModel:
         out_channels=LATENT_CHANNELS,
         patch_size=TRANSFORMER_PATCH,
         patch_size_t=1,
-        num_attention_heads=6,
+        num_attention_heads=TRANSFORMER_HEADS,
         attention_head_dim=32,
-        cross_attention_dim=192,
-        num_layers=6,
+        cross_attention_dim=TRANSFORMER_WIDTH,
+        num_layers=TRANSFORMER_LAYERS,
         caption_channels=TEXT_DIM,
     )
 

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from dreamreel.config import Settings
+from dreamreel.config import TINY_MODEL_DIR, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -175,7 +175,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     spec = specs_from_settings(settings.model_dir, settings.device, settings.dtype)[request.model]
     if not (spec.path / "model_index.json").exists():
-        print(f"error: no model at {spec.path} (run `dreamreel build-tiny-model {spec.path}`)", file=sys.stderr)
+        print(f"error: no model at {spec.path} (models/embedded ships with the repo; "
+              f"`dreamreel build-tiny-model {spec.path}` builds a random one)", file=sys.stderr)
         return 2
     backend = load_backend(spec)
     loaded = time.perf_counter()
@@ -278,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=cmd_generate)
 
     tiny = sub.add_parser("build-tiny-model", help="build the offline tiny LTX-Video model")
-    tiny.add_argument("out_dir", type=Path, nargs="?", default=Settings().model_dir)
+    tiny.add_argument("out_dir", type=Path, nargs="?", default=TINY_MODEL_DIR)
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_build_tiny_model)
     train = sub.add_parser("train", help="train the embedded model on the procedural world (resumable)")

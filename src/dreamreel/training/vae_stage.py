@@ -29,9 +29,10 @@ from dreamreel.world.spec import Allowed
 
 @dataclass(frozen=True)
 class VAEConfig:
-    steps: int = 8000
-    """A 10k-step run (session 3) read 24.24 dB at 8k and 24.48 dB at 10k: the last 2k steps (8 min) buy
-    0.2 dB, so the budget goes to the flow stage instead."""
+    steps: int = 9000
+    """The shipped VAE's count (session 5, 0.65 h in float32 on 64 x 64 crops). Its colour came only after
+    the loss left a ~16 dB plateau, at ~3,500 steps in that run (between 1,000 and 2,000 in session
+    3), so a run shorter than ~6,000 steps says nothing about the recipe."""
     batch_size: int = 4
     frames: int = 9
     crop: int | None = 64

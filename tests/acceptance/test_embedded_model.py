@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 
-import av
 import numpy as np
 from tests.conftest import DREAMREEL
 
 from dreamreel.config import DEFAULT_MODEL_DIR, REPO_ROOT
+from dreamreel.media.probe import read_frames
 
 SHIPPED = REPO_ROOT / "models" / "embedded"
 
@@ -27,17 +27,12 @@ def test_the_shipped_model_is_the_default_fits_the_repo_and_loads_offline() -> N
     assert pipe.vae.config.latent_channels == pipe.transformer.config.in_channels == 32
 
 
-def _frames(path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)]).astype(np.float32)
-
-
 def test_default_generate_draws_a_smooth_clip_that_is_not_flat(tmp_path) -> None:
     out = tmp_path / "clip.mp4"
     result = subprocess.run([DREAMREEL, "generate", "a red ball moves to the left over the sand", "-o", str(out)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    frames = _frames(out)
+    frames = read_frames(out).astype(np.float32)
     assert frames.shape == (120, 540, 960, 3)
     # The tiny random model's native frames differ by ~45 grey levels from one to the next; the
     # trained model's, like rendered world clips, by a few.

@@ -35,11 +35,11 @@ class VAEConfig:
     3), so a run shorter than ~6,000 steps says nothing about the recipe."""
     batch_size: int = 4
     frames: int = 9
+    """Training clips are shorter than generated ones: convolutions do not care, and 9 frames (3 latent
+    frames) cost ~4x less than 41."""
     crop: int | None = 64
     """Side of the random square crop each step trains on (None: whole frames). Measured on an AVX2 CPU,
     float32, 2 threads, batch 4 x 9 frames: 160x96 0.67 s a step, 64x64 0.25 s."""
-    """Training clips are shorter than generated ones: convolutions do not care, and 9 frames (3 latent
-    frames) cost ~4x less than 41."""
     lr: float = 1e-4
     """Measured (200 steps on fresh batches, 4 x 9 frames 160x96): 5e-4 stalls at 11.9 dB, 2e-4 reaches
     15.1 dB, 1e-4 15.6 dB; on one repeated batch 1e-3 stalls at 15.6 dB while 2e-4 reaches 22.4 dB."""

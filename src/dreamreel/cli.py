@@ -238,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from dreamreel.training.evaluate import main_eval
 
-    return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world)
+    return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world, args.guidance)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-dir", type=Path, default=Settings().model_dir)
     evaluate.add_argument("--prompts", type=int, default=200)
     evaluate.add_argument("--aspects", default="16:9,9:16")
-    evaluate.add_argument("--steps", type=int, default=None)
+    evaluate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
+    evaluate.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
     evaluate.add_argument("--world", choices=["full", "reduced"], default="full")
     evaluate.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     evaluate.set_defaults(func=cmd_eval)

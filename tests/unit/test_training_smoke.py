@@ -10,6 +10,7 @@ import torch
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.planner import plan_generation
+from dreamreel.training.evaluate import ATTRIBUTES, evaluate
 from dreamreel.training.export import export_pipeline
 from dreamreel.training.flow_stage import FlowConfig, train_flow
 from dreamreel.training.latents_stage import LatentsConfig, build_latent_cache
@@ -45,6 +46,10 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     assert frames.shape == (41, 96, 160, 3) and frames.dtype == np.uint8
     size_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
     assert size_mb < 40, f"exported model is {size_mb:.1f} MB"
+
+    result = evaluate(out, prompts=1, aspects=("9:16",), steps=2, guidance=1.0, world="reduced")
+    assert result["sampler"] == {"steps": 2, "guidance_scale": 1.0}  # the override reached the sampler
+    assert set(result["model"]) == set(ATTRIBUTES) and result["analyzer_on_ground_truth"]["background"] == 1.0
 
 
 def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:

@@ -49,7 +49,9 @@ TRANSFORMER_WIDTH = TRANSFORMER_HEADS * 32
 """Sessions 2-4 trained 6 heads x 32 (192) x 6 layers, 3.9 M params: ~3.1 s a batch-8 step in float32
 on an AVX2-only CPU, so a session's hour gave ~1,000 steps, too few to follow prompts. 128 x 4
 (1.25 M params) costs ~2.7x fewer FLOPs a step (weights and attention at 660 tokens); a contended
-timing on this machine put it 2.5-4x faster. Grow it again once a bf16-capable machine trains."""
+timing on this machine put it 2.5-4x faster. A bf16-capable CPU does not change this (session 6,
+AVX-512 BF16, warm, batch 8): 128 x 4 steps in 0.80 s in either precision, 192 x 6 in 1.55 s bf16
+against 1.70 s float32."""
 SPATIAL_RATIO = VAE_PATCH * 4
 TEMPORAL_RATIO = 4
 TEXT_DIM = 128

@@ -51,8 +51,10 @@ def mean_adjacent_difference(frames: np.ndarray) -> float:
 
 
 def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: int = 0, steps: int | None = None,
-             world: str = "full") -> dict[str, object]:
+             world: str = "full", guidance: float | None = None) -> dict[str, object]:
+    """``steps``/``guidance`` override the model's sampler defaults (``dreamreel.json``), to choose them."""
     backend = LTXConditionBackend(model_dir)
+    guidance = backend.default_guidance if guidance is None else guidance
     grid = backend.native_grid()
     scenes = heldout_scenes(prompts, seed, world)
     model, truth = Tally(), Tally()
@@ -62,7 +64,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
             text = caption(scene, np.random.default_rng([seed, index]))
             request = GenerationRequest(prompt=text, aspect_ratio=AspectRatio(aspect), resolution="540p")
             plan = plan_generation(request, grid, seed=seed * 100_000 + index,
-                                   steps=steps or backend.default_steps, guidance_scale=backend.default_guidance)
+                                   steps=steps or backend.default_steps, guidance_scale=guidance)
             started = time.perf_counter()
             frames = backend.generate(plan, lambda *_: None, lambda: False)
             seconds.append(time.perf_counter() - started)
@@ -75,6 +77,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
         "model_dir": str(model_dir),
         "prompts": prompts,
         "aspects": list(aspects),
+        "sampler": {"steps": steps or backend.default_steps, "guidance_scale": guidance},
         "model": model.rates(),
         "analyzer_on_ground_truth": truth.rates(),
         "adjacent_frame_difference": {"model": round(float(np.mean(model_motion)), 3),
@@ -83,8 +86,10 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
     }
 
 
-def main_eval(model_dir: Path, prompts: int, aspects: str, out: Path | None, steps: int | None, world: str) -> int:
-    result = evaluate(model_dir, prompts=prompts, aspects=tuple(aspects.split(",")), steps=steps, world=world)
+def main_eval(model_dir: Path, prompts: int, aspects: str, out: Path | None, steps: int | None, world: str,
+              guidance: float | None = None) -> int:
+    result = evaluate(model_dir, prompts=prompts, aspects=tuple(aspects.split(",")), steps=steps, world=world,
+                      guidance=guidance)
     text = json.dumps(result, indent=2)
     print(text)
     if out is not None:

@@ -47,15 +47,18 @@ CONDITIONING_WEIGHTS = (0.4, 0.2, 0.12, 0.13, 0.15)
 @dataclass(frozen=True)
 class FlowConfig:
     steps: int = 15000
-    """About 4.6 h at 1.1 s per step (batch 8, bf16, two threads): what the 10-hour budget leaves after the VAE."""
+    """About 3-4 h at 0.7-0.95 s a step (batch 8, float32, two threads; measured in sessions 5-6), inside
+    what the 10-hour budget leaves after the VAE (0.65 h) and the latent cache (0.3 h)."""
     batch_size: int = 8
     lr: float = 4e-4
     warmup: int = 500
     weight_decay: float = 0.01
     ema_decay: float = 0.999
-    bf16: bool | None = None
-    """Autocast text encoder and transformer to bfloat16 where it is faster (``training/precision.py``);
-    the loss stays fp32 (docs/model-card.md has the speed)."""
+    bf16: bool | None = False
+    """float32 by default: at 128 x 4 a batch-8 step measured the same in both precisions even on a CPU
+    with AVX-512 BF16 (0.80 s float32 warm vs 0.81 s bf16, session 6), so bf16 would only lose
+    precision. ``None`` lets ``training/precision.py``'s probe decide; its conv3d-heavy workload
+    speaks for the VAE (1.8x faster there), not for a transformer this small."""
     object_weight: float = 4.0
     """Extra loss weight on object cells (about 10 % of tokens; with 4 they carry ~30 % of the loss).
     Unweighted (session 3), a probe after 2,000 steps drew the right scenery and no objects at all:

@@ -54,6 +54,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
              world: str = "full", guidance: float | None = None) -> dict[str, object]:
     """``steps``/``guidance`` override the model's sampler defaults (``dreamreel.json``), to choose them."""
     backend = LTXConditionBackend(model_dir)
+    steps = steps or backend.default_steps
     guidance = backend.default_guidance if guidance is None else guidance
     grid = backend.native_grid()
     scenes = heldout_scenes(prompts, seed, world)
@@ -64,7 +65,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
             text = caption(scene, np.random.default_rng([seed, index]))
             request = GenerationRequest(prompt=text, aspect_ratio=AspectRatio(aspect), resolution="540p")
             plan = plan_generation(request, grid, seed=seed * 100_000 + index,
-                                   steps=steps or backend.default_steps, guidance_scale=guidance)
+                                   steps=steps, guidance_scale=guidance)
             started = time.perf_counter()
             frames = backend.generate(plan, lambda *_: None, lambda: False)
             seconds.append(time.perf_counter() - started)
@@ -77,7 +78,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
         "model_dir": str(model_dir),
         "prompts": prompts,
         "aspects": list(aspects),
-        "sampler": {"steps": steps or backend.default_steps, "guidance_scale": guidance},
+        "sampler": {"steps": steps, "guidance_scale": guidance},
         "model": model.rates(),
         "analyzer_on_ground_truth": truth.rates(),
         "adjacent_frame_difference": {"model": round(float(np.mean(model_motion)), 3),

@@ -3,7 +3,7 @@
 On a CPU with native bf16 kernels (AVX-512 BF16 or AMX) bf16 autocast ran the VAE 2.0x and the
 transformer 1.7x faster than float32. On an AVX2-only CPU (seen in session 4: an AMD EPYC without
 AVX-512) PyTorch falls back to reference kernels and the same steps ran 20x *slower* (VAE step
-1.1 s -> 23 s, transformer step 3.2 s -> 32 s). Training configs default to ``bf16=None``: decide
+1.1 s -> 23 s, transformer step 3.2 s -> 32 s). The VAE and latent configs default to ``bf16=None``: decide
 here by timing a conv3d and a matmul in both precisions (about a second).
 
 Session 6 (AVX-512 BF16, no AMX) re-timed the real workloads once warm: VAE encode 1.8x faster in

@@ -35,6 +35,7 @@ from dreamreel.core.request import (  # noqa: E402
 )
 from dreamreel.media.images import decode_image, fit_to_aspect  # noqa: E402
 from dreamreel.media.probe import read_frames  # noqa: E402
+from dreamreel.media.quality import psnr  # noqa: E402
 from dreamreel.worker.inputs import InputResolver  # noqa: E402
 from dreamreel.worker.render import render_clip  # noqa: E402
 
@@ -69,11 +70,6 @@ class BenchInputs(InputResolver):
 
     def source_path(self, request: GenerationRequest, slot: str) -> Path:
         return self.clips[getattr(request.keyframes, slot).id]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def shrink(frame: np.ndarray, width: int, height: int) -> np.ndarray:

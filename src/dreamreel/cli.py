@@ -238,7 +238,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from dreamreel.training.evaluate import main_eval
 
-    return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world, args.guidance)
+    return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world, args.guidance,
+                     args.first_frame, args.seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,15 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=cmd_build_tiny_model)
     train = sub.add_parser("train", help="train the embedded model on the procedural world (resumable)")
-    train.add_argument("--stage", choices=["vae", "latents", "flow", "export", "all"], default="all")
+    train.add_argument("--stage", choices=["vae", "decoder", "latents", "flow", "export", "all"], default="all")
     train.add_argument("--work-dir", type=Path, default=Path("checkpoints/embedded"))
     train.add_argument("--max-hours", type=float, default=None, help="stop this call after this long")
-    train.add_argument("--world", choices=["full", "reduced"], default="full")
+    train.add_argument("--world", choices=["full", "reduced", "static-camera"], default="full")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     train.add_argument("--from-model", type=Path, default=None,
                        help="seed missing checkpoints from a shipped model (e.g. models/embedded) and continue")
     train.add_argument("--steps", type=int, default=None,
-                       help="override the vae/flow stage's step count (and its learning-rate schedule)")
+                       help="override the vae/decoder/flow stage's step count (and its learning-rate schedule)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")
@@ -300,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--aspects", default="16:9,9:16")
     evaluate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     evaluate.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
-    evaluate.add_argument("--world", choices=["full", "reduced"], default="full")
+    evaluate.add_argument("--world", choices=["full", "reduced", "static-camera"], default="full")
+    evaluate.add_argument("--seed", type=int, default=0, help="which held-out prompts (another seed, another set)")
+    evaluate.add_argument("--first-frame", action="store_true",
+                          help="start every clip from the scene's rendered first frame (motion given the layout)")
     evaluate.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     evaluate.set_defaults(func=cmd_eval)
     return parser

@@ -50,6 +50,9 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     result = evaluate(out, prompts=1, aspects=("9:16",), steps=2, guidance=1.0, world="reduced")
     assert result["sampler"] == {"steps": 2, "guidance_scale": 1.0}  # the override reached the sampler
     assert set(result["model"]) == set(ATTRIBUTES) and result["analyzer_on_ground_truth"]["background"] == 1.0
+    assert "first_frame_psnr" not in result
+    image_to_video = evaluate(out, prompts=1, aspects=("16:9",), steps=2, world="reduced", first_frame=True)
+    assert image_to_video["first_frame"] is True and 0 < image_to_video["first_frame_psnr"] < 100
 
 
 def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
@@ -83,3 +86,33 @@ def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
     train_flow(fresh, FlowConfig(steps=4, batch_size=2, checkpoint_every=1))  # resumes at step 3
     assert '"event": "resume", "step": 3' in (fresh / "flow.jsonl").read_text()
     assert torch.load(fresh / "flow.pt", weights_only=False)["step"] == 4
+
+
+def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path) -> None:
+    """The decoder stage must leave the encoder (so every cached latent) exactly as stage 1 left it."""
+    from dreamreel.training.decoder_stage import DecoderConfig, train_decoder
+    from dreamreel.training.seed import seed_from_model
+    from dreamreel.training.vae_stage import load_stage1_vae, load_trained_vae
+
+    work = tmp_path / "work"
+    allowed = world_for("reduced")
+    train_vae(work, VAEConfig(steps=1, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1), allowed=allowed)
+    config = DecoderConfig(steps=1, batch_size=1, checkpoint_every=1, eval_clips=1, ema_decay=0.0)
+    train_decoder(work, config, allowed=allowed)
+    train_decoder(work, DecoderConfig(**{**config.__dict__, "steps": 2}), allowed=allowed)  # resumes
+    assert '"event": "resume", "step": 1' in (work / "decoder.jsonl").read_text()
+
+    stage1, trained = load_stage1_vae(work).state_dict(), load_trained_vae(work).state_dict()
+    assert all(torch.equal(stage1[k], trained[k]) for k in stage1 if not k.startswith("decoder."))
+    assert any(not torch.equal(stage1[k], trained[k]) for k in stage1 if k.startswith("decoder."))
+
+    build_latent_cache(work, LatentsConfig(shards=1, clips_per_shard=2, encode_batch=2, stats_clips=2),
+                       allowed=allowed)
+    train_flow(work, FlowConfig(steps=1, batch_size=2, checkpoint_every=1))
+    shipped = export_pipeline(work, tmp_path / "model")
+    assert json.loads((shipped / "dreamreel.json").read_text())["decoder_steps"] == 2
+    fresh = tmp_path / "fresh"
+    assert "decoder.pt" in seed_from_model(shipped, fresh)
+    assert torch.load(fresh / "decoder.pt", weights_only=False)["step"] == 2
+    seeded = load_trained_vae(fresh).state_dict()
+    assert all(torch.equal(trained[k], seeded[k]) for k in trained if "latents_" not in k)

@@ -245,3 +245,17 @@ def test_analyzer_handles_two_objects_and_large_frames() -> None:
     )
     result = score(analyze_clip(render_clip(scene, 640, 360, 41)), scene)
     assert all(result.values()), result
+
+
+def test_static_camera_world_keeps_everything_but_the_camera_move() -> None:
+    """``--world static-camera``: the camera never moves; every other word still varies, and the split holds."""
+    from dreamreel.training.run import world_for
+
+    allowed = world_for("static-camera")
+    rng = np.random.default_rng(7)
+    scenes = [sample_scene(rng, allowed=allowed) for _ in range(300)]
+    assert {scene.camera for scene in scenes} == {Camera.STATIC}
+    assert len({scene.background for scene in scenes}) == len(Background)
+    assert len({obj.motion for scene in scenes for obj in scene.objects}) == len(Motion)
+    heldout = world_for("static-camera", role="heldout")
+    assert all(scene.camera == Camera.STATIC for scene in (sample_scene(rng, allowed=heldout) for _ in range(20)))

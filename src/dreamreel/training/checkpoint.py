@@ -92,6 +92,14 @@ class StageRun:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def learn(self, loss: torch.Tensor, max_grad_norm: float = 1.0) -> None:
+        """One optimiser step on ``loss``, gradients clipped to ``max_grad_norm``; then the EMA and counters."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), max_grad_norm)
+        self.optimizer.step()
+        self.finish_step()
+
     def finish_step(self) -> None:
         """After ``optimizer.step()``: update the EMA and the counters."""
         self.ema.update(self.module, self.step)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamreel.core.request import AspectRatio, GenerationRequest
+from dreamreel.core.request import AspectRatio, GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.planner import plan_generation
+from dreamreel.media.quality import psnr
 from dreamreel.training.run import world_for
 from dreamreel.world.analyze import analyze_clip, score
 from dreamreel.world.captions import caption
@@ -50,47 +51,62 @@ def mean_adjacent_difference(frames: np.ndarray) -> float:
     return float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean())
 
 
+FIRST_FRAME = Keyframes(frame0=ImageKeyframe(url="rendered:first-frame"))
+"""The keyframes an image-to-video request would carry; the planner needs only their kinds (the
+pixels, the scene's own rendered first frame, are handed to the backend directly)."""
+
+
 def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: int = 0, steps: int | None = None,
-             world: str = "full", guidance: float | None = None) -> dict[str, object]:
-    """``steps``/``guidance`` override the model's sampler defaults (``dreamreel.json``), to choose them."""
+             world: str = "full", guidance: float | None = None, first_frame: bool = False) -> dict[str, object]:
+    """``steps``/``guidance`` override the model's sampler defaults (``dreamreel.json``), to choose them.
+
+    ``first_frame`` starts every clip from the scene's rendered first frame (image-to-video). The
+    layout is then given, so what is left to score is whether the model *moves* things as asked:
+    a diagnostic that tells a model that cannot place one object from one that cannot move it."""
     backend = LTXConditionBackend(model_dir)
     steps = steps or backend.default_steps
     guidance = backend.default_guidance if guidance is None else guidance
     grid = backend.native_grid()
     scenes = heldout_scenes(prompts, seed, world)
     model, truth = Tally(), Tally()
-    model_motion, truth_motion, seconds = [], [], []
+    model_motion, truth_motion, seconds, first_psnr = [], [], [], []
     for aspect in aspects:
         for index, scene in enumerate(scenes):
             text = caption(scene, np.random.default_rng([seed, index]))
-            request = GenerationRequest(prompt=text, aspect_ratio=AspectRatio(aspect), resolution="540p")
+            request = GenerationRequest(prompt=text, aspect_ratio=AspectRatio(aspect), resolution="540p",
+                                        keyframes=FIRST_FRAME if first_frame else None)
             plan = plan_generation(request, grid, seed=seed * 100_000 + index,
                                    steps=steps, guidance_scale=guidance)
-            started = time.perf_counter()
-            frames = backend.generate(plan, lambda *_: None, lambda: False)
-            seconds.append(time.perf_counter() - started)
             rendered = render_clip(scene, plan.native_width, plan.native_height, plan.native_frames, fps=grid.fps)
+            started = time.perf_counter()
+            frames = backend.generate(plan, lambda *_: None, lambda: False,
+                                      conditions=[rendered[:1]] if first_frame else ())
+            seconds.append(time.perf_counter() - started)
             model.add(score(analyze_clip(frames), scene))
             truth.add(score(analyze_clip(rendered), scene))
             model_motion.append(mean_adjacent_difference(frames))
+            if first_frame:
+                first_psnr.append(psnr(frames[0], rendered[0]))
             truth_motion.append(mean_adjacent_difference(rendered))
     return {
         "model_dir": str(model_dir),
         "prompts": prompts,
         "aspects": list(aspects),
         "sampler": {"steps": steps, "guidance_scale": guidance},
+        "first_frame": first_frame,
         "model": model.rates(),
         "analyzer_on_ground_truth": truth.rates(),
         "adjacent_frame_difference": {"model": round(float(np.mean(model_motion)), 3),
                                       "rendered": round(float(np.mean(truth_motion)), 3)},
         "seconds_per_clip_native": round(float(np.median(seconds)), 3),
+        **({"first_frame_psnr": round(float(np.mean(first_psnr)), 2)} if first_frame else {}),
     }
 
 
 def main_eval(model_dir: Path, prompts: int, aspects: str, out: Path | None, steps: int | None, world: str,
-              guidance: float | None = None) -> int:
+              guidance: float | None = None, first_frame: bool = False, seed: int = 0) -> int:
     result = evaluate(model_dir, prompts=prompts, aspects=tuple(aspects.split(",")), steps=steps, world=world,
-                      guidance=guidance)
+                      guidance=guidance, first_frame=first_frame, seed=seed)
     text = json.dumps(result, indent=2)
     print(text)
     if out is not None:

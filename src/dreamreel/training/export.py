@@ -15,6 +15,7 @@ from diffusers import LTXConditionPipeline
 from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_scheduler, make_text_encoder, make_transformer
 from dreamreel.training.checkpoint import load_checkpoint
+from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
 from dreamreel.training.text import load_or_build_tokenizer
 from dreamreel.training.vae_stage import load_trained_vae
 
@@ -54,7 +55,8 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     return pipe
 
 
-def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float = 0.0) -> dict[str, object]:
+def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float = 0.0, decoder_step: int = 0,
+                   decoder_hours: float = 0.0) -> dict[str, object]:
     return {
         "family": "ltx-condition",
         "short_side": NATIVE.short_side,
@@ -66,6 +68,8 @@ def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float 
         "flow_hours": round(hours, 3),
         "vae_steps": vae_step,
         "vae_hours": round(vae_hours, 3),
+        "decoder_steps": decoder_step,
+        "decoder_hours": round(decoder_hours, 3),
     }
 
 
@@ -75,6 +79,8 @@ def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
-    settings = model_settings(state["step"], state["hours"], vae_state["step"], vae_state["hours"])
+    decoder_state = load_checkpoint(work_dir / DECODER_CHECKPOINT) or {"step": 0, "hours": 0.0}
+    settings = model_settings(state["step"], state["hours"], vae_state["step"], vae_state["hours"],
+                              decoder_state["step"], decoder_state["hours"])
     (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     return out_dir

@@ -210,11 +210,7 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
         run.set_lr(lr_at(step, config))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = flow_loss(transformer, text_encoder, tokenizer, data, mode, generator, config)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
-        optimizer.step()
-        run.finish_step()
+        run.learn(loss)
         losses.append(loss.item())
         if run.step % config.log_every == 0:
             run.log.write(step=run.step, loss=round(float(np.mean(losses)), 5), lr=lr_at(step, config),

@@ -7,20 +7,32 @@ from pathlib import Path
 
 from dreamreel.world.spec import REDUCED_WORLD, Allowed
 from dreamreel.world.split import Split
+from dreamreel.world.vocab import Camera
 
 TRAINING_SPLIT = Split(axes=("colour", "shape", "motion"))
 """Colour x shape x motion combinations held out of training (every single word is still seen):
 evaluation prompts use only held-out combinations, so they test composition, not recall."""
 
 
+WORLDS: dict[str, Allowed] = {
+    "full": Allowed(),
+    "reduced": REDUCED_WORLD,
+    "static-camera": Allowed(cameras=(Camera.STATIC,)),
+}
+"""Worlds a training stage (or the eval) can draw from. ``static-camera`` is the full world with the
+camera held still: the shipped VAE cannot show a camera move (its reconstructions of panning,
+tilting and zooming clips come back with the scenery standing still, session 7), so in its latent
+space a camera move only bends the objects' on-screen paths, which teaches the flow model motions
+the analyzer (and a viewer) then reads as wrong."""
+
+
 def world_for(name: str, role: str = "train") -> Allowed:
-    base = REDUCED_WORLD if name == "reduced" else Allowed()
-    return replace(base, split=TRAINING_SPLIT, role=role)
+    return replace(WORLDS[name], split=TRAINING_SPLIT, role=role)
 
 
 def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str, threads: int | None = None,
               from_model: Path | None = None, steps: int | None = None) -> int:
-    """Run ``stage`` (or all). ``steps`` overrides the vae/flow stage's step count, and with it the end of
+    """Run ``stage`` (or all). ``steps`` overrides the vae/decoder/flow stage's step count, and with it the end of
     its cosine schedule, for a run that must fit a shorter session than the full recipe."""
     import torch
 
@@ -36,6 +48,10 @@ def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str
         from dreamreel.training.vae_stage import VAEConfig, train_vae
 
         train_vae(work_dir, _with_steps(VAEConfig(), steps), allowed=allowed, max_hours=max_hours)
+    if stage == "decoder":  # optional, not in "all": measured no help to the shipped model (model card, session 7)
+        from dreamreel.training.decoder_stage import DecoderConfig, train_decoder
+
+        train_decoder(work_dir, _with_steps(DecoderConfig(), steps), allowed=allowed, max_hours=max_hours)
     if stage in ("latents", "all"):
         from dreamreel.training.latents_stage import LatentsConfig, build_latent_cache
 

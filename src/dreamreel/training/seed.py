@@ -20,6 +20,7 @@ from transformers import T5EncoderModel
 
 from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.checkpoint import save_checkpoint
+from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
 from dreamreel.training.flow_stage import FlowConfig, make_optimizer
 from dreamreel.training.vae_stage import VAEConfig
 
@@ -49,6 +50,17 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
             save_checkpoint(stats_path, {"mean": vae.latents_mean.clone(), "std": vae.latents_std.clone(),
                                          "vae_step": vae_steps})
             written.append("latents/stats.pt")
+
+    decoder_steps = int(settings.get("decoder_steps", 0))
+    if decoder_steps and not (work_dir / DECODER_CHECKPOINT).is_file():
+        decoder = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae").decoder
+        weights = decoder.state_dict()
+        optimizer = torch.optim.AdamW(decoder.parameters())
+        save_checkpoint(work_dir / DECODER_CHECKPOINT, {
+            "model": weights, "ema": {k: v.clone() for k, v in weights.items()}, "optimizer": optimizer.state_dict(),
+            "step": decoder_steps, "hours": float(settings.get("decoder_hours", 0.0)), "seeded_from": str(model_dir),
+        })
+        written.append(DECODER_CHECKPOINT)
 
     if not (work_dir / "flow.pt").is_file():
         modules = torch.nn.ModuleDict({

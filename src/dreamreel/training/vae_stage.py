@@ -94,6 +94,26 @@ def _dilated(masks) -> torch.Tensor:
     return torch.nn.functional.max_pool3d(mask, kernel_size=(1, 5, 5), stride=1, padding=(0, 2, 2))
 
 
+def training_clips(config, step: int, allowed: Allowed | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step ``step``'s batch for an autoencoder stage (``config``: a :class:`VAEConfig` or a decoder
+    config with the same data fields): video (B, 3, F, H, W) in [-1, 1], and each pixel's L1 weight."""
+    torch.manual_seed(config.seed * 1_000_003 + step)
+    batch = draw_batch(config.seed, step, config.batch_size, allowed=allowed, frames=config.frames,
+                       with_captions=False, with_masks=True)
+    frames, masks = random_crop(batch.frames, batch.masks, config.crop, step_rng(config.seed, step, stream=2))
+    return to_video_tensor(frames), 1 + config.object_weight * _dilated(masks)
+
+
+def weighted_l1(recon: torch.Tensor, video: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return ((recon - video).abs() * weight).mean() / weight.mean()
+
+
+def batch_psnr(recon: torch.Tensor, video: torch.Tensor) -> float:
+    """PSNR in dB of a [-1, 1] reconstruction, as if both were in [0, 1]."""
+    mse = ((recon.detach().clamp(-1, 1) - video) ** 2).mean().item() / 4
+    return 10 * math.log10(1 / max(mse, 1e-10))
+
+
 def lr_at(step: int, config: VAEConfig) -> float:
     return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.1)
 
@@ -109,30 +129,20 @@ def train_vae(
     bf16 = use_bf16(config.bf16)
     while run.step < config.steps and not run.out_of_time(max_hours):
         step = run.step
-        torch.manual_seed(config.seed * 1_000_003 + step)
-        batch = draw_batch(config.seed, step, config.batch_size, allowed=allowed, frames=config.frames,
-                           with_captions=False, with_masks=True)
-        frames, masks = random_crop(batch.frames, batch.masks, config.crop, step_rng(config.seed, step, stream=2))
-        video = to_video_tensor(frames)
-        weight = 1 + config.object_weight * _dilated(masks)
+        video, weight = training_clips(config, step, allowed)
         run.set_lr(lr_at(step, config))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             latent = vae.encode(video).latent_dist.mode()
             recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
         latent, recon = latent.float(), recon.float()
-        l1 = ((recon - video).abs() * weight).mean() / weight.mean()
+        l1 = weighted_l1(recon, video, weight)
         grad = _grad_l1(recon, video)
         l2 = latent.pow(2).mean()
         loss = l1 + config.grad_weight * grad + config.latent_l2 * l2
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
-        run.finish_step()
+        run.learn(loss)
         if run.step % config.log_every == 0:
-            mse = ((recon.detach().clamp(-1, 1) - video) ** 2).mean().item() / 4  # in [0,1] units
             run.log.write(step=run.step, loss=round(loss.item(), 5), l1=round(l1.item(), 5),
-                          latent_rms=round(l2.item() ** 0.5, 3), psnr=round(10 * math.log10(1 / max(mse, 1e-10)), 2),
+                          latent_rms=round(l2.item() ** 0.5, 3), psnr=round(batch_psnr(recon, video), 2),
                           lr=lr_at(step, config), hours=round(run.hours, 3))
         if run.step % config.checkpoint_every == 0:
             run.save()
@@ -151,8 +161,8 @@ def _log_eval(run: StageRun, config: VAEConfig, allowed: Allowed | None) -> None
     run.log.write(step=run.step, eval=result, passes=passes(result))
 
 
-def load_trained_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None = None):
-    """The stage-1 VAE with EMA weights, in eval mode; ``state`` is the checkpoint if the caller already loaded it."""
+def load_stage1_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None = None):
+    """The stage-1 VAE alone (EMA weights), in eval mode; ``state`` is ``vae.pt`` if the caller already loaded it."""
     state = state if state is not None else load_checkpoint(work_dir / "vae.pt")
     if state is None:
         raise FileNotFoundError(f"no VAE checkpoint in {work_dir}; run the vae stage first")
@@ -160,4 +170,15 @@ def load_trained_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None
     vae.load_state_dict(state["model"])
     if use_ema:
         vae.load_state_dict({k: v.to(vae.state_dict()[k].dtype) for k, v in state["ema"].items()})
+    return vae.eval()
+
+
+def load_trained_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None = None):
+    """The VAE as the model ships it: stage 1, with the decoder stage's weights on top if that stage ran.
+
+    The encoder (and so every cached latent) is stage 1's either way."""
+    from dreamreel.training.decoder_stage import overlay_trained_decoder
+
+    vae = load_stage1_vae(work_dir, use_ema=use_ema, state=state)
+    overlay_trained_decoder(vae, work_dir, use_ema=use_ema)
     return vae.eval()

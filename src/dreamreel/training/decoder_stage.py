@@ -56,7 +56,7 @@ def train_decoder(work_dir: Path, config: DecoderConfig, *, allowed: Allowed | N
                   max_hours: float | None = None) -> Path:
     """Train (or resume) the decoder until ``config.steps`` or ``max_hours``; returns the checkpoint path."""
     # Imported here: vae_stage imports this module (for the decoder overlay), not the other way round.
-    from dreamreel.training.vae_stage import _grad_l1, batch_psnr, load_stage1_vae, training_clips, weighted_l1
+    from dreamreel.training.vae_stage import batch_psnr, gradient_l1, load_stage1_vae, training_clips, weighted_l1
 
     vae = load_stage1_vae(work_dir)
     vae.encoder.requires_grad_(False)
@@ -76,7 +76,7 @@ def train_decoder(work_dir: Path, config: DecoderConfig, *, allowed: Allowed | N
             recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
         recon = recon.float()
         l1 = weighted_l1(recon, video, weight)
-        loss = l1 + config.grad_weight * _grad_l1(recon, video)
+        loss = l1 + config.grad_weight * gradient_l1(recon, video)
         run.learn(loss)
         if run.step % config.log_every == 0:
             run.log.write(step=run.step, loss=round(loss.item(), 5), l1=round(l1.item(), 5),

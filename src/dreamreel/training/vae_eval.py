@@ -10,7 +10,6 @@ very same clips in the same run.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from dreamreel.core.request import AspectRatio
 from dreamreel.training.architecture import NATIVE, SPATIAL_RATIO, native_size
 from dreamreel.training.data import to_video_tensor
+from dreamreel.training.vae_stage import batch_psnr
 from dreamreel.world.analyze import analyze_clip, score
 from dreamreel.world.render import render_clip
 from dreamreel.world.spec import Allowed, sample_scene
@@ -30,12 +30,6 @@ belief that they depend on the flow model only. They do not: the shipped session
 reconstructions of 48 held-out rendered clips read camera 4 % (every move came back "static", the
 scenery texture that shows a pan is blurred away), motion 67 % and shape 40 %. No flow model can
 beat what its decoder can draw, so these cap the eval."""
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two [-1, 1] tensors, as if both were in [0, 1]."""
-    mse = ((a.clamp(-1, 1) - b) ** 2).mean().item() / 4
-    return 10 * math.log10(1 / max(mse, 1e-10))
 
 
 def _pool_baseline(video: torch.Tensor, cell: int = SPATIAL_RATIO) -> torch.Tensor:
@@ -64,8 +58,8 @@ def evaluate_vae(vae, *, clips: int = 24, allowed: Allowed | None = None, seed: 
         video = to_video_tensor(clip[None])
         latent = vae.encode(video).latent_dist.mode()
         recon = vae.decode(latent).sample.float()
-        vae_psnr.append(_psnr(recon, video))
-        pool_psnr.append(_psnr(_pool_baseline(video), video))
+        vae_psnr.append(batch_psnr(recon, video))
+        pool_psnr.append(batch_psnr(_pool_baseline(video), video))
         for source, frames in (("vae", _to_uint8(recon[0])), ("rendered", clip)):
             verdict = score(analyze_clip(frames), scene)
             for key in READ_ATTRIBUTES:

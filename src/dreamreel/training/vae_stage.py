@@ -65,7 +65,7 @@ class VAEConfig:
     eval_clips: int = 12
 
 
-def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """L1 between spatial gradients: keeps edges sharp.
 
     Deliberately unweighted. Session 4 weighted it by the object mask like the pixel term; that run's
@@ -136,7 +136,7 @@ def train_vae(
             recon = vae.decode(latent + config.latent_noise * torch.randn_like(latent)).sample
         latent, recon = latent.float(), recon.float()
         l1 = weighted_l1(recon, video, weight)
-        grad = _grad_l1(recon, video)
+        grad = gradient_l1(recon, video)
         l2 = latent.pow(2).mean()
         loss = l1 + config.grad_weight * grad + config.latent_l2 * l2
         run.learn(loss)

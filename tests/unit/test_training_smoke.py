@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -99,7 +100,7 @@ def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path
     train_vae(work, VAEConfig(steps=1, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1), allowed=allowed)
     config = DecoderConfig(steps=1, batch_size=1, checkpoint_every=1, eval_clips=1, ema_decay=0.0)
     train_decoder(work, config, allowed=allowed)
-    train_decoder(work, DecoderConfig(**{**config.__dict__, "steps": 2}), allowed=allowed)  # resumes
+    train_decoder(work, replace(config, steps=2), allowed=allowed)  # resumes
     assert '"event": "resume", "step": 1' in (work / "decoder.jsonl").read_text()
 
     stage1, trained = load_stage1_vae(work).state_dict(), load_trained_vae(work).state_dict()

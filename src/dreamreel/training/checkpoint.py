@@ -26,6 +26,12 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Load ``weights`` (EMA shadows are float32) into ``module``, each cast to the dtype the module holds."""
+    dtypes = {key: value.dtype for key, value in module.state_dict().items()}
+    module.load_state_dict({key: value.to(dtypes[key]) for key, value in weights.items()})
+
+
 class StageLog:
     """``<work_dir>/<stage>.jsonl``: one line per report, with the wall hours spent so far."""
 
@@ -57,7 +63,7 @@ class EMA:
                 self.shadow[key].copy_(value)
 
     def copy_to(self, module: torch.nn.Module) -> None:
-        module.load_state_dict({k: v.to(module.state_dict()[k].dtype) for k, v in self.shadow.items()})
+        load_weights(module, self.shadow)
 
 
 def warmup_cosine(step: int, *, peak: float, warmup: int, total: int, floor: float) -> float:

@@ -13,12 +13,13 @@ L1 plus L1 on spatial gradients) with its own weights.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, warmup_cosine
+from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, load_weights, warmup_cosine
 from dreamreel.training.precision import use_bf16
 from dreamreel.world.spec import Allowed
 
@@ -85,17 +86,16 @@ def train_decoder(work_dir: Path, config: DecoderConfig, *, allowed: Allowed | N
         if run.step % config.checkpoint_every == 0:
             run.save()
         if run.step % config.eval_every == 0:
-            _log_eval(run, config, allowed)
+            _log_eval(run, vae, config, allowed)
     run.save()
     return run.path
 
 
-def _log_eval(run: StageRun, config: DecoderConfig, allowed: Allowed | None) -> None:
+def _log_eval(run: StageRun, vae, config: DecoderConfig, allowed: Allowed | None) -> None:
     """The EMA decoder on the frozen encoder, against stage 1's pass mark."""
     from dreamreel.training.vae_eval import evaluate_vae, passes
-    from dreamreel.training.vae_stage import load_stage1_vae
 
-    ema_vae = load_stage1_vae(Path(run.path).parent)
+    ema_vae = copy.deepcopy(vae)
     run.ema.copy_to(ema_vae.decoder)
     result = evaluate_vae(ema_vae.eval(), clips=config.eval_clips, allowed=allowed)
     run.log.write(step=run.step, eval=result, passes=passes(result))
@@ -107,5 +107,5 @@ def overlay_trained_decoder(vae, work_dir: Path, *, use_ema: bool = True) -> dic
     if state is None:
         return None
     weights = state["ema"] if use_ema else state["model"]
-    vae.decoder.load_state_dict({k: v.to(vae.decoder.state_dict()[k].dtype) for k, v in weights.items()})
+    load_weights(vae.decoder, weights)
     return state

@@ -14,7 +14,7 @@ from diffusers import LTXConditionPipeline
 
 from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_scheduler, make_text_encoder, make_transformer
-from dreamreel.training.checkpoint import load_checkpoint
+from dreamreel.training.checkpoint import load_checkpoint, load_weights
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
 from dreamreel.training.text import load_or_build_tokenizer
 from dreamreel.training.vae_stage import load_trained_vae
@@ -48,7 +48,7 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     weights = state["ema"] if use_ema else state["model"]
-    modules.load_state_dict({k: v.to(modules.state_dict()[k].dtype) for k, v in weights.items()})
+    load_weights(modules, weights)
     pipe = LTXConditionPipeline(scheduler=make_scheduler(), vae=vae.eval(), text_encoder=text_encoder.eval(),
                                 tokenizer=tokenizer, transformer=transformer.eval())
     pipe.set_progress_bar_config(disable=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from dreamreel.training.architecture import make_vae
-from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, warmup_cosine
+from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, load_weights, warmup_cosine
 from dreamreel.training.data import draw_batch, step_rng, to_video_tensor
 from dreamreel.training.precision import use_bf16
 from dreamreel.world.spec import Allowed
@@ -169,7 +169,7 @@ def load_stage1_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None 
     vae = make_vae()
     vae.load_state_dict(state["model"])
     if use_ema:
-        vae.load_state_dict({k: v.to(vae.state_dict()[k].dtype) for k, v in state["ema"].items()})
+        load_weights(vae, state["ema"])
     return vae.eval()
 
 

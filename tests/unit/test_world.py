@@ -259,3 +259,52 @@ def test_static_camera_world_keeps_everything_but_the_camera_move() -> None:
     assert len({obj.motion for scene in scenes for obj in scene.objects}) == len(Motion)
     heldout = world_for("static-camera", role="heldout")
     assert all(scene.camera == Camera.STATIC for scene in (sample_scene(rng, allowed=heldout) for _ in range(20)))
+
+
+def _soft_with_fixed_pattern(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a 16x VAE draws: the scenery's coarse structure, which slides, under a fine mottle that stays put."""
+    soft = np.stack([np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(3.0))) for f in clip])
+    mottle = np.asarray(
+        Image.fromarray(rng.normal(128, 40, clip.shape[1:3]).clip(0, 255).astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(1.0)
+        ),
+        dtype=np.int16,
+    )
+    return np.clip(soft.astype(np.int16) + (mottle - 128)[None, :, :, None], 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("camera", [Camera.PAN_LEFT, Camera.TILT_DOWN, Camera.ZOOM_IN, Camera.ORBIT_RIGHT])
+def test_camera_move_reads_through_a_fixed_pattern(camera: Camera) -> None:
+    """A decoder's fixed mottle over sliding scenery must not hide the move (it did until session 8)."""
+    rng = np.random.default_rng(int(camera.value.encode().hex(), 16) % 2**32)
+    hits = 0
+    for background in (Background.GRASS, Background.SKY, Background.WATER, Background.PLAIN):
+        allowed = Allowed(object_counts=(1,), backgrounds=(background,), cameras=(camera,))
+        scene = sample_scene(rng, allowed=allowed)
+        clip = _soft_with_fixed_pattern(render_clip(scene, 160, 96, 41), rng)
+        hits += analyze_clip(clip).camera is camera
+    assert hits >= 3
+
+
+def test_flicker_on_a_still_camera_is_not_a_move() -> None:
+    """Coarse noise that changes every frame (a weak model's shimmer) has no direction to follow."""
+    rng = np.random.default_rng(8)
+    moves = 0
+    for background in (Background.GRASS, Background.SAND, Background.NIGHT, Background.PLAIN):
+        allowed = Allowed(object_counts=(1,), backgrounds=(background,), cameras=(Camera.STATIC,))
+        scene = sample_scene(rng, allowed=allowed)
+        clip = render_clip(scene, 160, 96, 41).astype(np.int16)
+        flicker = np.stack(
+            [
+                np.asarray(
+                    Image.fromarray(rng.normal(128, 30, (96, 160)).clip(0, 255).astype(np.uint8)).filter(
+                        ImageFilter.GaussianBlur(3.0)
+                    ),
+                    dtype=np.int16,
+                )
+                - 128
+                for _ in range(41)
+            ]
+        )
+        moves += analyze_clip(np.clip(clip + flicker[..., None], 0, 255).astype(np.uint8)).camera is not Camera.STATIC
+    assert moves == 0

@@ -140,7 +140,10 @@ def analyze_clip(frames: np.ndarray) -> Analysis:
     stride = max(1, min(2, count // 12))  # camera moves are smooth: every other frame is plenty
     sub = frames[::stride]
     grey = (sub[..., 0].astype(np.float32) + sub[..., 1] + sub[..., 2]) / 3
-    camera = estimate_camera(grey, _dilate(foreground[::stride], 2)).per_frame_of(stride)
+    # A 4-px margin (2 px until session 8) keeps a soft object's halo out of the scenery: once the
+    # scenery's still part is removed, a halo that travels with the object is otherwise the only
+    # coherent thing left in a flickering still shot, and would be read as a camera move.
+    camera = estimate_camera(grey, _dilate(foreground[::stride], 4)).per_frame_of(stride)
     objects = []
     for track in link_tracks(blobs, count)[:4]:
         b = track.blobs

@@ -201,7 +201,7 @@ def estimate_camera(grey: np.ndarray, foreground: np.ndarray) -> CameraMotion:
         params = _fit(dx, dy, strength, cells.centres_x, cells.centres_y)
     span, short = frames - 1, min(height, width)
     per_pair = _scores(params / gap, span, short)
-    tx, ty, _, k = np.median(params, axis=0) / gap
+    tx, ty = np.median(params[:, :2], axis=0) / gap
     log_rate = math.log1p(float(np.median(params[:, 2]))) / gap
     scores = {name: float(np.median(values)) for name, values in per_pair.items()}
     return CameraMotion(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, load_weights, warmup_cosine
+from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, load_weights
 from dreamreel.training.precision import use_bf16
 from dreamreel.world.spec import Allowed
 
@@ -49,23 +49,24 @@ class DecoderConfig:
     eval_clips: int = 12
 
 
-def lr_at(step: int, config: DecoderConfig) -> float:
-    return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.1)
-
-
 def train_decoder(work_dir: Path, config: DecoderConfig, *, allowed: Allowed | None = None,
                   max_hours: float | None = None) -> Path:
     """Train (or resume) the decoder until ``config.steps`` or ``max_hours``; returns the checkpoint path."""
     # Imported here: vae_stage imports this module (for the decoder overlay), not the other way round.
-    from dreamreel.training.vae_stage import batch_psnr, gradient_l1, load_stage1_vae, training_clips, weighted_l1
+    from dreamreel.training.vae_stage import (
+        autoencoder_run,
+        batch_psnr,
+        gradient_l1,
+        load_stage1_vae,
+        lr_at,
+        training_clips,
+        weighted_l1,
+    )
 
     vae = load_stage1_vae(work_dir)
     vae.encoder.requires_grad_(False)
     decoder = vae.decoder
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    run = StageRun(work_dir / DECODER_CHECKPOINT, StageLog(work_dir, "decoder"), decoder, optimizer,
-                   config.ema_decay)
-    decoder.train()
+    run = autoencoder_run(work_dir / DECODER_CHECKPOINT, StageLog(work_dir, "decoder"), decoder, config)
     bf16 = use_bf16(config.bf16)
     while run.step < config.steps and not run.out_of_time(max_hours):
         step = run.step

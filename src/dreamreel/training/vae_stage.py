@@ -114,8 +114,18 @@ def batch_psnr(recon: torch.Tensor, video: torch.Tensor) -> float:
     return 10 * math.log10(1 / max(mse, 1e-10))
 
 
-def lr_at(step: int, config: VAEConfig) -> float:
+def lr_at(step: int, config) -> float:
+    """Warm-up then cosine to 10 % (``config``: a :class:`VAEConfig` or a decoder config)."""
     return warmup_cosine(step, peak=config.lr, warmup=config.warmup, total=config.steps, floor=0.1)
+
+
+def autoencoder_run(path: Path, log: StageLog, module: torch.nn.Module, config) -> StageRun:
+    """The resumable run of an autoencoder stage training ``module``: AdamW (no weight decay, betas
+    0.9/0.99) at ``config.lr``, EMA at ``config.ema_decay``; ``module`` is left in train mode."""
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    run = StageRun(path, log, module, optimizer, config.ema_decay)
+    module.train()
+    return run
 
 
 def train_vae(
@@ -123,9 +133,7 @@ def train_vae(
 ) -> Path:
     """Train (or resume) until ``config.steps`` or ``max_hours`` of this call; returns the checkpoint path."""
     vae = make_vae()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    run = StageRun(work_dir / "vae.pt", StageLog(work_dir, "vae"), vae, optimizer, config.ema_decay)
-    vae.train()
+    run = autoencoder_run(work_dir / "vae.pt", StageLog(work_dir, "vae"), vae, config)
     bf16 = use_bf16(config.bf16)
     while run.step < config.steps and not run.out_of_time(max_hours):
         step = run.step

@@ -52,6 +52,9 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     assert result["sampler"] == {"steps": 2, "guidance_scale": 1.0}  # the override reached the sampler
     assert set(result["model"]) == set(ATTRIBUTES) and result["analyzer_on_ground_truth"]["background"] == 1.0
     assert "first_frame_psnr" not in result
+    # one clip: its asked-for motion and camera were each read back as exactly one word
+    assert sum(sum(row.values()) for row in result["motion_read_as"].values()) == 1
+    assert sum(sum(row.values()) for row in result["camera_read_as"].values()) == 1
     image_to_video = evaluate(out, prompts=1, aspects=("16:9",), steps=2, world="reduced", first_frame=True)
     assert image_to_video["first_frame"] is True and 0 < image_to_video["first_frame_psnr"] < 100
 

@@ -41,6 +41,24 @@ class Tally:
         return {key: round(self.hits[key] / max(1, self.count), 4) for key in ATTRIBUTES}
 
 
+@dataclass
+class Confusion:
+    """Per asked-for word, how often each word was read back: where a model's misses go.
+
+    Only one-object scenes are tallied (the eval's), so "asked" and "read" pair up unambiguously;
+    a clip in which no object was found reads ``"none"``."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, asked: str, read: str) -> None:
+        row = self.counts.setdefault(asked, {})
+        row[read] = row.get(read, 0) + 1
+
+    def table(self) -> dict[str, dict[str, int]]:
+        return {asked: dict(sorted(row.items(), key=lambda item: -item[1]))
+                for asked, row in sorted(self.counts.items())}
+
+
 def heldout_scenes(count: int, seed: int, world: str = "full") -> list[Scene]:
     allowed = replace(world_for(world, role="heldout"), object_counts=(1,))
     rng = np.random.default_rng([seed, 99])
@@ -69,6 +87,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
     grid = backend.native_grid()
     scenes = heldout_scenes(prompts, seed, world)
     model, truth = Tally(), Tally()
+    motion_read, camera_read = Confusion(), Confusion()
     model_motion, truth_motion, seconds, first_psnr = [], [], [], []
     for aspect in aspects:
         for index, scene in enumerate(scenes):
@@ -82,7 +101,11 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
             frames = backend.generate(plan, lambda *_: None, lambda: False,
                                       conditions=[rendered[:1]] if first_frame else ())
             seconds.append(time.perf_counter() - started)
-            model.add(score(analyze_clip(frames), scene))
+            analysis = analyze_clip(frames)
+            model.add(score(analysis, scene))
+            read_motion = str(analysis.objects[0].motion) if analysis.objects else "none"
+            motion_read.add(str(scene.objects[0].motion), read_motion)
+            camera_read.add(str(scene.camera), str(analysis.camera))
             truth.add(score(analyze_clip(rendered), scene))
             model_motion.append(mean_adjacent_difference(frames))
             if first_frame:
@@ -99,6 +122,8 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
         "adjacent_frame_difference": {"model": round(float(np.mean(model_motion)), 3),
                                       "rendered": round(float(np.mean(truth_motion)), 3)},
         "seconds_per_clip_native": round(float(np.median(seconds)), 3),
+        "motion_read_as": motion_read.table(),
+        "camera_read_as": camera_read.table(),
         **({"first_frame_psnr": round(float(np.mean(first_psnr)), 2)} if first_frame else {}),
     }
 

@@ -232,7 +232,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dreamreel.training.run import run_stage
 
     return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads,
-                     from_model=args.from_model, steps=args.steps)
+                     from_model=args.from_model, steps=args.steps, layers=args.layers)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed missing checkpoints from a shipped model (e.g. models/embedded) and continue")
     train.add_argument("--steps", type=int, default=None,
                        help="override the vae/decoder/flow stage's step count (and its learning-rate schedule)")
+    train.add_argument("--layers", type=int, default=None,
+                       help="flow stage: transformer blocks; more than the checkpoint holds deepens it, new blocks "
+                            "starting as identities")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")

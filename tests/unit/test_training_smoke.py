@@ -38,6 +38,13 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     settings = json.loads((out / "dreamreel.json").read_text())
     assert settings["trained_steps"] == 2 and settings["max_frames"] == 41
 
+    # a deeper transformer grows out of the trained one (new blocks start as identities) and ships
+    train_flow(work, FlowConfig(steps=3, batch_size=2, checkpoint_every=1, layers=6))
+    assert '"event": "deepened", "step": 2, "layers_from": 4, "layers_to": 6' in (work / "flow.jsonl").read_text()
+    deeper = export_pipeline(work, tmp_path / "deeper")
+    assert json.loads((deeper / "transformer" / "config.json").read_text())["num_layers"] == 6
+    assert LTXConditionBackend(deeper).native_grid().max_frames == 41  # loads like any checkpoint
+
     backend = LTXConditionBackend(out)
     grid = backend.native_grid()
     assert (grid.short_side, grid.frame_multiple, grid.fps, grid.max_frames) == (96, 4, 8, 41)

@@ -89,7 +89,8 @@ def make_vae() -> AutoencoderKLLTXVideo:
     )
 
 
-def make_transformer() -> LTXVideoTransformer3DModel:
+def make_transformer(layers: int = TRANSFORMER_LAYERS) -> LTXVideoTransformer3DModel:
+    """``layers`` other than the default is a model grown by ``training/grow.py``."""
     return LTXVideoTransformer3DModel(
         in_channels=LATENT_CHANNELS,
         out_channels=LATENT_CHANNELS,
@@ -98,7 +99,7 @@ def make_transformer() -> LTXVideoTransformer3DModel:
         num_attention_heads=TRANSFORMER_HEADS,
         attention_head_dim=32,
         cross_attention_dim=TRANSFORMER_WIDTH,
-        num_layers=TRANSFORMER_LAYERS,
+        num_layers=layers,
         caption_channels=TEXT_DIM,
     )
 

@@ -16,6 +16,7 @@ from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_scheduler, make_text_encoder, make_transformer
 from dreamreel.training.checkpoint import load_checkpoint, load_weights
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
+from dreamreel.training.grow import block_count
 from dreamreel.training.text import load_or_build_tokenizer
 from dreamreel.training.vae_stage import load_trained_vae
 
@@ -45,9 +46,10 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     vae.latents_mean.copy_(stats["mean"])
     vae.latents_std.copy_(stats["std"])
     state = state if state is not None else load_flow_state(work_dir)
-    transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
-    modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     weights = state["ema"] if use_ema else state["model"]
+    transformer = make_transformer(block_count(weights, prefix="transformer."))
+    text_encoder = make_text_encoder(len(tokenizer))
+    modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     load_weights(modules, weights)
     pipe = LTXConditionPipeline(scheduler=make_scheduler(), vae=vae.eval(), text_encoder=text_encoder.eval(),
                                 tokenizer=tokenizer, transformer=transformer.eval())

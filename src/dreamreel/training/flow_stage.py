@@ -30,11 +30,13 @@ from dreamreel.training.architecture import (
     SPATIAL_RATIO,
     TEMPORAL_RATIO,
     TEXT_MAX_TOKENS,
+    TRANSFORMER_LAYERS,
     TRANSFORMER_PATCH,
     make_text_encoder,
     make_transformer,
 )
-from dreamreel.training.checkpoint import StageLog, StageRun, warmup_cosine
+from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, save_checkpoint, warmup_cosine
+from dreamreel.training.grow import block_count, deepen
 from dreamreel.training.precision import use_bf16
 
 IMAGE_COND_NOISE_SCALE = 0.15
@@ -65,6 +67,9 @@ class FlowConfig:
     colour 0 %, background 83 %."""
     caption_dropout: float = 0.1
     seed: int = 3
+    layers: int | None = None
+    """Transformer blocks. ``None``: what the checkpoint holds (``TRANSFORMER_LAYERS`` for a fresh run);
+    more than the checkpoint holds deepens it first (``training/grow.py``), keeping what it learned."""
     checkpoint_every: int = 200
     log_every: int = 25
 
@@ -186,6 +191,26 @@ def make_optimizer(modules: torch.nn.Module, config: FlowConfig) -> torch.optim.
     )
 
 
+def deepen_checkpoint(path: Path, config: FlowConfig, vocab_size: int, log: StageLog) -> int:
+    """The number of transformer blocks to train: the checkpoint's, deepened first if ``config.layers``
+    asks for more. A deepened checkpoint keeps its step count and gets a fresh optimizer (Adam's moments
+    for the new blocks do not exist; the old ones re-estimate within a few hundred steps)."""
+    state = load_checkpoint(path)
+    if state is None:
+        return config.layers or TRANSFORMER_LAYERS
+    held = block_count(state["model"], prefix="transformer.")
+    if config.layers is None or config.layers == held:
+        return held
+    state["model"] = deepen(state["model"], config.layers, prefix="transformer.")
+    state["ema"] = deepen(state["ema"], config.layers, prefix="transformer.")
+    modules = torch.nn.ModuleDict({"transformer": make_transformer(config.layers),
+                                   "text_encoder": make_text_encoder(vocab_size)})
+    state["optimizer"] = make_optimizer(modules, config).state_dict()
+    save_checkpoint(path, state)
+    log.write(event="deepened", step=state["step"], layers_from=held, layers_to=config.layers)
+    return config.layers
+
+
 def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = None,
                on_checkpoint=None) -> Path:
     from dreamreel.training.text import load_or_build_tokenizer
@@ -193,10 +218,12 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
     tokenizer = load_or_build_tokenizer(work_dir)
     cache = LatentCache(work_dir / "latents")
     torch.manual_seed(config.seed)
-    transformer, text_encoder = make_transformer(), make_text_encoder(len(tokenizer))
+    log = StageLog(work_dir, "flow")
+    layers = deepen_checkpoint(work_dir / "flow.pt", config, len(tokenizer), log)
+    transformer, text_encoder = make_transformer(layers), make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     optimizer = make_optimizer(modules, config)
-    run = StageRun(work_dir / "flow.pt", StageLog(work_dir, "flow"), modules, optimizer, config.ema_decay)
+    run = StageRun(work_dir / "flow.pt", log, modules, optimizer, config.ema_decay)
     modules.train()
     bf16 = use_bf16(config.bf16)
     losses: list[float] = []

@@ -49,6 +49,7 @@ def test_a_deepened_transformer_computes_what_it_did() -> None:
     optimizer.step()
     assert not torch.allclose(_run(grown.eval()), _run(small), atol=1e-5)
 
+
 def test_deepen_refuses_to_shrink_or_to_guess() -> None:
     weights = make_transformer(3).state_dict()
     with pytest.raises(ValueError, match="cannot deepen 3 blocks to 2"):

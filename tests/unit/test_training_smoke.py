@@ -97,6 +97,9 @@ def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
     train_flow(fresh, FlowConfig(steps=4, batch_size=2, checkpoint_every=1))  # resumes at step 3
     assert '"event": "resume", "step": 3' in (fresh / "flow.jsonl").read_text()
     assert torch.load(fresh / "flow.pt", weights_only=False)["step"] == 4
+    # the seeded VAE trains on too (its checkpoint carries no optimizer state: Adam starts afresh)
+    train_vae(fresh, VAEConfig(steps=2, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1), allowed=allowed)
+    assert torch.load(fresh / "vae.pt", weights_only=False)["step"] == 2  # with a fresh optimizer
 
 
 def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path) -> None:

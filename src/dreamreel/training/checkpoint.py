@@ -85,7 +85,8 @@ class StageRun:
         state = load_checkpoint(path)
         if state is not None:
             module.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
+            if state["optimizer"] is not None:  # None: weights from elsewhere (a shipped model, a deepened net)
+                optimizer.load_state_dict(state["optimizer"])
             self.ema.shadow = state["ema"]
             self.step, self.hours = state["step"], state["hours"]
             log.write(event="resume", step=self.step, hours=round(self.hours, 3))

@@ -191,7 +191,7 @@ def make_optimizer(modules: torch.nn.Module, config: FlowConfig) -> torch.optim.
     )
 
 
-def deepen_checkpoint(path: Path, config: FlowConfig, vocab_size: int, log: StageLog) -> int:
+def deepen_checkpoint(path: Path, config: FlowConfig, log: StageLog) -> int:
     """The number of transformer blocks to train: the checkpoint's, deepened first if ``config.layers``
     asks for more. A deepened checkpoint keeps its step count and gets a fresh optimizer (Adam's moments
     for the new blocks do not exist; the old ones re-estimate within a few hundred steps)."""
@@ -203,9 +203,7 @@ def deepen_checkpoint(path: Path, config: FlowConfig, vocab_size: int, log: Stag
         return held
     state["model"] = deepen(state["model"], config.layers, prefix="transformer.")
     state["ema"] = deepen(state["ema"], config.layers, prefix="transformer.")
-    modules = torch.nn.ModuleDict({"transformer": make_transformer(config.layers),
-                                   "text_encoder": make_text_encoder(vocab_size)})
-    state["optimizer"] = make_optimizer(modules, config).state_dict()
+    state["optimizer"] = None
     save_checkpoint(path, state)
     log.write(event="deepened", step=state["step"], layers_from=held, layers_to=config.layers)
     return config.layers
@@ -219,7 +217,7 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
     cache = LatentCache(work_dir / "latents")
     torch.manual_seed(config.seed)
     log = StageLog(work_dir, "flow")
-    layers = deepen_checkpoint(work_dir / "flow.pt", config, len(tokenizer), log)
+    layers = deepen_checkpoint(work_dir / "flow.pt", config, log)
     transformer, text_encoder = make_transformer(layers), make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     optimizer = make_optimizer(modules, config)

@@ -21,7 +21,6 @@ from transformers import T5EncoderModel
 from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.checkpoint import save_checkpoint
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
-from dreamreel.training.flow_stage import FlowConfig, make_optimizer
 from dreamreel.training.vae_stage import VAEConfig
 
 
@@ -55,9 +54,8 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
     if decoder_steps and not (work_dir / DECODER_CHECKPOINT).is_file():
         decoder = AutoencoderKLLTXVideo.from_pretrained(model_dir / "vae").decoder
         weights = decoder.state_dict()
-        optimizer = torch.optim.AdamW(decoder.parameters())
         save_checkpoint(work_dir / DECODER_CHECKPOINT, {
-            "model": weights, "ema": {k: v.clone() for k, v in weights.items()}, "optimizer": optimizer.state_dict(),
+            "model": weights, "ema": {k: v.clone() for k, v in weights.items()}, "optimizer": None,
             "step": decoder_steps, "hours": float(settings.get("decoder_hours", 0.0)), "seeded_from": str(model_dir),
         })
         written.append(DECODER_CHECKPOINT)
@@ -70,7 +68,7 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
         weights = {k: v.float() for k, v in modules.state_dict().items()}
         save_checkpoint(work_dir / "flow.pt", {
             "model": weights, "ema": {k: v.clone() for k, v in weights.items()},
-            "optimizer": make_optimizer(modules, FlowConfig()).state_dict(), "step": int(settings["trained_steps"]),
+            "optimizer": None, "step": int(settings["trained_steps"]),
             "hours": float(settings.get("flow_hours", 0.0)), "seeded_from": str(model_dir),
         })
         written.append("flow.pt")

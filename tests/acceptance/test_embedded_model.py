@@ -7,6 +7,7 @@ import json
 import subprocess
 
 import numpy as np
+import torch
 from tests.conftest import DREAMREEL
 
 from dreamreel.config import DEFAULT_MODEL_DIR, REPO_ROOT
@@ -25,6 +26,9 @@ def test_the_shipped_model_is_the_default_fits_the_repo_and_loads_offline() -> N
     assert settings["trained_steps"] > 0 and settings["vae_steps"] > 0
     pipe = LTXConditionPipeline.from_pretrained(SHIPPED, local_files_only=True)
     assert pipe.vae.config.latent_channels == pipe.transformer.config.in_channels == 32
+    # the pipeline encodes keyframes with latent_dist.sample(): the posterior must be its mean
+    posterior = pipe.vae.encode(torch.rand(1, 3, 1, 96, 160) * 2 - 1).latent_dist
+    assert posterior.std.max() < 1e-5
 
 
 def test_default_generate_draws_a_smooth_clip_that_is_not_flat(tmp_path) -> None:

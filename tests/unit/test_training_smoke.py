@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from diffusers import AutoencoderKLLTXVideo
 
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
@@ -37,6 +38,9 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     out = export_pipeline(work, tmp_path / "model")
     settings = json.loads((out / "dreamreel.json").read_text())
     assert settings["trained_steps"] == 2 and settings["max_frames"] == 41
+    exported_vae = AutoencoderKLLTXVideo.from_pretrained(out / "vae")
+    posterior = exported_vae.encode(torch.rand(1, 3, 1, 96, 160) * 2 - 1).latent_dist
+    assert posterior.std.max() < 1e-5  # keyframes, which the pipeline encodes with .sample(), come in clean
 
     # a deeper transformer grows out of the trained one (new blocks start as identities) and ships
     train_flow(work, FlowConfig(steps=3, batch_size=2, checkpoint_every=1, layers=6))
@@ -69,7 +73,7 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
 def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
     """The checkpoints folder is not durable; the shipped model is. Training must continue from it."""
     from dreamreel.training.seed import seed_from_model
-    from dreamreel.training.vae_stage import load_trained_vae
+    from dreamreel.training.vae_stage import load_trained_vae, pin_posterior_variance
 
     work = tmp_path / "work"
     allowed = world_for("reduced")
@@ -84,7 +88,8 @@ def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
     assert set(written) == {"spiece.model", "vae.pt", "latents/stats.pt", "flow.pt"}
     assert seed_from_model(shipped, fresh) == []  # never overwrites
 
-    original, seeded = load_trained_vae(work).state_dict(), load_trained_vae(fresh).state_dict()
+    original = pin_posterior_variance(load_trained_vae(work)).state_dict()  # as export ships it
+    seeded = load_trained_vae(fresh).state_dict()
     assert all(torch.equal(original[k], seeded[k]) for k in original if "latents_" not in k)
     assert torch.load(fresh / "vae.pt", weights_only=False)["step"] == 1  # a later session can train it on
     flow = torch.load(fresh / "flow.pt", weights_only=False)
@@ -106,7 +111,7 @@ def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path
     """The decoder stage must leave the encoder (so every cached latent) exactly as stage 1 left it."""
     from dreamreel.training.decoder_stage import DecoderConfig, train_decoder
     from dreamreel.training.seed import seed_from_model
-    from dreamreel.training.vae_stage import load_stage1_vae, load_trained_vae
+    from dreamreel.training.vae_stage import load_stage1_vae, load_trained_vae, pin_posterior_variance
 
     work = tmp_path / "work"
     allowed = world_for("reduced")
@@ -129,4 +134,5 @@ def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path
     assert "decoder.pt" in seed_from_model(shipped, fresh)
     assert torch.load(fresh / "decoder.pt", weights_only=False)["step"] == 2
     seeded = load_trained_vae(fresh).state_dict()
+    trained = pin_posterior_variance(load_trained_vae(work)).state_dict()  # as export ships it
     assert all(torch.equal(trained[k], seeded[k]) for k in trained if "latents_" not in k)

@@ -18,7 +18,7 @@ from dreamreel.training.checkpoint import load_checkpoint, load_weights
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
 from dreamreel.training.grow import block_count
 from dreamreel.training.text import load_or_build_tokenizer
-from dreamreel.training.vae_stage import load_trained_vae
+from dreamreel.training.vae_stage import load_trained_vae, pin_posterior_variance
 
 SAMPLER_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 6.0}
 """Written to ``dreamreel.json``. Guidance 6 (was 3): on the flow-step-11,500 model, `dreamreel eval
@@ -39,7 +39,7 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     """The trained parts as a pipeline; ``state``/``vae_state`` are the flow/VAE checkpoints if the caller
     already loaded them."""
     tokenizer = load_or_build_tokenizer(work_dir)
-    vae = load_trained_vae(work_dir, state=vae_state)
+    vae = pin_posterior_variance(load_trained_vae(work_dir, state=vae_state))
     stats = load_checkpoint(work_dir / "latents" / "stats.pt")
     if stats is None:
         raise FileNotFoundError("latent statistics missing; run the latents stage first")

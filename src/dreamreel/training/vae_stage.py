@@ -190,3 +190,26 @@ def load_trained_vae(work_dir: Path, *, use_ema: bool = True, state: dict | None
     vae = load_stage1_vae(work_dir, use_ema=use_ema, state=state)
     overlay_trained_decoder(vae, work_dir, use_ema=use_ema)
     return vae.eval()
+
+
+POSTERIOR_LOG_VARIANCE = -30.0
+"""The floor ``DiagonalGaussianDistribution`` clamps log-variance to: a standard deviation of 3e-7."""
+
+
+def pin_posterior_variance(vae):
+    """Make the encoder's posterior a point mass at its mean, so ``latent_dist.sample()`` equals ``.mode()``.
+
+    Why: stage 1 trains on the posterior mean (plus a fixed 0.05 noise), never on the sampled
+    posterior, so the encoder's log-variance channel (the last output channel of ``conv_out``, which
+    the LTX encoder repeats for every latent channel) keeps its random initial weights and reads about
+    0: a standard deviation near 1.1, twice the latents' own spread. ``LTXConditionPipeline`` encodes
+    keyframes and leading clips with ``latent_dist.sample()``, so every image condition arrived buried
+    in noise the flow never saw in training (session 10: the shipped model's first frame came back at
+    15.9 dB of its keyframe while the VAE alone reconstructs it at 22.3 dB). Zeroing that channel's
+    weights and setting its bias to the floor changes nothing the training stages read (they all use
+    ``.mode()``); it only makes the shipped VAE mean what it was trained to mean."""
+    conv = vae.encoder.conv_out.conv
+    with torch.no_grad():
+        conv.weight[-1].zero_()
+        conv.bias[-1].fill_(POSTERIOR_LOG_VARIANCE)
+    return vae

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from diffusers import LTXConditionPipeline
 
-from dreamreel.training.flow_stage import add_noise, pack, velocity_target
+from dreamreel.training.flow_stage import SAMPLER_SIGMAS, add_noise, pack, sample_sigmas, velocity_target
 
 
 def test_oracle_with_training_target_recovers_the_clean_latent(tiny_model_dir) -> None:
@@ -69,3 +69,12 @@ def test_vae_crops_cut_the_same_window_from_frames_and_masks() -> None:
     assert len(windows) > 1  # the window moves
     same, same_masks = random_crop(frames, masks, None, np.random.default_rng(0))
     assert same is frames and same_masks is masks
+
+
+def test_training_sigmas_cover_where_the_pipeline_samples() -> None:
+    """Half the sampler's steps lie in [0.975, 1]; logit-normal alone put 0.5 % of training there."""
+    assert len(SAMPLER_SIGMAS) == 20 and (SAMPLER_SIGMAS >= 0.975).sum() == 11
+    sigmas = sample_sigmas(torch.Generator().manual_seed(0), 20_000)
+    assert sigmas.min() > 0 and sigmas.max() <= 1
+    assert (sigmas >= 0.975).float().mean() > 0.08
+    assert (sigmas < 0.5).float().mean() > 0.3  # low noise, where detail is learned, keeps its share

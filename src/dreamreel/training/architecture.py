@@ -5,8 +5,9 @@ latents, not raw pixels, so a small LTX-Video VAE compresses 16x in space (patch
 stages) and 4x in time into 32 channels; at the native short side of 96 px a 16:9 clip is a 6x10
 latent grid over 11 latent frames (660 tokens). The transformer is 128 wide with 4 layers: on a
 CPU without bf16 kernels a training session buys about an hour of flow steps, and this size takes
-~2.7x more of them in that hour than 192 x 6 (see ``TRANSFORMER_WIDTH``). The pipeline needs
-sides that are multiples of 32.
+~2.7x more of them in that hour than 192 x 6 (see ``TRANSFORMER_WIDTH``). A fresh run starts at 4
+layers; the shipped model was grown to 8 once those had learned the world (``training/grow.py``,
+session 10). The pipeline needs sides that are multiples of 32.
 """
 
 from __future__ import annotations

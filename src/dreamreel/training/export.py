@@ -13,18 +13,19 @@ import torch
 from diffusers import LTXConditionPipeline
 
 from dreamreel.engine.registry import SETTINGS_FILE
-from dreamreel.training.architecture import NATIVE, TEXT_MAX_TOKENS, make_scheduler, make_text_encoder, make_transformer
+from dreamreel.training.architecture import (
+    NATIVE,
+    SAMPLER_DEFAULTS,
+    TEXT_MAX_TOKENS,
+    make_scheduler,
+    make_text_encoder,
+    make_transformer,
+)
 from dreamreel.training.checkpoint import load_checkpoint, load_weights
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
 from dreamreel.training.grow import block_count
 from dreamreel.training.text import load_or_build_tokenizer
 from dreamreel.training.vae_stage import load_trained_vae, pin_posterior_variance
-
-SAMPLER_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 6.0}
-"""Written to ``dreamreel.json``. Guidance 6 (was 3): on the flow-step-11,500 model, `dreamreel eval
---prompts 24 --aspects 16:9,9:16 --guidance G` measured mean attribute accuracy 44.2 / 45.0 / 47.5 /
-45.4 % at G = 1.5 / 3 / 6 / 9, and adjacent-frame difference 1.64 / 1.66 / 2.00 / 2.39 against the
-rendered clips' 2.21 (session 6; chosen on the eval's own prompts, so the 6's edge is optimistic)."""
 
 
 def load_flow_state(work_dir: Path) -> dict:

@@ -28,6 +28,7 @@ from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_sche
 
 from dreamreel.training.architecture import (
     NATIVE,
+    SAMPLER_DEFAULTS,
     SPATIAL_RATIO,
     TEMPORAL_RATIO,
     TEXT_MAX_TOKENS,
@@ -37,7 +38,6 @@ from dreamreel.training.architecture import (
     make_transformer,
 )
 from dreamreel.training.checkpoint import StageLog, StageRun, load_checkpoint, save_checkpoint, warmup_cosine
-from dreamreel.training.export import SAMPLER_DEFAULTS
 from dreamreel.training.grow import block_count, deepen
 from dreamreel.training.precision import use_bf16
 

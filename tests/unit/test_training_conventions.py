@@ -6,6 +6,8 @@ the real pipeline land on that latent; a sign or timestep-scale mismatch would n
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from diffusers import LTXConditionPipeline
 
@@ -78,3 +80,61 @@ def test_training_sigmas_cover_where_the_pipeline_samples() -> None:
     assert sigmas.min() > 0 and sigmas.max() <= 1
     assert (sigmas >= 0.975).float().mean() > 0.08
     assert (sigmas < 0.5).float().mean() > 0.3  # low noise, where detail is learned, keeps its share
+
+
+@pytest.mark.parametrize("mode", ["last", "trailing"])
+def test_prepended_conditions_reach_the_transformer_as_training_lays_them_out(mode: str) -> None:
+    """An end keyframe (``last``) and a reverse-extend clip (``trailing``) go through the real pipeline
+    with the shipped VAE; the tokens it prepends, their positions and timesteps must be what
+    ``flow_loss`` builds from the latent cache's ``last``/``tail`` encodings of the same pixels."""
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+    from PIL import Image
+
+    from dreamreel.config import REPO_ROOT
+    from dreamreel.training.architecture import NATIVE
+    from dreamreel.training.data import to_video_tensor
+    from dreamreel.training.flow_stage import LatentBatch, extra_condition, video_coords
+    from dreamreel.training.latents_stage import TAIL_FRAMES
+
+    pipe = LTXConditionPipeline.from_pretrained(REPO_ROOT / "models" / "embedded")
+    pipe.set_progress_bar_config(disable=True)
+    width, height = 160, 96
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 256, (NATIVE.frames, height, width, 3), dtype=np.uint8)
+    seen: dict[str, torch.Tensor] = {}
+
+    def recorder(hidden_states, video_coords, timestep, **_):
+        seen.update(tokens=hidden_states, coords=video_coords, timestep=timestep)
+        return (torch.zeros_like(hidden_states),)
+
+    pipe.transformer.forward = recorder
+    if mode == "last":
+        condition = LTXVideoCondition(image=Image.fromarray(clip[-1]), frame_index=NATIVE.frames - 1)
+    else:
+        tail = [Image.fromarray(f) for f in clip[-TAIL_FRAMES:]]
+        condition = LTXVideoCondition(video=tail, frame_index=NATIVE.frames - TAIL_FRAMES)
+    pipe(conditions=[condition], prompt="a red ball", height=height, width=width, num_frames=NATIVE.frames,
+         frame_rate=NATIVE.fps, num_inference_steps=1, guidance_scale=1.0, image_cond_noise_scale=0.0,
+         output_type="latent", generator=torch.Generator().manual_seed(0))
+
+    # What the latents stage caches for the same pixels: the posterior mean, normalised.
+    vae = pipe.vae
+    mean = vae.latents_mean.view(1, -1, 1, 1, 1)
+    std = vae.latents_std.view(1, -1, 1, 1, 1)
+    with torch.no_grad():
+        def encode(frames: np.ndarray) -> torch.Tensor:
+            return (vae.encode(to_video_tensor(frames[None])).latent_dist.mode() - mean) / std
+
+        last, tail = encode(clip[-1:]), encode(clip[-TAIL_FRAMES:])
+    grid = (NATIVE.frames - 1) // 4 + 1, height // 16, width // 16
+    data = LatentBatch(torch.zeros(1, last.shape[1], *grid), last, tail, torch.zeros(1, *grid, dtype=torch.bool),
+                       [""])
+    cond, frame_index = extra_condition(data, mode)
+    extra = cond.shape[2] * grid[1] * grid[2]
+    expected_coords = torch.cat([video_coords(1, cond.shape[2], grid[1], grid[2], frame_index=frame_index),
+                                 video_coords(1, *grid)], dim=2)
+    assert seen["coords"].shape == expected_coords.shape
+    assert torch.allclose(seen["coords"].float(), expected_coords)
+    assert torch.all(seen["timestep"][:, :extra] == 0) and torch.all(seen["timestep"][:, extra:] > 0)
+    prepended = seen["tokens"][:, :extra]
+    assert torch.allclose(prepended, pack(cond), atol=2e-3), (prepended - pack(cond)).abs().max()

@@ -3,8 +3,9 @@
 Encoding a 41-frame clip costs about as much as a transformer training step on it, so clips are
 encoded once and reused across epochs. Shards hold one aspect ratio each (a shape bucket), the
 normalised latents of the clip, the latent of its last frame encoded alone (what the condition
-pipeline appends as extra tokens for an end keyframe), captions, scene descriptions and, per latent
-cell, whether an object covers any of its pixels (the flow loss weights those cells up).
+pipeline appends as extra tokens for an end keyframe), the latent of its last ``TAIL_FRAMES`` frames
+encoded alone (what it appends for a clip placed at the end: reverse-extend), captions, scene
+descriptions and, per latent cell, whether an object covers any of its pixels (the flow loss weights those cells up).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from dreamreel.training.precision import use_bf16
 from dreamreel.training.vae_stage import load_trained_vae
 from dreamreel.world.captions import caption
 from dreamreel.world.spec import Allowed
+
+TAIL_FRAMES = TEMPORAL_RATIO + 1
+"""Frames of a reverse-extend condition: the planner's ``overlap_frames`` (two latent frames, the
+fewest the pipeline accepts for a clip placed after index 0). Encoded alone, its first latent frame
+is a single picture, unlike the same frames' latents inside the whole clip."""
 
 CAPTIONS_PER_CLIP = 4
 """Each clip keeps several phrasings of its caption, so the text encoder sees paraphrases."""
@@ -107,7 +113,7 @@ def _build(vae, vae_step: int, cache: Path, log: StageLog, config: LatentsConfig
         if max_hours is not None and (time.monotonic() - started) / 3600 >= max_hours:
             break
         aspect = ASPECTS[shard % len(ASPECTS)]
-        latents, last, objects, captions, scenes = [], [], [], [], []
+        latents, last, tail, objects, captions, scenes = [], [], [], [], [], []
         for part in range(config.clips_per_shard // config.encode_batch):
             step = shard * 1000 + part
             batch = draw_batch(config.seed, step, config.encode_batch, allowed=allowed, aspect=aspect,
@@ -116,10 +122,12 @@ def _build(vae, vae_step: int, cache: Path, log: StageLog, config: LatentsConfig
             objects.append(latent_object_mask(batch.masks))
             latents.append(_normalise(_encode(vae, video, bf16), mean, std).half())
             last.append(_normalise(_encode(vae, video[:, :, -1:], bf16), mean, std).half())
+            tail.append(_normalise(_encode(vae, video[:, :, -TAIL_FRAMES:], bf16), mean, std).half())
             rng = step_rng(config.seed, step, stream=1)
             captions += [[caption(scene, rng) for _ in range(CAPTIONS_PER_CLIP)] for scene in batch.scenes]
             scenes += [scene.to_dict() for scene in batch.scenes]
         save_checkpoint(path, {"aspect": aspect.value, "latents": torch.cat(latents), "last": torch.cat(last),
-                               "objects": torch.cat(objects), "captions": captions, "scenes": scenes})
+                               "tail": torch.cat(tail), "objects": torch.cat(objects), "captions": captions,
+                               "scenes": scenes})
         log.write(shard=shard, aspect=aspect.value, hours=round((time.monotonic() - started) / 3600, 3))
     return cache

@@ -232,7 +232,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dreamreel.training.run import run_stage
 
     return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads,
-                     from_model=args.from_model, steps=args.steps, layers=args.layers)
+                     from_model=args.from_model, steps=args.steps, layers=args.layers, rope=args.rope)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -296,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layers", type=int, default=None,
                        help="flow stage: transformer blocks; more than the checkpoint holds deepens it, new blocks "
                             "starting as identities")
+    train.add_argument("--rope", choices=["stock", "grid"], default=None,
+                       help="flow stage: the transformer's rotary position embedding (default: what the work dir "
+                            "trained with, stock for a fresh run); see training/architecture.py ROPES")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")

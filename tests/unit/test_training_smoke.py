@@ -12,9 +12,17 @@ from diffusers import AutoencoderKLLTXVideo
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.planner import plan_generation
+from dreamreel.training.architecture import ROPES
 from dreamreel.training.evaluate import ATTRIBUTES, evaluate
-from dreamreel.training.export import export_pipeline
-from dreamreel.training.flow_stage import FlowConfig, train_flow
+from dreamreel.training.export import build_pipeline, export_pipeline
+from dreamreel.training.flow_stage import (
+    CONDITIONING_MODES,
+    FlowConfig,
+    LatentCache,
+    flow_loss,
+    train_flow,
+    trained_rope,
+)
 from dreamreel.training.latents_stage import LatentsConfig, build_latent_cache
 from dreamreel.training.run import world_for
 from dreamreel.training.vae_stage import VAEConfig, train_vae
@@ -48,6 +56,24 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     deeper = export_pipeline(work, tmp_path / "deeper")
     assert json.loads((deeper / "transformer" / "config.json").read_text())["num_layers"] == 6
     assert LTXConditionBackend(deeper).native_grid().max_frames == 41  # loads like any checkpoint
+
+    # a position embedding for this grid: recorded in the work dir, shipped in dreamreel.json, set on load
+    assert "rope" not in settings
+    train_flow(work, FlowConfig(steps=4, batch_size=2, checkpoint_every=1, rope="grid"))
+    assert '"event": "rope", "rope": "grid"' in (work / "flow.jsonl").read_text()
+    tuned = export_pipeline(work, tmp_path / "tuned")
+    assert json.loads((tuned / "dreamreel.json").read_text())["rope"] == ROPES["grid"]
+    assert LTXConditionBackend(tuned).pipe.transformer.rope.theta == ROPES["grid"]["theta"]
+    assert LTXConditionBackend(deeper).pipe.transformer.rope.theta == 10000.0  # stock elsewhere
+
+    # every conditioning mode trains on what the cache holds (the reverse-extend tail included)
+    assert shard["tail"].shape[2] == 2 and shard["last"].shape[2] == 1
+    pipe = build_pipeline(work)
+    data = LatentCache(work / "latents").batch(np.random.default_rng(0), 2)
+    for mode in CONDITIONING_MODES:
+        loss = flow_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, data, mode,
+                         torch.Generator().manual_seed(0), FlowConfig())
+        assert torch.isfinite(loss) and loss > 0, mode
 
     backend = LTXConditionBackend(out)
     grid = backend.native_grid()
@@ -105,6 +131,12 @@ def test_a_shipped_model_seeds_a_lost_work_directory(tmp_path) -> None:
     # the seeded VAE trains on too (its checkpoint carries no optimizer state: Adam starts afresh)
     train_vae(fresh, VAEConfig(steps=2, batch_size=1, frames=9, checkpoint_every=1, eval_clips=1), allowed=allowed)
     assert torch.load(fresh / "vae.pt", weights_only=False)["step"] == 2  # with a fresh optimizer
+
+    # a model shipped with its own position embedding hands it on to the work dir seeded from it
+    settings = json.loads((shipped / "dreamreel.json").read_text())
+    (shipped / "dreamreel.json").write_text(json.dumps({**settings, "rope": ROPES["grid"]}))
+    assert "rope.json" in seed_from_model(shipped, tmp_path / "again")
+    assert trained_rope(tmp_path / "again") == ROPES["grid"] and trained_rope(fresh) is None
 
 
 def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path) -> None:

@@ -23,6 +23,7 @@ from dreamreel.training.architecture import (
 )
 from dreamreel.training.checkpoint import load_checkpoint, load_weights
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
+from dreamreel.training.flow_stage import trained_rope
 from dreamreel.training.grow import block_count
 from dreamreel.training.text import load_or_build_tokenizer
 from dreamreel.training.vae_stage import load_trained_vae, pin_posterior_variance
@@ -48,7 +49,7 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
     vae.latents_std.copy_(stats["std"])
     state = state if state is not None else load_flow_state(work_dir)
     weights = state["ema"] if use_ema else state["model"]
-    transformer = make_transformer(block_count(weights, prefix="transformer."))
+    transformer = make_transformer(block_count(weights, prefix="transformer."), trained_rope(work_dir))
     text_encoder = make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     load_weights(modules, weights)
@@ -59,7 +60,8 @@ def build_pipeline(work_dir: Path, *, use_ema: bool = True, state: dict | None =
 
 
 def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float = 0.0, decoder_step: int = 0,
-                   decoder_hours: float = 0.0) -> dict[str, object]:
+                   decoder_hours: float = 0.0, rope: dict[str, float] | None = None) -> dict[str, object]:
+    """``dreamreel.json``; ``rope`` only for a model trained with a non-stock position embedding."""
     return {
         "family": "ltx-condition",
         "short_side": NATIVE.short_side,
@@ -73,6 +75,7 @@ def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float 
         "vae_hours": round(vae_hours, 3),
         "decoder_steps": decoder_step,
         "decoder_hours": round(decoder_hours, 3),
+        **({"rope": rope} if rope else {}),
     }
 
 
@@ -84,6 +87,6 @@ def export_pipeline(work_dir: Path, out_dir: Path) -> Path:
     (out_dir / "tokenizer" / "spiece.model").write_bytes((work_dir / "spiece.model").read_bytes())
     decoder_state = load_checkpoint(work_dir / DECODER_CHECKPOINT) or {"step": 0, "hours": 0.0}
     settings = model_settings(state["step"], state["hours"], vae_state["step"], vae_state["hours"],
-                              decoder_state["step"], decoder_state["hours"])
+                              decoder_state["step"], decoder_state["hours"], trained_rope(work_dir))
     (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     return out_dir

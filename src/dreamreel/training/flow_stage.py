@@ -17,6 +17,7 @@ Conventions mirror ``LTXConditionPipeline`` exactly, so the exported model sampl
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_sche
 
 from dreamreel.training.architecture import (
     NATIVE,
+    ROPES,
     SAMPLER_DEFAULTS,
     SPATIAL_RATIO,
     TEMPORAL_RATIO,
@@ -77,6 +79,9 @@ class FlowConfig:
     layers: int | None = None
     """Transformer blocks. ``None``: what the checkpoint holds (``TRANSFORMER_LAYERS`` for a fresh run);
     more than the checkpoint holds deepens it first (``training/grow.py``), keeping what it learned."""
+    rope: str | None = None
+    """A key of ``ROPES``. ``None``: what the work dir trained with (``rope.json``; stock for a fresh run).
+    Naming another switches a trained transformer's position embedding, and it trains on from there."""
     checkpoint_every: int = 200
     log_every: int = 25
 
@@ -259,6 +264,27 @@ def deepen_checkpoint(path: Path, config: FlowConfig, log: StageLog) -> int:
     return config.layers
 
 
+ROPE_FILE = "rope.json"
+"""The position embedding the work dir's flow checkpoint trains with; export copies it to ``dreamreel.json``."""
+
+
+def trained_rope(work_dir: Path) -> dict[str, float] | None:
+    path = work_dir / ROPE_FILE
+    return json.loads(path.read_text())["rope"] if path.is_file() else None
+
+
+def choose_rope(work_dir: Path, requested: str | None, log: StageLog) -> dict[str, float] | None:
+    """``requested`` (a key of ``ROPES``), recorded in the work dir, or what the work dir already holds."""
+    held = trained_rope(work_dir)
+    if requested is None:
+        return held
+    wanted = ROPES[requested]
+    if wanted != held or not (work_dir / ROPE_FILE).is_file():
+        (work_dir / ROPE_FILE).write_text(json.dumps({"name": requested, "rope": wanted}) + "\n")
+        log.write(event="rope", rope=requested)
+    return wanted
+
+
 def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = None,
                on_checkpoint=None) -> Path:
     from dreamreel.training.text import load_or_build_tokenizer
@@ -268,7 +294,8 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
     torch.manual_seed(config.seed)
     log = StageLog(work_dir, "flow")
     layers = deepen_checkpoint(work_dir / "flow.pt", config, log)
-    transformer, text_encoder = make_transformer(layers), make_text_encoder(len(tokenizer))
+    rope = choose_rope(work_dir, config.rope, log)
+    transformer, text_encoder = make_transformer(layers, rope), make_text_encoder(len(tokenizer))
     modules = torch.nn.ModuleDict({"transformer": transformer, "text_encoder": text_encoder})
     optimizer = make_optimizer(modules, config)
     run = StageRun(work_dir / "flow.pt", log, modules, optimizer, config.ema_decay)

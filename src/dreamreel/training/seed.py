@@ -21,6 +21,7 @@ from transformers import T5EncoderModel
 from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.checkpoint import save_checkpoint
 from dreamreel.training.decoder_stage import DECODER_CHECKPOINT
+from dreamreel.training.flow_stage import ROPE_FILE
 from dreamreel.training.vae_stage import VAEConfig
 
 
@@ -72,4 +73,7 @@ def seed_from_model(model_dir: Path, work_dir: Path) -> list[str]:
             "hours": float(settings.get("flow_hours", 0.0)), "seeded_from": str(model_dir),
         })
         written.append("flow.pt")
+    if settings.get("rope") and not (work_dir / ROPE_FILE).is_file():
+        (work_dir / ROPE_FILE).write_text(json.dumps({"name": "seeded", "rope": settings["rope"]}) + "\n")
+        written.append(ROPE_FILE)
     return written

@@ -35,6 +35,9 @@ MAX_FRAMES = 257
 DEFAULT_MAX_SEQUENCE_LENGTH = 256
 """Prompt tokens the text encoder reads (the pipeline's default; small models train on fewer)."""
 
+ROPE_KEYS = frozenset({"theta", "base_num_frames", "base_height", "base_width"})
+"""Attributes of ``LTXVideoRotaryPosEmbed`` that ``dreamreel.json``'s ``rope`` may set."""
+
 DType = Literal["float32", "bfloat16"]
 _DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -69,6 +72,7 @@ class LTXConditionBackend:
         self.pipe: LTXConditionPipeline = LTXConditionPipeline.from_pretrained(
             self.model_dir, dtype=self.dtype, local_files_only=True
         )
+        tune_rope(self.pipe.transformer, settings.get("rope"))
         self.pipe.to(self.device)
         # Jobs report progress through on_step; a tqdm bar per job would only clutter worker logs.
         self.pipe.set_progress_bar_config(disable=True)
@@ -208,6 +212,24 @@ def _quiet_library_logs() -> None:
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+def tune_rope(transformer: torch.nn.Module, rope: dict[str, float] | None) -> None:
+    """Set the rotary position embedding's frequency range and grid scale from ``dreamreel.json``.
+
+    LTX-Video scales positions for its own latent grid (coordinates divided by 2048 px and 20 s,
+    frequencies 1 to 10,000) and applies them across the whole hidden width before splitting it into
+    heads, so each head gets one band of frequencies. A model trained on another grid can carry
+    its own values; ``None`` (every published checkpoint) keeps the stock embedding. The values live
+    outside ``config.json`` because the stock class hard-codes them there.
+    """
+    if not rope:
+        return
+    unknown = set(rope) - ROPE_KEYS
+    if unknown:
+        raise ValueError(f"unknown rope settings {sorted(unknown)}; allowed: {sorted(ROPE_KEYS)}")
+    for key, value in rope.items():
+        setattr(transformer.rope, key, float(value))
 
 
 def _read_settings(model_dir: Path) -> dict[str, Any]:

@@ -47,7 +47,10 @@ def test_blend_loop_wraps_smoothly() -> None:
     blended = blend_loop(ramp, 8).astype(float)
     assert len(blended) == 41
     steps = np.abs(np.diff(np.concatenate([blended, blended[:1]]), axis=0))[:, 0, 0, 0]
-    assert steps.max() < 30  # a plain ramp would jump 240 at the wrap
+    assert steps.max() < 40  # a plain ramp would jump 240 at the wrap
+    # the restart itself (last frame -> first) and the fade's end are within a natural step (5) of the
+    # ramp's own, since the fade starts and ends slowly
+    assert steps[-1] < 7.5 and steps[7] < 7.5, steps
 
 
 def test_capability_table_names_model_and_control() -> None:

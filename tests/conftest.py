@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny offline model, and real server processes on loopback."""
+"""Shared fixtures: the tiny offline models, and real server processes on loopback."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dreamreel.engine.tiny_model import build_tiny_ltx
 
     return build_tiny_ltx(tmp_path_factory.mktemp("models") / "tiny-ltx", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Wan VACE model (family ``wan-vace``), built offline once per test session."""
+    from dreamreel.engine.tiny_wan import build_tiny_wan_vace
+
+    return build_tiny_wan_vace(tmp_path_factory.mktemp("models") / "tiny-wan-vace", seed=0)
 
 
 def free_port() -> int:

@@ -168,12 +168,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
             loop=args.loop,
             keyframes=_local_keyframes(args.start_image, args.end_image),
         )
-        check_supported(request)
+        specs = specs_from_settings(settings.model_dir, settings.device, settings.dtype)
+        check_supported(request, {name: spec.family for name, spec in specs.items()})
     except (OSError, ValueError, DreamreelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    spec = specs_from_settings(settings.model_dir, settings.device, settings.dtype)[request.model]
+    spec = specs[request.model]
     if not (spec.path / "model_index.json").exists():
         print(f"error: no model at {spec.path} (models/embedded ships with the repo; "
               f"`dreamreel build-tiny-model {spec.path}` builds a random one)", file=sys.stderr)
@@ -221,9 +222,15 @@ def _local_keyframes(start: Path | None, end: Path | None) -> dict | None:
 
 
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
+    if args.family == "wan-vace":
+        from dreamreel.engine.tiny_wan import build_tiny_wan_vace
+
+        out = build_tiny_wan_vace(args.out_dir or TINY_MODEL_DIR.parent / "tiny-wan-vace", seed=args.seed)
+        print(f"built tiny Wan VACE model in {out}")
+        return 0
     from dreamreel.engine.tiny_model import build_tiny_ltx
 
-    out = build_tiny_ltx(args.out_dir, seed=args.seed)
+    out = build_tiny_ltx(args.out_dir or TINY_MODEL_DIR, seed=args.seed)
     print(f"built tiny LTX-Video model in {out}")
     return 0
 
@@ -279,9 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--loop", action="store_true", help="make the end flow back into the start")
     generate.set_defaults(func=cmd_generate)
 
-    tiny = sub.add_parser("build-tiny-model", help="build the offline tiny LTX-Video model")
-    tiny.add_argument("out_dir", type=Path, nargs="?", default=TINY_MODEL_DIR)
+    tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
+    tiny.add_argument("out_dir", type=Path, nargs="?", default=None,
+                      help="where to build it (default: models/tiny-ltx, or models/tiny-wan-vace for wan-vace)")
     tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--family", choices=["ltx-condition", "wan-vace"], default="ltx-condition",
+                      help="architecture of the tiny model (its dreamreel.json names it for the server)")
     tiny.set_defaults(func=cmd_build_tiny_model)
     train = sub.add_parser("train", help="train the embedded model on the procedural world (resumable)")
     train.add_argument("--stage", choices=["vae", "decoder", "latents", "flow", "export", "all"], default="all")

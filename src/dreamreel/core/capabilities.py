@@ -10,9 +10,13 @@ Mapping to real families (see docs/architecture.md):
   frame_index=0 | N-1)``, clips via ``LTXVideoCondition(video=.., frame_index=0 | N-k)``. Everything.
 * ``wan-i2v`` - Wan 2.x image-to-video: first frame only (loop by blending).
 * ``wan-flf2v`` - Wan 2.1 first-last-frame-to-video: first and/or last frame, loop by blending.
-* ``wan-vace`` - Wan VACE: keyframes at any index and video extension both ways, loop.
+* ``wan-vace`` - diffusers ``WanVACEPipeline``: a ``video`` and a ``mask`` with one frame each per native
+  frame; a condition's pixels sit at its frames (images at 0 | N-1, clips at 0.. | N-k..) under a black
+  (keep) mask, every other frame is gray (VACE's empty) under a white (generate) mask. Everything.
 * ``wan-t2v`` - text-to-video only (loop by blending).
-Only ``ltx-condition`` has a backend today; the Wan rows document the mapping for when they land.
+``ltx-condition`` and ``wan-vace`` have backends (``engine/backends``); the other Wan rows document the
+mapping for when they land. The server passes each public name's family, read from the model directory's
+``dreamreel.json``, to :func:`check_supported`; ``DEFAULT_FAMILIES`` only serves callers that pass none.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dreamreel.engine.backends.base import Backend
@@ -15,17 +16,49 @@ class ModelSpec:
     """Where a public model name's weights live and how to run them."""
 
     family: str
-    """Backend family: ``ltx-condition`` (LTX-Video condition pipeline, also the embedded model)."""
+    """Backend family: ``ltx-condition`` (LTX-Video condition pipeline, also the embedded model) or
+    ``wan-vace`` (Wan VACE pipeline)."""
     path: Path
     device: str = "cpu"
     dtype: str = "float32"
 
 
-FAMILIES = ("ltx-condition",)
+FAMILIES = ("ltx-condition", "wan-vace")
+"""Families with a backend (``core.capabilities`` also describes families that have none yet)."""
+
+DEFAULT_FAMILY = "ltx-condition"
+"""Family of a checkpoint whose ``dreamreel.json`` is absent or names none (a plain LTX-Video export)."""
 
 SETTINGS_FILE = "dreamreel.json"
-"""Per-checkpoint defaults beside the weights (native grid, sampler settings); written by the model
-builders (tiny model, training export), read by the backend."""
+"""Per-checkpoint defaults beside the weights (family, native grid, sampler settings); written by the model
+builders (tiny models, training export), read by the backend and, for the family, by the API."""
+
+
+def read_settings(model_dir: Path) -> dict[str, Any]:
+    """``dreamreel.json`` from the model directory, or ``{}`` for checkpoints that do not have one.
+
+    Plain JSON, no torch: the API process reads the family from it to pick the capability table.
+    """
+    path = Path(model_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return data
+
+
+def model_family(model_dir: Path) -> str:
+    """The backend family a checkpoint declares in ``dreamreel.json`` (``family``), else ``ltx-condition``.
+
+    Not checked against :data:`FAMILIES`: a checkpoint of a family without a backend still gets that
+    family's capability table in the API (so it refuses what it could never do), and fails to load in
+    the worker with a message naming the family.
+    """
+    family = read_settings(model_dir).get("family", DEFAULT_FAMILY)
+    if not isinstance(family, str) or not family:
+        raise ValueError(f"{Path(model_dir) / SETTINGS_FILE}: family must be a non-empty string, got {family!r}")
+    return family
 
 
 def load_backend(spec: ModelSpec) -> Backend:
@@ -34,10 +67,15 @@ def load_backend(spec: ModelSpec) -> Backend:
         from dreamreel.engine.backends.ltx import LTXConditionBackend
 
         return LTXConditionBackend(spec.path, device=spec.device, dtype=spec.dtype)
+    if spec.family == "wan-vace":
+        from dreamreel.engine.backends.wan import WanVACEBackend
+
+        return WanVACEBackend(spec.path, device=spec.device, dtype=spec.dtype)
     raise ValueError(f"unknown model family {spec.family!r}; known: {', '.join(FAMILIES)}")
 
 
 def specs_from_settings(model_dir: Path, device: str, dtype: str) -> dict[str, ModelSpec]:
-    """Both public names map to one checkpoint until a models config names separate ones."""
-    spec = ModelSpec(family="ltx-condition", path=Path(model_dir), device=device, dtype=dtype)
+    """Both public names map to one checkpoint until a models config names separate ones; its family
+    comes from its ``dreamreel.json``."""
+    spec = ModelSpec(family=model_family(Path(model_dir)), path=Path(model_dir), device=device, dtype=dtype)
     return {"ray-2": spec, "ray-flash-2": spec}

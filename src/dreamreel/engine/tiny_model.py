@@ -171,6 +171,11 @@ def caption_corpus(n: int = 800) -> list[str]:
     return captions
 
 
+def tiny_vocabulary() -> bytes:
+    """The serialized SentencePiece model every tiny model's tokenizer is built from (same for all seeds)."""
+    return train_sentencepiece(caption_corpus(), VOCAB_SIZE, seed=_CORPUS_SEED)
+
+
 def _build_components(
     vocab_size: int,
 ) -> tuple[T5EncoderModel, AutoencoderKLLTXVideo, LTXVideoTransformer3DModel]:
@@ -249,7 +254,7 @@ def build_tiny_ltx(out_dir: str | Path, seed: int = 0) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    model_proto = train_sentencepiece(caption_corpus(), VOCAB_SIZE, seed=_CORPUS_SEED)
+    model_proto = tiny_vocabulary()
     tokenizer = build_tokenizer(model_proto, MAX_SEQUENCE_LENGTH)
 
     with torch.random.fork_rng(devices=[]):

@@ -6,11 +6,10 @@ when given no ``conditions`` and also accepts image/video keyframes later, with 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +18,9 @@ from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 from PIL import Image
 
 from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, PreviewSink, StepCallback
+from dreamreel.engine.backends.common import DType, quiet_library_logs, to_uint8, torch_dtype
 from dreamreel.engine.plan import NativeGrid, Plan
-from dreamreel.engine.registry import SETTINGS_FILE
+from dreamreel.engine.registry import read_settings
 
 PIPELINE_SIZE_MULTIPLE = 32
 """``LTXConditionPipeline.check_inputs`` rejects heights/widths not divisible by 32, whatever the VAE."""
@@ -38,9 +38,6 @@ DEFAULT_MAX_SEQUENCE_LENGTH = 256
 ROPE_KEYS = frozenset({"theta", "base_num_frames", "base_height", "base_width"})
 """Attributes of ``LTXVideoRotaryPosEmbed`` that ``dreamreel.json``'s ``rope`` may set."""
 
-DType = Literal["float32", "bfloat16"]
-_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
 
 class LTXConditionBackend:
     """A loaded ``LTXConditionPipeline`` that turns a :class:`Plan` into native-size uint8 frames."""
@@ -54,14 +51,12 @@ class LTXConditionBackend:
         bfloat16, its T5 v1.1 text encoder is known to overflow in float16, and CPUs without
         native half-precision kernels run it far slower than bfloat16.
         """
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        self.dtype = torch_dtype(dtype)
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)
-        self.dtype = _DTYPES[dtype]
 
-        _quiet_library_logs()
-        settings = _read_settings(self.model_dir)
+        quiet_library_logs()
+        settings = read_settings(self.model_dir)
         self.default_steps: int = int(settings.get("num_inference_steps", DEFAULT_STEPS))
         self.default_guidance: float = float(settings.get("guidance_scale", DEFAULT_GUIDANCE))
         self._short_side = int(settings.get("short_side", DEFAULT_SHORT_SIDE))
@@ -146,7 +141,7 @@ class LTXConditionBackend:
         expected = (plan.native_frames, plan.native_height, plan.native_width, 3)
         if frames.shape != expected:
             raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
-        return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return to_uint8(frames)
 
     def _decode_preview(self, packed: torch.Tensor, plan: Plan) -> np.ndarray:
         """Decode the current (still noisy) latents as the final decode would, for a progress preview.
@@ -169,8 +164,7 @@ class LTXConditionBackend:
         if vae.config.timestep_conditioning:
             timestep = torch.zeros(latents.shape[0], device=latents.device, dtype=latents.dtype)
         video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
-        decoded = np.asarray(pipe.video_processor.postprocess_video(video, output_type="np")[0])
-        return (np.clip(decoded, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return to_uint8(np.asarray(pipe.video_processor.postprocess_video(video, output_type="np")[0]))
 
     def _conditions(self, plan: Plan, pixels: Sequence[np.ndarray]) -> list[LTXVideoCondition] | None:
         if len(pixels) != len(plan.conditions):
@@ -203,17 +197,6 @@ class LTXConditionBackend:
             raise ValueError("num_inference_steps must be at least 1")
 
 
-def _quiet_library_logs() -> None:
-    """Loading bars and per-call scheduler notices from diffusers/transformers only clutter worker logs."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
 def tune_rope(transformer: torch.nn.Module, rope: dict[str, float] | None) -> None:
     """Set the rotary position embedding's frequency range and grid scale from ``dreamreel.json``.
 
@@ -230,14 +213,3 @@ def tune_rope(transformer: torch.nn.Module, rope: dict[str, float] | None) -> No
         raise ValueError(f"unknown rope settings {sorted(unknown)}; allowed: {sorted(ROPE_KEYS)}")
     for key, value in rope.items():
         setattr(transformer.rope, key, float(value))
-
-
-def _read_settings(model_dir: Path) -> dict[str, Any]:
-    """``dreamreel.json`` from the model directory, or ``{}`` for checkpoints that do not have one."""
-    path = model_dir / SETTINGS_FILE
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object")
-    return data

@@ -1,0 +1,51 @@
+"""A server on a Wan VACE checkpoint: ``dreamreel build-tiny-model --family wan-vace``, then ``serve`` it and
+complete a Luma image-to-video request with a start and an end image through the ``wan-vace`` backend."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from tests.acceptance.imagehost import data_uri, png_bytes
+from tests.conftest import DREAMREEL, ServerProcess
+
+from dreamreel.media.probe import read_frames
+
+
+def test_serves_start_and_end_image_generation_on_a_wan_vace_model(tmp_path: Path) -> None:
+    model_dir = tmp_path / "tiny-wan"
+    built = subprocess.run([DREAMREEL, "build-tiny-model", str(model_dir), "--family", "wan-vace"],
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    assert '"family": "wan-vace"' in (model_dir / "dreamreel.json").read_text()
+
+    server = ServerProcess(tmp_path / "data", model_dir).start()
+    try:
+        base = f"{server.url}/dream-machine/v1/generations"
+        created = httpx.post(base, json={
+            "prompt": "a blue ball rolls across the table", "model": "ray-2", "resolution": "540p",
+            "aspect_ratio": "16:9", "duration": "5s",
+            "keyframes": {"frame0": {"type": "image", "url": data_uri(png_bytes((30, 60, 200)))},
+                          "frame1": {"type": "image", "url": data_uri(png_bytes((220, 40, 40)))}},
+        }, timeout=30)
+        assert created.status_code == 201, created.text
+        generation_id = created.json()["id"]
+
+        deadline = time.monotonic() + 120
+        generation = created.json()
+        while generation["state"] not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            generation = httpx.get(f"{base}/{generation_id}", timeout=30).json()
+        assert generation["state"] == "completed", (generation.get("failure_reason"), server.log_path.read_text())
+
+        video = httpx.get(generation["assets"]["video"], timeout=60)
+        assert video.status_code == 200
+        path = tmp_path / "clip.mp4"
+        path.write_bytes(video.content)
+        frames = read_frames(path)
+        assert frames.shape == (120, 540, 960, 3)
+        assert frames.std() > 5, "the clip is one flat colour"
+    finally:
+        server.stop()

@@ -29,9 +29,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_wan_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random Wan VACE model (family ``wan-vace``), built offline once per test session."""
-    from dreamreel.engine.tiny_wan import build_tiny_wan_vace
+    from dreamreel.engine.tiny_wan import build_tiny_wan
 
-    return build_tiny_wan_vace(tmp_path_factory.mktemp("models") / "tiny-wan-vace", seed=0)
+    return build_tiny_wan(tmp_path_factory.mktemp("models") / "tiny-wan-vace", "wan-vace", seed=0)
 
 
 def free_port() -> int:

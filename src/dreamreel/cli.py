@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from dreamreel.config import TINY_MODEL_DIR, Settings
+from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -222,11 +223,12 @@ def _local_keyframes(start: Path | None, end: Path | None) -> dict | None:
 
 
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
-    if args.family == "wan-vace":
-        from dreamreel.engine.tiny_wan import build_tiny_wan_vace
+    if args.family.startswith("wan-"):
+        from dreamreel.engine.tiny_wan import build_tiny_wan
 
-        out = build_tiny_wan_vace(args.out_dir or TINY_MODEL_DIR.parent / "tiny-wan-vace", seed=args.seed)
-        print(f"built tiny Wan VACE model in {out}")
+        out = build_tiny_wan(args.out_dir or TINY_MODEL_DIR.parent / f"tiny-{args.family}", args.family,
+                             seed=args.seed)
+        print(f"built tiny Wan model ({args.family}) in {out}")
         return 0
     from dreamreel.engine.tiny_model import build_tiny_ltx
 
@@ -288,9 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
     tiny.add_argument("out_dir", type=Path, nargs="?", default=None,
-                      help="where to build it (default: models/tiny-ltx, or models/tiny-wan-vace for wan-vace)")
+                      help="where to build it (default: models/tiny-ltx, or models/tiny-<family> for wan-*)")
     tiny.add_argument("--seed", type=int, default=0)
-    tiny.add_argument("--family", choices=["ltx-condition", "wan-vace"], default="ltx-condition",
+    tiny.add_argument("--family", choices=FAMILIES, default=DEFAULT_FAMILY,
                       help="architecture of the tiny model (its dreamreel.json names it for the server)")
     tiny.set_defaults(func=cmd_build_tiny_model)
     train = sub.add_parser("train", help="train the embedded model on the procedural world (resumable)")

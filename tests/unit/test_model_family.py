@@ -33,8 +33,10 @@ def _client(tmp_path: Path, family: str | None) -> TestClient:
     return TestClient(app)
 
 
-def _create(client: TestClient, **keyframes: dict) -> tuple[int, dict]:
-    body = {"prompt": "a red ball rolls", "model": "ray-2", "keyframes": keyframes}
+def _create(client: TestClient, loop: bool = False, **keyframes: dict) -> tuple[int, dict]:
+    body: dict = {"prompt": "a red ball rolls", "model": "ray-2", "loop": loop}
+    if keyframes:
+        body["keyframes"] = keyframes
     response = client.post("/dream-machine/v1/generations", json=body)
     return response.status_code, response.json()
 
@@ -52,3 +54,50 @@ def test_an_image_to_video_family_refuses_an_end_image(tmp_path: Path) -> None:
     assert "wan-i2v" in body["detail"] and "frame1" in body["detail"], body
     status, body = _create(client, frame0={"type": "image", "url": _png_uri()})
     assert status == 201, body
+
+
+ACCEPTED = {
+    "wan-t2v": [((), False), ((), True)],
+    "wan-i2v": [(("frame0",), False), (("frame0",), True)],
+    "wan-flf2v": [(("frame0", "frame1"), False), (("frame0",), True)],
+}
+"""Per Wan family, the (image slots, loop) requests it serves."""
+
+
+@pytest.mark.parametrize(("family", "slots", "loop"),
+                         [(family, slots, loop) for family, cases in ACCEPTED.items() for slots, loop in cases])
+def test_wan_families_accept_what_their_pipelines_can_do(
+    tmp_path: Path, family: str, slots: tuple[str, ...], loop: bool
+) -> None:
+    image = {"type": "image", "url": _png_uri()}
+    status, body = _create(_client(tmp_path, family), loop=loop, **{slot: image for slot in slots})
+    assert status == 201, body
+
+
+@pytest.mark.parametrize(("family", "slots", "loop", "words"), [
+    ("wan-t2v", ("frame0",), False, "does not support start_image (keyframes.frame0)"),
+    ("wan-t2v", ("frame1",), False, "does not support end_image (keyframes.frame1)"),
+    ("wan-i2v", (), False, "needs start_image (keyframes.frame0)"),
+    ("wan-i2v", (), True, "needs start_image (keyframes.frame0)"),
+    ("wan-i2v", ("frame0", "frame1"), False, "does not support end_image (keyframes.frame1)"),
+    # WanImageToVideoPipeline cannot generate without a first frame: an end image alone is refused.
+    ("wan-flf2v", ("frame1",), False, "needs start_image (keyframes.frame0)"),
+    ("wan-flf2v", (), False, "needs start_image (keyframes.frame0)"),
+    # Wan 2.1 FLF2V embeds exactly two images: a start image needs an end image or a loop.
+    ("wan-flf2v", ("frame0",), False, "needs end_image (keyframes.frame1) or loop (loop)"),
+])
+def test_wan_families_refuse_what_their_pipelines_cannot_do(
+    tmp_path: Path, family: str, slots: tuple[str, ...], loop: bool, words: str
+) -> None:
+    image = {"type": "image", "url": _png_uri()}
+    status, body = _create(_client(tmp_path, family), loop=loop, **{slot: image for slot in slots})
+    assert status == 422, body
+    assert f"model ray-2 ({family}) {words}" in body["detail"], body
+
+
+def test_every_family_in_the_capability_table_has_a_backend() -> None:
+    from dreamreel.core.capabilities import FAMILY_CONTROLS, FAMILY_NEEDS
+    from dreamreel.engine.registry import FAMILIES
+
+    assert set(FAMILIES) == set(FAMILY_CONTROLS)
+    assert set(FAMILY_NEEDS) <= set(FAMILY_CONTROLS)

@@ -16,7 +16,7 @@ from dreamreel.engine.backends.wan import WanVACEBackend
 from dreamreel.engine.plan import NativeGrid, Plan
 from dreamreel.engine.planner import plan_generation
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
-from dreamreel.engine.tiny_wan import build_tiny_wan_vace
+from dreamreel.engine.tiny_wan import build_tiny_wan
 
 STEPS = 2
 
@@ -59,7 +59,7 @@ def test_build_writes_small_loadable_model(tiny_wan_model_dir: Path) -> None:
 
 
 def test_same_seed_builds_same_weights(tiny_wan_model_dir: Path, tmp_path: Path) -> None:
-    again = build_tiny_wan_vace(tmp_path / "again", seed=0)
+    again = build_tiny_wan(tmp_path / "again", "wan-vace", seed=0)
     for rel in ("transformer/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
                 "tokenizer/tokenizer.json"):
         assert (again / rel).read_bytes() == (tiny_wan_model_dir / rel).read_bytes(), rel

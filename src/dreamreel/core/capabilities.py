@@ -1,22 +1,28 @@
 """What each model family can do; requests asking for more are refused before they are queued.
 
-Refusing at submission (a 4xx) beats accepting a job that can only fail later in a worker. The table
-maps backend families to the conditioning controls they implement, so a model that cannot honour a
-control gets a 422 naming the model and the control.
+Refusing at submission (a 4xx) beats accepting a job that can only fail later in a worker. The tables
+map backend families to the conditioning controls they implement (:data:`FAMILY_CONTROLS`) and to those
+they cannot generate without (:data:`FAMILY_NEEDS`), so a model that cannot honour a request gets a 422
+naming the model and the control.
 
-Mapping to real families (see docs/architecture.md):
+Mapping to real families (see docs/architecture.md; every family has a backend in ``engine/backends``):
 
 * ``ltx-condition`` - diffusers ``LTXConditionPipeline``: images via ``LTXVideoCondition(image=..,
   frame_index=0 | N-1)``, clips via ``LTXVideoCondition(video=.., frame_index=0 | N-k)``. Everything.
-* ``wan-i2v`` - Wan 2.x image-to-video: first frame only (loop by blending).
-* ``wan-flf2v`` - Wan 2.1 first-last-frame-to-video: first and/or last frame, loop by blending.
+* ``wan-t2v`` - diffusers ``WanPipeline``: text only; a loop is a cross-fade of the clip's tail into its head.
+* ``wan-i2v`` - diffusers ``WanImageToVideoPipeline(image=start)``: needs a start image; a loop is a
+  cross-fade (Wan 2.1 I2V cannot take a last frame to close it on), so the start image is faded into the
+  loop rather than kept as its exact first frame.
+* ``wan-flf2v`` - the same pipeline with ``last_image=``: a start image and an end image, or a loop (the
+  start image is also the last frame). The pipeline cannot generate without a first image, so an end
+  image alone is refused; Wan 2.1 FLF2V cannot run on a first image alone either (its transformer embeds
+  exactly two images), so a start image needs an end image or a loop.
 * ``wan-vace`` - diffusers ``WanVACEPipeline``: a ``video`` and a ``mask`` with one frame each per native
   frame; a condition's pixels sit at its frames (images at 0 | N-1, clips at 0.. | N-k..) under a black
   (keep) mask, every other frame is gray (VACE's empty) under a white (generate) mask. Everything.
-* ``wan-t2v`` - text-to-video only (loop by blending).
-``ltx-condition`` and ``wan-vace`` have backends (``engine/backends``); the other Wan rows document the
-mapping for when they land. The server passes each public name's family, read from the model directory's
-``dreamreel.json``, to :func:`check_supported`; ``DEFAULT_FAMILIES`` only serves callers that pass none.
+
+The server passes each public name's family, read from the model directory's ``dreamreel.json``, to
+:func:`check_supported`; ``DEFAULT_FAMILIES`` only serves callers that pass none.
 """
 
 from __future__ import annotations
@@ -38,17 +44,36 @@ FAMILY_CONTROLS: dict[str, frozenset[Control]] = {
     "wan-vace": ALL_CONTROLS,
 }
 
+FAMILY_NEEDS: dict[str, tuple[tuple[Control, ...], ...]] = {
+    "wan-i2v": ((Control.START_IMAGE,),),
+    "wan-flf2v": ((Control.START_IMAGE,), (Control.END_IMAGE, Control.LOOP)),
+}
+"""Per family, alternatives a request must use one of, for each group (families absent here need nothing):
+the image-to-video pipeline cannot generate without a first frame, Wan 2.1 FLF2V not without a last."""
+
 DEFAULT_FAMILIES: dict[str, str] = {"ray-2": "ltx-condition", "ray-flash-2": "ltx-condition"}
 
 
 def check_supported(request: GenerationRequest, families: Mapping[str, str] | None = None) -> None:
-    """Raise ``NotSupported`` naming the first field this server cannot honour for ``request.model``."""
+    """Raise ``NotSupported`` naming the first field this server cannot honour for ``request.model``: a
+    control its family lacks, else a control the family cannot generate without."""
     family = (families or DEFAULT_FAMILIES).get(request.model, "ltx-condition")
     supported = FAMILY_CONTROLS.get(family, frozenset())
-    for control in controls_of(request):
+    controls = controls_of(request)
+    for control in controls:
         if control not in supported:
             raise NotSupported(
                 f"model {request.model} ({family}) does not support {control.value} ({control.field})",
                 field=control.field,
             )
+    for needed in FAMILY_NEEDS.get(family, ()):
+        if not any(control in controls for control in needed):
+            names = " or ".join(f"{control.value} ({control.field})" for control in needed)
+            raise NotSupported(f"model {request.model} ({family}) needs {names}", field=needed[0].field)
     resolve_concepts(request.concepts)
+
+
+def pins_last_frame(family: str) -> bool:
+    """Whether ``family`` can hold the clip's last frame to an image, so a loop on a start image closes on
+    the image itself; otherwise the loop is a cross-fade, as one without a start image is."""
+    return Control.END_IMAGE in FAMILY_CONTROLS.get(family, ALL_CONTROLS)

@@ -10,7 +10,8 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
   delivered); generation at frame1 (reverse-extend) -> the source's first ``k`` frames at ``N - k``;
 * loop with a frame0 image -> the image at 0 *and* ``N - 1``: the clip is a closed cycle whose last native
   frame (the image again) is the anchor, not delivered, so playback wraps onto the image seamlessly;
-* loop without one -> ``loop_blend`` extra frames are generated and the tail is cross-faded into the head
+* loop without one, or on a model that cannot pin its last frame (``pin_last_frame=False``, e.g. Wan
+  image-to-video) -> ``loop_blend`` extra frames are generated and the tail is cross-faded into the head
   (``media.loop``), then closed the same way.
 """
 
@@ -57,8 +58,12 @@ def overlap_frames(grid: NativeGrid) -> int:
 
 
 def plan_generation(
-    request: GenerationRequest, grid: NativeGrid, *, seed: int, steps: int, guidance_scale: float
+    request: GenerationRequest, grid: NativeGrid, *, seed: int, steps: int, guidance_scale: float,
+    pin_last_frame: bool = True,
 ) -> Plan:
+    """The plan for ``request`` on ``grid``. ``pin_last_frame``: the model can condition its last native frame
+    on an image (``core.capabilities.pins_last_frame`` of its family), so a loop on a start image closes
+    on the image; without it such a loop is cross-faded like one without a start image."""
     native_width, native_height = frame_size(request.aspect_ratio, grid.short_side, grid.size_multiple)
     width, height = output_size(request.aspect_ratio, request.resolution)
     frames = request.keyframes
@@ -68,10 +73,11 @@ def plan_generation(
     start_image, end_image = isinstance(frame0, ImageKeyframe), isinstance(frame1, ImageKeyframe)
     fm = grid.frame_multiple
     k = overlap_frames(grid)
+    close_on_image = request.loop and start_image and pin_last_frame
 
     new_frames = native_frame_count(request.duration_s, grid)
     blend = 0
-    if request.loop and not start_image:
+    if request.loop and not close_on_image:
         blend = fm * max(1, round(new_frames * LOOP_BLEND_FRACTION / fm))
     extra = (k - 1) * (int(extend) + int(reverse)) + blend
     new_frames = min(new_frames, fm * max(1, (grid.max_frames - 1 - extra) // fm) + 1)
@@ -88,7 +94,7 @@ def plan_generation(
         conditions.append(Condition("frame1", "image", native - 1))
     if reverse:
         conditions.append(Condition("frame1", "video", native - k, k))
-    if request.loop and start_image:
+    if close_on_image:
         conditions.append(Condition("frame0", "image", native - 1))
 
     return Plan(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,24 @@ class ModelSpec:
     """Where a public model name's weights live and how to run them."""
 
     family: str
-    """Backend family: ``ltx-condition`` (LTX-Video condition pipeline, also the embedded model) or
-    ``wan-vace`` (Wan VACE pipeline)."""
+    """Backend family, one of :data:`FAMILIES`: ``ltx-condition`` (LTX-Video condition pipeline, also the
+    embedded model), ``wan-t2v``, ``wan-i2v``, ``wan-flf2v`` or ``wan-vace`` (Wan 2.x pipelines)."""
     path: Path
     device: str = "cpu"
     dtype: str = "float32"
 
 
-FAMILIES = ("ltx-condition", "wan-vace")
-"""Families with a backend (``core.capabilities`` also describes families that have none yet)."""
+BACKENDS: dict[str, tuple[str, str]] = {
+    "ltx-condition": ("dreamreel.engine.backends.ltx", "LTXConditionBackend"),
+    "wan-t2v": ("dreamreel.engine.backends.wan", "WanT2VBackend"),
+    "wan-i2v": ("dreamreel.engine.backends.wan", "WanI2VBackend"),
+    "wan-flf2v": ("dreamreel.engine.backends.wan", "WanFLF2VBackend"),
+    "wan-vace": ("dreamreel.engine.backends.wan", "WanVACEBackend"),
+}
+"""Family -> (module, class) of its adapter, imported only when a worker loads one (they import torch)."""
+
+FAMILIES = tuple(BACKENDS)
+"""Families with a backend: every row of ``core.capabilities.FAMILY_CONTROLS``."""
 
 DEFAULT_FAMILY = "ltx-condition"
 """Family of a checkpoint whose ``dreamreel.json`` is absent or names none (a plain LTX-Video export)."""
@@ -51,9 +61,8 @@ def read_settings(model_dir: Path) -> dict[str, Any]:
 def model_family(model_dir: Path) -> str:
     """The backend family a checkpoint declares in ``dreamreel.json`` (``family``), else ``ltx-condition``.
 
-    Not checked against :data:`FAMILIES`: a checkpoint of a family without a backend still gets that
-    family's capability table in the API (so it refuses what it could never do), and fails to load in
-    the worker with a message naming the family.
+    Not checked against :data:`FAMILIES` here: the API reads this without torch and refuses every
+    control for a family it has no capability row for; loading it in the worker fails naming the family.
     """
     family = read_settings(model_dir).get("family", DEFAULT_FAMILY)
     if not isinstance(family, str) or not family:
@@ -63,15 +72,11 @@ def model_family(model_dir: Path) -> str:
 
 def load_backend(spec: ModelSpec) -> Backend:
     """Import the family's adapter only now, so importing the registry stays cheap and torch-free."""
-    if spec.family == "ltx-condition":
-        from dreamreel.engine.backends.ltx import LTXConditionBackend
-
-        return LTXConditionBackend(spec.path, device=spec.device, dtype=spec.dtype)
-    if spec.family == "wan-vace":
-        from dreamreel.engine.backends.wan import WanVACEBackend
-
-        return WanVACEBackend(spec.path, device=spec.device, dtype=spec.dtype)
-    raise ValueError(f"unknown model family {spec.family!r}; known: {', '.join(FAMILIES)}")
+    if spec.family not in BACKENDS:
+        raise ValueError(f"unknown model family {spec.family!r}; known: {', '.join(FAMILIES)}")
+    module, class_name = BACKENDS[spec.family]
+    backend_class = getattr(importlib.import_module(module), class_name)
+    return backend_class(spec.path, device=spec.device, dtype=spec.dtype)
 
 
 def specs_from_settings(model_dir: Path, device: str, dtype: str) -> dict[str, ModelSpec]:

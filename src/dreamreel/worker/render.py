@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.concepts import apply_concepts
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest
 from dreamreel.engine.assemble import iter_new_part
@@ -52,6 +53,7 @@ def render_clip(
         seed=seed,
         steps=steps or backend.default_steps,
         guidance_scale=backend.default_guidance,
+        pin_last_frame=pins_last_frame(backend.name),
     )
     if on_plan is not None:  # e.g. log the exact prompt the model receives
         on_plan(plan)

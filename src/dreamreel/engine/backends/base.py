@@ -38,6 +38,7 @@ class Backend(Protocol):
     """A loaded model that turns a plan into native-size frames."""
 
     name: str
+    """The model family (``core.capabilities``): what the planner may ask of this backend."""
     default_steps: int
     """Denoising steps this checkpoint is meant to run with."""
     default_guidance: float

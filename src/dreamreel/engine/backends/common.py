@@ -1,16 +1,30 @@
-"""Pieces every diffusers backend shares: accepted dtypes, quiet library logs, float frames -> uint8."""
+"""Pieces every diffusers backend shares: dtypes, checkpoint defaults, loading, plan and pixel checks, and
+the denoising call itself (progress, cancellation, previews, frames -> uint8).
+
+A family's adapter keeps only what is its own: the pipeline class, how the planner's conditions become
+that pipeline's inputs, and how its latents decode into a preview.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
+from diffusers import DiffusionPipeline
+
+from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, PreviewSink, StepCallback
+from dreamreel.engine.plan import NativeGrid, Plan
 
 DType = Literal["float32", "bfloat16"]
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 """float16 is not offered: the T5-family text encoders (LTX-Video's T5 v1.1, Wan's UMT5) are known to
 overflow in it, and CPUs without native half-precision kernels run it far slower than bfloat16."""
+
+P = TypeVar("P", bound=DiffusionPipeline)
 
 
 def torch_dtype(dtype: str) -> torch.dtype:
@@ -34,3 +48,119 @@ def quiet_library_logs() -> None:
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """Pipeline output (float in [0, 1], ``output_type="np"``) as uint8 pixels."""
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class CheckpointDefaults:
+    """A checkpoint's native defaults: the family's published values, overridden by ``dreamreel.json``."""
+
+    short_side: int
+    """Preferred short side of the native clip, in pixels."""
+    fps: int
+    max_frames: int
+    """Most native frames in one pass."""
+    num_inference_steps: int
+    guidance_scale: float
+    max_sequence_length: int
+    """Prompt tokens the text encoder reads (small models may read fewer than the pipeline's default)."""
+
+    def updated(self, settings: Mapping[str, Any]) -> CheckpointDefaults:
+        """These defaults with every field a parsed ``dreamreel.json`` sets (same keys as the fields)."""
+        return CheckpointDefaults(
+            short_side=int(settings.get("short_side", self.short_side)),
+            fps=int(settings.get("fps", self.fps)),
+            max_frames=int(settings.get("max_frames", self.max_frames)),
+            num_inference_steps=int(settings.get("num_inference_steps", self.num_inference_steps)),
+            guidance_scale=float(settings.get("guidance_scale", self.guidance_scale)),
+            max_sequence_length=int(settings.get("max_sequence_length", self.max_sequence_length)),
+        )
+
+    def grid(self, size_multiple: int, frame_multiple: int) -> NativeGrid:
+        """The native grid of a loaded checkpoint whose VAE x patching gives these multiples."""
+        return NativeGrid(short_side=self.short_side, size_multiple=size_multiple, frame_multiple=frame_multiple,
+                          fps=self.fps, max_frames=self.max_frames)
+
+
+def load_pipeline(pipeline_class: type[P], model_dir: Path, dtype: str) -> P:
+    """``pipeline_class`` from a local diffusers directory (never downloads), without progress bars."""
+    quiet_library_logs()
+    pipe = pipeline_class.from_pretrained(model_dir, dtype=torch_dtype(dtype), local_files_only=True)
+    # Jobs report progress through on_step; a tqdm bar per job would only clutter worker logs.
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def check_plan(plan: Plan, grid: NativeGrid) -> None:
+    """Reject sizes the pipeline would silently round (frames) or reject late (sides)."""
+    if plan.native_width % grid.size_multiple or plan.native_height % grid.size_multiple:
+        size = f"{plan.native_width}x{plan.native_height}"
+        raise ValueError(f"native size {size} is not a multiple of {grid.size_multiple}")
+    if (plan.native_frames - 1) % grid.frame_multiple or not 1 <= plan.native_frames <= grid.max_frames:
+        raise ValueError(f"native_frames {plan.native_frames} is not {grid.frame_multiple}*k+1 <= {grid.max_frames}")
+    if plan.num_inference_steps < 1:
+        raise ValueError("num_inference_steps must be at least 1")
+
+
+def check_condition_pixels(plan: Plan, pixels: Sequence[np.ndarray]) -> None:
+    """``pixels`` must be one uint8 ``(num_frames, native_height, native_width, 3)`` array per condition."""
+    if len(pixels) != len(plan.conditions):
+        raise ValueError(f"plan has {len(plan.conditions)} conditions but {len(pixels)} were resolved")
+    for condition, frames in zip(plan.conditions, pixels, strict=True):
+        expected = (condition.num_frames, plan.native_height, plan.native_width, 3)
+        if frames.shape != expected or frames.dtype != np.uint8:
+            raise ValueError(f"condition {condition} pixels are {frames.dtype}{frames.shape}, expected {expected}")
+
+
+def denoise(
+    pipe: DiffusionPipeline,
+    plan: Plan,
+    inputs: Mapping[str, Any],
+    *,
+    on_step: StepCallback,
+    should_cancel: CancelCheck,
+    preview: PreviewSink | None,
+    decode_preview: Callable[[torch.Tensor], np.ndarray],
+    max_sequence_length: int,
+) -> np.ndarray:
+    """Run ``pipe`` for ``plan`` with the family's conditioning ``inputs``; uint8 frames shaped
+    (native_frames, native_height, native_width, 3).
+
+    Raises :class:`GenerationCancelled` as soon as ``should_cancel()`` is true, before denoising or after
+    a step. The exception is raised from inside the step callback, which stops diffusers right there:
+    setting ``pipe._interrupt`` instead would skip the remaining steps but still run the full VAE decode
+    for output nobody wants. ``preview``, when given and due, gets ``decode_preview(latents)`` after every
+    step but the last (the real clip is about to exist then).
+    """
+    if should_cancel():
+        raise GenerationCancelled("cancelled before denoising started")
+    total = plan.num_inference_steps
+
+    def step_end(pipe: DiffusionPipeline, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        on_step(i + 1, total)
+        if should_cancel():
+            raise GenerationCancelled(f"cancelled after step {i + 1}/{total}")
+        if preview is not None and i + 1 < total and preview.due(i + 1, total):
+            preview.deliver(decode_preview(kwargs["latents"]))
+        return kwargs
+
+    # Noise is drawn on the CPU so a seed gives the same clip whatever the device.
+    generator = torch.Generator(device="cpu").manual_seed(plan.seed)
+    with torch.inference_mode():
+        out = pipe(
+            **inputs,
+            prompt=plan.prompt,
+            height=plan.native_height,
+            width=plan.native_width,
+            num_frames=plan.native_frames,
+            num_inference_steps=plan.num_inference_steps,
+            guidance_scale=plan.guidance_scale,
+            generator=generator,
+            output_type="np",
+            callback_on_step_end=step_end,
+            max_sequence_length=max_sequence_length,
+        )
+    frames = np.asarray(out.frames[0])  # (F, H, W, 3) float32 in [0, 1]
+    expected = (plan.native_frames, plan.native_height, plan.native_width, 3)
+    if frames.shape != expected:
+        raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
+    return to_uint8(frames)

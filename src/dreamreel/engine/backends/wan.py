@@ -1,10 +1,44 @@
-"""Backend for Wan VACE checkpoints through diffusers' ``WanVACEPipeline`` (family ``wan-vace``).
+"""Backends for Wan 2.x checkpoints, one per family, through diffusers' Wan pipelines.
 
-VACE conditions a clip with a ``video`` and a ``mask``, one frame each per generated frame, instead of
-keyframe objects: a black mask frame keeps that frame's pixels, a white one lets the model generate it.
-So every control the planner lays out (start/end image, extend, reverse-extend, interpolate, loop on
-an image) is the same operation here: copy the condition's pixels into the video at its frame indices
-and black out the mask there (:func:`vace_inputs`).
+========== ============================ ===============================================================
+family     pipeline                     the planner's conditions become
+========== ============================ ===============================================================
+wan-t2v    ``WanPipeline``              nothing: text only (a loop is a cross-fade, done after decoding)
+wan-i2v    ``WanImageToVideoPipeline``  ``image=`` the start image (native frame 0)
+wan-flf2v  ``WanImageToVideoPipeline``  ``image=`` frame 0 and ``last_image=`` frame N-1
+wan-vace   ``WanVACEPipeline``          ``video`` + ``mask``, one frame each per native frame
+========== ============================ ===============================================================
+
+:class:`WanBackend` holds what the four share: loading, the native grid, checking plans, the denoising
+call (progress, cancellation, previews) and decoding latents for previews (all four denoise plain
+``z_dim``-channel latents and decode them the same way). Each family adds only how the planner's
+conditions map onto its pipeline's arguments (``pipeline_inputs``) and which checkpoints fit it
+(``check_checkpoint``).
+
+**VACE** conditions a clip with a ``video`` and a ``mask`` instead of keyframe objects: a black mask frame
+keeps that frame's pixels, a white one lets the model generate it. So every control the planner lays out
+(start/end image, extend, reverse-extend, interpolate, loop on an image) is the same operation: copy the
+condition's pixels into the video at its frame indices and black out the mask there (:func:`vace_inputs`).
+
+**Image-to-video** (``WanImageToVideoPipeline``, diffusers 0.42) VAE-encodes ``[image, zeros..., last_image]``
+(or ``[image, zeros...]``) as one clip, marks just those frames known in a 4-channel mask, and feeds mask
+and latents to the transformer beside the noise (so its ``in_channels`` are ``2 * z_dim + 4``). It always
+needs ``image``: ``check_inputs`` refuses a call without one, and the mask always marks frame 0 known.
+Hence an *end image alone* has no honest mapping (a gray or black first frame would be kept as the clip's
+first frame; generating from the end image and reversing the clip would play the prompt's motion
+backwards), and ``core.capabilities`` refuses it for both image families at submission. What the
+checkpoint's transformer adds:
+
+* ``image_dim`` set (Wan 2.1): CLIP vision features of the image(s) also enter every block's
+  cross-attention, so the directory needs ``image_encoder`` (``CLIPVisionModel``) and ``image_processor``
+  (``CLIPImageProcessor``). Wan 2.1 I2V embeds one image; Wan 2.1 FLF2V (``pos_embed_seq_len`` = 2 x 257)
+  embeds exactly two, first and last, and fails on one: it cannot start from an image alone, which is why
+  ``wan-flf2v`` needs an end image or a loop. Wan 2.1 I2V fails on two (the embeddings' batch no longer
+  matches), so ``wan-i2v`` never passes ``last_image``.
+* ``image_dim`` unset (Wan 2.2 I2V A14B): no image encoder; the latents alone carry the frames, first
+  or first and last, so such a checkpoint serves either family (its ``dreamreel.json`` picks one).
+* ``expand_timesteps`` (Wan 2.2 TI2V-5B) is refused: that mode ignores ``last_image`` and replaces the
+  first latent frame after denoising, which the previews here would not show.
 """
 
 from __future__ import annotations
@@ -12,28 +46,32 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from diffusers import WanVACEPipeline
+from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline, WanVACEPipeline
 from PIL import Image
 
-from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, PreviewSink, StepCallback
-from dreamreel.engine.backends.common import DType, quiet_library_logs, to_uint8, torch_dtype
+from dreamreel.engine.backends.base import CancelCheck, PreviewSink, StepCallback
+from dreamreel.engine.backends.common import (
+    CheckpointDefaults,
+    DType,
+    check_condition_pixels,
+    check_plan,
+    denoise,
+    load_pipeline,
+    to_uint8,
+    torch_dtype,
+)
 from dreamreel.engine.plan import NativeGrid, Plan
 from dreamreel.engine.registry import read_settings
 
-DEFAULT_SHORT_SIDE = 480
-DEFAULT_FPS = 16
-DEFAULT_MAX_FRAMES = 81
-DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE = 5.0
-"""Fallbacks when ``dreamreel.json`` is absent: Wan 2.1 VACE's published 480p defaults (832x480, 81 frames
-at 16 fps, 50 steps, guidance 5)."""
-
-DEFAULT_MAX_SEQUENCE_LENGTH = 512
-"""Prompt tokens the UMT5 encoder reads (the pipeline's default; small models may read fewer)."""
+WAN_DEFAULTS = CheckpointDefaults(short_side=480, fps=16, max_frames=81, num_inference_steps=50,
+                                  guidance_scale=5.0, max_sequence_length=512)
+"""Fallbacks when ``dreamreel.json`` is absent: Wan 2.1's published 480p defaults (832x480, 81 frames at
+16 fps, 50 steps, guidance 5; 512 prompt tokens, the pipelines' default). A 720p checkpoint (Wan 2.1
+FLF2V is published at 720p only) sets ``short_side`` in its ``dreamreel.json``."""
 
 GRAY = 128
 """Pixel value of frames the model should generate. VACE's own code fills them with 0 in [-1, 1] (127.5);
@@ -54,15 +92,11 @@ def vace_inputs(plan: Plan, pixels: Sequence[np.ndarray]) -> tuple[list[Image.Im
     frame is :data:`GRAY` with a white mask. Where conditions overlap, the later one wins (the planner
     never overlaps them on a valid grid).
     """
-    if len(pixels) != len(plan.conditions):
-        raise ValueError(f"plan has {len(plan.conditions)} conditions but {len(pixels)} were resolved")
+    check_condition_pixels(plan, pixels)
     shape = (plan.native_frames, plan.native_height, plan.native_width, 3)
     video = np.full(shape, GRAY, dtype=np.uint8)
     mask = np.full(shape[:3], GENERATE, dtype=np.uint8)
     for condition, frames in zip(plan.conditions, pixels, strict=True):
-        expected = (condition.num_frames, plan.native_height, plan.native_width, 3)
-        if frames.shape != expected or frames.dtype != np.uint8:
-            raise ValueError(f"condition {condition} pixels are {frames.dtype}{frames.shape}, expected {expected}")
         start, stop = condition.frame_index, condition.frame_index + condition.num_frames
         if start < 0 or stop > plan.native_frames:
             raise ValueError(f"condition {condition} does not fit in {plan.native_frames} native frames")
@@ -71,50 +105,74 @@ def vace_inputs(plan: Plan, pixels: Sequence[np.ndarray]) -> tuple[list[Image.Im
     return [Image.fromarray(frame) for frame in video], [Image.fromarray(frame) for frame in mask]
 
 
-class WanVACEBackend:
-    """A loaded ``WanVACEPipeline`` that turns a :class:`Plan` into native-size uint8 frames."""
+def first_last_images(plan: Plan, pixels: Sequence[np.ndarray]) -> tuple[Image.Image, Image.Image | None]:
+    """``(image, last_image)`` for ``WanImageToVideoPipeline``: the image at native frame 0 and the one at
+    the last native frame (``None`` when there is none).
 
-    name = "wan-vace"
+    Those are the only conditions the pipeline can take: single images, at the clip's two ends. The
+    planner puts a start image at 0, an end image at ``N - 1``, and a loop's start image at both.
+    """
+    check_condition_pixels(plan, pixels)
+    last = plan.native_frames - 1
+    images: dict[int, Image.Image] = {}
+    for condition, frames in zip(plan.conditions, pixels, strict=True):
+        if condition.kind != "image" or condition.frame_index not in (0, last):
+            raise ValueError(f"condition {condition}: Wan image-to-video takes only images at native frame 0 "
+                             f"or {last}")
+        images[condition.frame_index] = Image.fromarray(frames[0])
+    if 0 not in images:
+        raise ValueError("Wan image-to-video needs an image at native frame 0 (a start image)")
+    return images[0], images.get(last) if last > 0 else None
+
+
+class WanBackend:
+    """A loaded Wan pipeline that turns a :class:`Plan` into native-size uint8 frames (one subclass a family)."""
+
+    name: ClassVar[str]
+    pipeline_class: ClassVar[type[DiffusionPipeline]]
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32") -> None:
-        """Load the pipeline from a local diffusers directory (never downloads).
+        """Load the pipeline from a local diffusers directory (never downloads) and check it fits the family.
 
         ``dtype`` is float32 or bfloat16 (see :data:`dreamreel.engine.backends.common.DTYPES`).
         """
         self.dtype = torch_dtype(dtype)
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)
+        self._defaults = WAN_DEFAULTS.updated(read_settings(self.model_dir))
+        self.default_steps: int = self._defaults.num_inference_steps
+        self.default_guidance: float = self._defaults.guidance_scale
 
-        quiet_library_logs()
-        settings = read_settings(self.model_dir)
-        self.default_steps: int = int(settings.get("num_inference_steps", DEFAULT_STEPS))
-        self.default_guidance: float = float(settings.get("guidance_scale", DEFAULT_GUIDANCE))
-        self._short_side = int(settings.get("short_side", DEFAULT_SHORT_SIDE))
-        self._fps = int(settings.get("fps", DEFAULT_FPS))
-        self._max_frames = int(settings.get("max_frames", DEFAULT_MAX_FRAMES))
-        self._max_sequence_length = int(settings.get("max_sequence_length", DEFAULT_MAX_SEQUENCE_LENGTH))
-
-        self.pipe: WanVACEPipeline = WanVACEPipeline.from_pretrained(
-            self.model_dir, dtype=self.dtype, local_files_only=True
-        )
+        self.pipe = load_pipeline(self.pipeline_class, self.model_dir, dtype)
         if self.pipe.transformer is None:
-            raise ValueError(f"{self.model_dir} has no transformer (two-stage Wan 2.2 exports are not supported)")
+            raise ValueError(f"{self.model_dir} has no transformer (a transformer_2-only export is not supported)")
+        self.check_checkpoint()
+        expected = self.transformer_in_channels(self.pipe.vae.config.z_dim)
+        if self.pipe.transformer.config.in_channels != expected:
+            raise ValueError(f"{self.model_dir}: transformer in_channels {self.pipe.transformer.config.in_channels} "
+                             f"is not {self.name}'s {expected}; is `family` in dreamreel.json right?")
         self.pipe.to(self.device)
-        # Jobs report progress through on_step; a tqdm bar per job would only clutter worker logs.
-        self.pipe.set_progress_bar_config(disable=True)
         self._grid = self._compute_grid()
+
+    def check_checkpoint(self) -> None:
+        """Raise ``ValueError`` for a loaded checkpoint whose pipeline this family would call wrongly."""
+
+    def transformer_in_channels(self, z_dim: int) -> int:
+        """Channels the family's transformer reads per latent pixel: the noisy latents alone."""
+        return z_dim
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        """The pipeline's conditioning arguments for ``plan`` (``pixels``: one array per condition)."""
+        raise NotImplementedError
 
     def _compute_grid(self) -> NativeGrid:
         pipe = self.pipe
         patch_t, patch_h, patch_w = pipe.transformer.config.patch_size
-        return NativeGrid(
-            short_side=self._short_side,
+        return self._defaults.grid(
             # Wan: VAE 8 x patch 2 = 16 px (``check_inputs`` enforces exactly this multiple).
             size_multiple=pipe.vae_scale_factor_spatial * math.lcm(patch_h, patch_w),
             # Wan: causal VAE ratio 4; exact for patch_t == 1, which every Wan checkpoint uses.
             frame_multiple=pipe.vae_scale_factor_temporal * patch_t,
-            fps=self._fps,
-            max_frames=self._max_frames,
         )
 
     def native_grid(self) -> NativeGrid:
@@ -128,56 +186,24 @@ class WanVACEBackend:
         """Generate ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
 
         ``conditions`` holds the pixels of ``plan.conditions`` in order, each ``(num_frames, h, w, 3)``
-        uint8 at native size; they become VACE's ``video``/``mask`` (:func:`vace_inputs`). Without
-        conditions the video is all gray and the mask all white: plain text-to-video.
+        uint8 at native size; :meth:`pipeline_inputs` turns them into the family's arguments.
 
-        Raises :class:`GenerationCancelled` as soon as ``should_cancel()`` is true after a step, from
-        inside the step callback, so neither the remaining steps nor the VAE decode run. ``preview``,
-        when given, receives the current latents decoded as the final clip would be.
+        Raises :class:`~dreamreel.engine.backends.base.GenerationCancelled` as soon as ``should_cancel()``
+        is true after a step, so neither the remaining steps nor the VAE decode run. ``preview``, when
+        given, receives the current latents decoded as the final clip would be.
         """
-        self._check_plan(plan)
-        video, mask = vace_inputs(plan, conditions)
-        if should_cancel():
-            raise GenerationCancelled("cancelled before denoising started")
-
-        total = plan.num_inference_steps
-
-        def step_end(pipe: WanVACEPipeline, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            on_step(i + 1, total)
-            if should_cancel():
-                raise GenerationCancelled(f"cancelled after step {i + 1}/{total}")
-            if preview is not None and i + 1 < total and preview.due(i + 1, total):
-                preview.deliver(self._decode_preview(kwargs["latents"]))
-            return kwargs
-
-        # Noise is drawn on the CPU so a seed gives the same clip whatever the device.
-        generator = torch.Generator(device="cpu").manual_seed(plan.seed)
-        with torch.inference_mode():
-            out = self.pipe(
-                prompt=plan.prompt,
-                video=video,
-                mask=mask,
-                height=plan.native_height,
-                width=plan.native_width,
-                num_frames=plan.native_frames,
-                num_inference_steps=plan.num_inference_steps,
-                guidance_scale=plan.guidance_scale,
-                generator=generator,
-                output_type="np",
-                callback_on_step_end=step_end,
-                max_sequence_length=self._max_sequence_length,
-            )
-        frames = np.asarray(out.frames[0])  # (F, H, W, 3) float32 in [0, 1]
-        expected = (plan.native_frames, plan.native_height, plan.native_width, 3)
-        if frames.shape != expected:
-            raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
-        return to_uint8(frames)
+        check_plan(plan, self._grid)
+        inputs = self.pipeline_inputs(plan, conditions)
+        return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
+                       decode_preview=self._decode_preview,
+                       max_sequence_length=self._defaults.max_sequence_length)
 
     def _decode_preview(self, latents: torch.Tensor) -> np.ndarray:
-        """Decode the current (still noisy) latents as the end of ``WanVACEPipeline.__call__`` does.
+        """Decode the current (still noisy) latents as the end of every Wan pipeline's ``__call__`` does.
 
-        No reference images are passed, so no latent frames are prepended to drop; the latents are
-        denormalised with the VAE's per-channel mean/std and decoded.
+        The latents are the clip's own (VACE: no reference images are passed, so none are prepended;
+        image-to-video: the condition travels beside them, not in them); they are denormalised with the
+        VAE's per-channel mean/std and decoded.
         """
         vae = self.pipe.vae
         shape = (1, vae.config.z_dim, 1, 1, 1)
@@ -186,15 +212,74 @@ class WanVACEBackend:
         video = vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]
         return to_uint8(np.asarray(self.pipe.video_processor.postprocess_video(video, output_type="np")[0]))
 
-    def _check_plan(self, plan: Plan) -> None:
-        """Reject sizes the pipeline would silently round (frames) or reject late (sides)."""
-        grid = self._grid
-        if plan.native_width % grid.size_multiple or plan.native_height % grid.size_multiple:
-            size = f"{plan.native_width}x{plan.native_height}"
-            raise ValueError(f"native size {size} is not a multiple of {grid.size_multiple}")
-        if (plan.native_frames - 1) % grid.frame_multiple or not 1 <= plan.native_frames <= grid.max_frames:
-            raise ValueError(
-                f"native_frames {plan.native_frames} is not {grid.frame_multiple}*k+1 <= {grid.max_frames}"
-            )
-        if plan.num_inference_steps < 1:
-            raise ValueError("num_inference_steps must be at least 1")
+
+class WanT2VBackend(WanBackend):
+    """Wan text-to-video (``WanPipeline``): no conditions; a loop is the planner's cross-fade."""
+
+    name = "wan-t2v"
+    pipeline_class = WanPipeline
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        check_condition_pixels(plan, pixels)
+        if plan.conditions:
+            raise ValueError(f"{self.name} generates from text alone; the plan has conditions {plan.conditions}")
+        return {}
+
+
+class WanI2VBackend(WanBackend):
+    """Wan image-to-video (``WanImageToVideoPipeline``): ``image=`` the start image, nothing else."""
+
+    name = "wan-i2v"
+    pipeline_class = WanImageToVideoPipeline
+    takes_last_image: ClassVar[bool] = False
+    """Whether ``last_image=`` is passed: the family's checkpoints are conditioned on a last frame too."""
+
+    def check_checkpoint(self) -> None:
+        """Refuse TI2V-5B (``expand_timesteps``), a CLIP-conditioned transformer without its image encoder,
+        and a Wan 2.1 checkpoint of the other image family (one image embedded vs a first-last pair)."""
+        pipe, config = self.pipe, self.pipe.transformer.config
+        if pipe.config.expand_timesteps:
+            raise ValueError(f"{self.model_dir}: expand_timesteps checkpoints (Wan 2.2 TI2V-5B) are not supported")
+        if config.image_dim is None:
+            return  # Wan 2.2: the frames reach the model through the latents alone
+        if pipe.image_encoder is None or pipe.image_processor is None:
+            raise ValueError(f"{self.model_dir}: the transformer reads CLIP image features (image_dim "
+                             f"{config.image_dim}) but the directory has no image_encoder and image_processor")
+        pair = config.pos_embed_seq_len is not None
+        if pair != self.takes_last_image:
+            family, takes = ("wan-flf2v", "a first and a last frame") if pair else ("wan-i2v", "one image")
+            raise ValueError(f"{self.model_dir}: its transformer embeds {takes} (pos_embed_seq_len "
+                             f"{config.pos_embed_seq_len}): a {family} checkpoint, not {self.name}")
+
+    def transformer_in_channels(self, z_dim: int) -> int:
+        """Noisy latents, the 4-channel known-frames mask (one per frame of a latent frame), condition latents."""
+        return 2 * z_dim + self.pipe.vae_scale_factor_temporal
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        image, last_image = first_last_images(plan, pixels)
+        if (last_image is not None) != self.takes_last_image:
+            wanted = "needs a last frame" if self.takes_last_image else "takes no last frame"
+            raise ValueError(f"{self.name} {wanted}; the plan has conditions {plan.conditions}")
+        return {"image": image, "last_image": last_image}
+
+
+class WanFLF2VBackend(WanI2VBackend):
+    """Wan first-last-frame-to-video (Wan 2.1 FLF2V): ``image=`` frame 0, ``last_image=`` frame N-1.
+
+    The planner's end image, or a loop's start image repeated at the end, is the last frame.
+    """
+
+    name = "wan-flf2v"
+    takes_last_image = True
+
+
+class WanVACEBackend(WanBackend):
+    """Wan VACE (``WanVACEPipeline``): every control as ``video`` + ``mask`` (:func:`vace_inputs`)."""
+
+    name = "wan-vace"
+    pipeline_class = WanVACEPipeline
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        """Without conditions the video is all gray and the mask all white: plain text-to-video."""
+        video, mask = vace_inputs(plan, pixels)
+        return {"video": video, "mask": mask}

@@ -1,5 +1,6 @@
-"""A server on a Wan VACE checkpoint: ``dreamreel build-tiny-model --family wan-vace``, then ``serve`` it and
-complete a Luma image-to-video request with a start and an end image through the ``wan-vace`` backend."""
+"""A server on a Wan checkpoint: ``dreamreel build-tiny-model --family <family>``, then ``serve`` it and complete
+a Luma request with a start and an end image through that family's backend (VACE's video + mask, or
+FLF2V's ``image`` + ``last_image``)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from tests.acceptance.imagehost import data_uri, png_bytes
 from tests.conftest import DREAMREEL, ServerProcess
 
 from dreamreel.media.probe import read_frames
 
 
-def test_serves_start_and_end_image_generation_on_a_wan_vace_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("family", ["wan-vace", "wan-flf2v"])
+def test_serves_start_and_end_image_generation_on_a_wan_model(tmp_path: Path, family: str) -> None:
     model_dir = tmp_path / "tiny-wan"
-    built = subprocess.run([DREAMREEL, "build-tiny-model", str(model_dir), "--family", "wan-vace"],
+    built = subprocess.run([DREAMREEL, "build-tiny-model", str(model_dir), "--family", family],
                            capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr
-    assert '"family": "wan-vace"' in (model_dir / "dreamreel.json").read_text()
+    assert f'"family": "{family}"' in (model_dir / "dreamreel.json").read_text()
 
     server = ServerProcess(tmp_path / "data", model_dir).start()
     try:

@@ -110,6 +110,8 @@ see over 2.4 rad (aliased). Measured on the shipped step-25,000 model (session 1
 block on a world clip at sigma 0.6): heads 0 and 2 attend almost uniformly over all 660 tokens in
 most blocks (entropy 6.2-6.5 nats of 6.49), so half of the attention only averages. ``grid`` puts
 all 21 frequencies where this grid can use them: 0.13 to 2.6 rad a cell and a latent frame.
+Measured from nothing against stock (session 12, same batches, 5,000 steps each): 8 % higher loss and
+no better motion (13.5 % against 17.5 % on 200 held-out clips), so the recipe keeps ``stock``.
 """
 
 

@@ -30,7 +30,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dreamreel.engine.registry import SETTINGS_FILE
+from dreamreel.engine.registry import BACKENDS, SETTINGS_FILE
 from dreamreel.engine.tiny_model import tiny_vocabulary
 from dreamreel.engine.tokenizer import build_tokenizer
 
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from torch import nn
     from transformers import CLIPImageProcessor, CLIPVisionModel, UMT5EncoderModel
 
-FAMILIES = ("wan-t2v", "wan-i2v", "wan-flf2v", "wan-vace")
-"""Wan families a tiny model can be built for; ``family`` in its ``dreamreel.json`` names one."""
+FAMILIES = tuple(family for family in BACKENDS if family.startswith("wan-"))
+"""Wan families a tiny model can be built for (every Wan family with a backend); ``family`` in its
+``dreamreel.json`` names one."""
 
 MAX_SEQUENCE_LENGTH = 128
 """Prompt tokens the text encoder reads (real Wan reads 512; tiny prompts are far shorter)."""

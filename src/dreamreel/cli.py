@@ -237,11 +237,22 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conditioning(text: str) -> tuple[tuple[str, float], ...]:
+    """argparse type for ``--conditioning``: a bad mode or weight is a usage error, not a traceback."""
+    from dreamreel.training.flow_stage import parse_conditioning
+
+    try:
+        return parse_conditioning(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from dreamreel.training.run import run_stage
 
     return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads,
-                     from_model=args.from_model, steps=args.steps, layers=args.layers, rope=args.rope)
+                     from_model=args.from_model, steps=args.steps, layers=args.layers, rope=args.rope,
+                     conditioning=args.conditioning)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -311,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rope", choices=["stock", "grid"], default=None,
                        help="flow stage: the transformer's rotary position embedding (default: what the work dir "
                             "trained with, stock for a fresh run); see training/architecture.py ROPES")
+    train.add_argument("--conditioning", type=_conditioning, default=(),
+                       help="flow stage: override conditioning-mode weights, e.g. first=0.3,none=0.25 (modes: "
+                            "none, first, last, first_last, leading, trailing; see training/flow_stage.py)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")

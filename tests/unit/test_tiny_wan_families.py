@@ -108,6 +108,19 @@ def test_builds_a_small_model_the_registry_loads_as_its_family(
     assert (backend.default_steps, backend.default_guidance) == (4, 1.0)
 
 
+def test_a_checkpoint_without_settings_gets_its_familys_published_size(
+    model_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Wan 2.1 FLF2V is published at 720p only; the other families fall back to Wan 2.1's 480p."""
+    for name, short_side in (("flf2v", 720), ("i2v-clip", 480)):
+        bare = shutil.copytree(model_dirs[name], tmp_path / name)
+        settings = json.loads((bare / "dreamreel.json").read_text())
+        settings.pop("short_side")
+        (bare / "dreamreel.json").write_text(json.dumps(settings))
+        backend = load_backend(ModelSpec(family=MODELS[name][0], path=bare))
+        assert backend.native_grid().short_side == short_side, name
+
+
 def test_same_seed_builds_same_weights(model_dirs: dict[str, Path], tmp_path: Path) -> None:
     again = build_tiny_wan(tmp_path / "again", "wan-flf2v", seed=0)
     for rel in ("transformer/diffusion_pytorch_model.safetensors", "image_encoder/model.safetensors"):

@@ -20,6 +20,7 @@ from dreamreel.training.flow_stage import (
     FlowConfig,
     LatentCache,
     flow_loss,
+    parse_conditioning,
     train_flow,
     trained_rope,
 )
@@ -69,7 +70,12 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     # every conditioning mode trains on what the cache holds (the reverse-extend tail included)
     assert shard["tail"].shape[2] == 2 and shard["last"].shape[2] == 1
     pipe = build_pipeline(work)
-    data = LatentCache(work / "latents").batch(np.random.default_rng(0), 2)
+    cache = LatentCache(work / "latents")
+    assert cache.modes()[0] == CONDITIONING_MODES
+    # --conditioning overrides some weights; a zero drops the mode
+    modes, weights = cache.modes(parse_conditioning("none=0,first=0.5"))
+    assert "none" not in modes and dict(zip(modes, weights, strict=True))["first"] == 0.5
+    data = cache.batch(np.random.default_rng(0), 2)
     for mode in CONDITIONING_MODES:
         loss = flow_loss(pipe.transformer, pipe.text_encoder, pipe.tokenizer, data, mode,
                          torch.Generator().manual_seed(0), FlowConfig())
@@ -168,3 +174,13 @@ def test_decoder_stage_trains_the_decoder_only_and_ships_with_the_model(tmp_path
     seeded = load_trained_vae(fresh).state_dict()
     trained = pin_posterior_variance(load_trained_vae(work)).state_dict()  # as export ships it
     assert all(torch.equal(trained[k], seeded[k]) for k in trained if "latents_" not in k)
+
+
+def test_conditioning_overrides_are_checked() -> None:
+    assert parse_conditioning(" first=0.3, leading=0.2 ") == (("first", 0.3), ("leading", 0.2))
+    for bad in ("sideways=0.1", "first=-1", "first"):
+        try:
+            parse_conditioning(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")

@@ -82,6 +82,9 @@ class FlowConfig:
     rope: str | None = None
     """A key of ``ROPES``. ``None``: what the work dir trained with (``rope.json``; stock for a fresh run).
     Naming another switches a trained transformer's position embedding, and it trains on from there."""
+    conditioning: tuple[tuple[str, float], ...] = ()
+    """Overrides of ``CONDITIONING_WEIGHTS`` as (mode, weight) pairs (``dreamreel train --conditioning
+    first=0.3,none=0.25``); modes not named keep their weight. Weights need not sum to 1."""
     checkpoint_every: int = 200
     log_every: int = 25
 
@@ -116,13 +119,36 @@ class LatentCache:
         tail = shard["tail"][index].float() if "tail" in shard else None
         return LatentBatch(latents, shard["last"][index].float(), tail, objects, captions)
 
-    @property
-    def modes(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
-        """The conditioning modes this cache can train, with their weights."""
+    def modes(self, overrides: tuple[tuple[str, float], ...] = ()) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The conditioning modes this cache can train, with their weights (``overrides`` replacing some)."""
         has_tail = all("tail" in shard for shard in self.shards)
-        pairs = [(m, w) for m, w in zip(CONDITIONING_MODES, CONDITIONING_WEIGHTS, strict=True)
-                 if has_tail or m != "trailing"]
+        weights = conditioning_weights(overrides)
+        pairs = [(m, w) for m, w in weights.items() if w > 0 and (has_tail or m != "trailing")]
         return tuple(m for m, _ in pairs), tuple(w for _, w in pairs)
+
+
+def conditioning_weights(overrides: tuple[tuple[str, float], ...] = ()) -> dict[str, float]:
+    """``CONDITIONING_WEIGHTS`` by mode with ``overrides`` applied; an unknown mode or a negative weight is an error."""
+    weights = dict(zip(CONDITIONING_MODES, CONDITIONING_WEIGHTS, strict=True))
+    for mode, weight in overrides:
+        if mode not in weights:
+            raise ValueError(f"unknown conditioning mode {mode!r}; known: {', '.join(CONDITIONING_MODES)}")
+        if weight < 0:
+            raise ValueError(f"conditioning weight for {mode!r} must be >= 0, got {weight}")
+        weights[mode] = weight
+    return weights
+
+
+def parse_conditioning(text: str) -> tuple[tuple[str, float], ...]:
+    """``"first=0.3,none=0.25"`` -> ``(("first", 0.3), ("none", 0.25))``, checked against the known modes."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        mode, sep, weight = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected mode=weight, got {item!r}")
+        pairs.append((mode.strip(), float(weight)))
+    conditioning_weights(tuple(pairs))
+    return tuple(pairs)
 
 
 def lr_at(step: int, config: FlowConfig) -> float:
@@ -301,7 +327,9 @@ def train_flow(work_dir: Path, config: FlowConfig, *, max_hours: float | None = 
     run = StageRun(work_dir / "flow.pt", log, modules, optimizer, config.ema_decay)
     modules.train()
     bf16 = use_bf16(config.bf16)
-    modes, weights = cache.modes
+    modes, weights = cache.modes(config.conditioning)
+    if config.conditioning:
+        log.write(event="conditioning", weights=dict(zip(modes, weights, strict=True)))
     losses: list[float] = []
     while run.step < config.steps and not run.out_of_time(max_hours):
         step = run.step

@@ -32,11 +32,11 @@ def world_for(name: str, role: str = "train") -> Allowed:
 
 def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str, threads: int | None = None,
               from_model: Path | None = None, steps: int | None = None, layers: int | None = None,
-              rope: str | None = None) -> int:
+              rope: str | None = None, conditioning: tuple[tuple[str, float], ...] = ()) -> int:
     """Run ``stage`` (or all). ``steps`` overrides the vae/decoder/flow stage's step count, and with it the end of
     its cosine schedule, for a run that must fit a shorter session than the full recipe; ``layers`` sets the flow
     transformer's depth (deepening a trained one, ``training/grow.py``); ``rope`` its position embedding
-    (a key of ``architecture.ROPES``)."""
+    (a key of ``architecture.ROPES``); ``conditioning`` overrides some of the flow's conditioning-mode weights."""
     import torch
 
     if threads:
@@ -62,7 +62,8 @@ def run_stage(stage: str, work_dir: Path, *, max_hours: float | None, world: str
     if stage in ("flow", "all"):
         from dreamreel.training.flow_stage import FlowConfig, train_flow
 
-        train_flow(work_dir, _with_steps(FlowConfig(layers=layers, rope=rope), steps), max_hours=max_hours,
+        config = FlowConfig(layers=layers, rope=rope, conditioning=conditioning)
+        train_flow(work_dir, _with_steps(config, steps), max_hours=max_hours,
                    on_checkpoint=lambda step: probe_eval(work_dir, step, world))
     if stage in ("export", "all"):
         from dreamreel.training.export import export_pipeline

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,8 +71,8 @@ from dreamreel.engine.registry import read_settings
 WAN_DEFAULTS = CheckpointDefaults(short_side=480, fps=16, max_frames=81, num_inference_steps=50,
                                   guidance_scale=5.0, max_sequence_length=512)
 """Fallbacks when ``dreamreel.json`` is absent: Wan 2.1's published 480p defaults (832x480, 81 frames at
-16 fps, 50 steps, guidance 5; 512 prompt tokens, the pipelines' default). A 720p checkpoint (Wan 2.1
-FLF2V is published at 720p only) sets ``short_side`` in its ``dreamreel.json``."""
+16 fps, 50 steps, guidance 5; 512 prompt tokens, the pipelines' default). A 720p checkpoint sets
+``short_side`` in its ``dreamreel.json``; a family published at 720p only overrides ``family_defaults``."""
 
 GRAY = 128
 """Pixel value of frames the model should generate. VACE's own code fills them with 0 in [-1, 1] (127.5);
@@ -130,6 +131,8 @@ class WanBackend:
 
     name: ClassVar[str]
     pipeline_class: ClassVar[type[DiffusionPipeline]]
+    family_defaults: ClassVar[CheckpointDefaults] = WAN_DEFAULTS
+    """What a checkpoint of this family without ``dreamreel.json`` generates natively."""
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32") -> None:
         """Load the pipeline from a local diffusers directory (never downloads) and check it fits the family.
@@ -139,7 +142,7 @@ class WanBackend:
         self.dtype = torch_dtype(dtype)
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)
-        self._defaults = WAN_DEFAULTS.updated(read_settings(self.model_dir))
+        self._defaults = self.family_defaults.updated(read_settings(self.model_dir))
         self.default_steps: int = self._defaults.num_inference_steps
         self.default_guidance: float = self._defaults.guidance_scale
 
@@ -271,6 +274,8 @@ class WanFLF2VBackend(WanI2VBackend):
 
     name = "wan-flf2v"
     takes_last_image = True
+    family_defaults = replace(WAN_DEFAULTS, short_side=720)
+    """Wan 2.1 FLF2V is published at 720p only (1280x720, 81 frames at 16 fps); 480p would be off its training."""
 
 
 class WanVACEBackend(WanBackend):

@@ -259,7 +259,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dreamreel.training.evaluate import main_eval
 
     return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world, args.guidance,
-                     args.first_frame, args.seed)
+                     args.first_frame, args.seed, args.guidance_min_sigma)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--aspects", default="16:9,9:16")
     evaluate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     evaluate.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
+    evaluate.add_argument("--guidance-min-sigma", type=float, default=None,
+                          help="guidance only on steps at or above this noise level (model default; 0: every step)")
     evaluate.add_argument("--world", choices=["full", "reduced", "static-camera"], default="full")
     evaluate.add_argument("--seed", type=int, default=0, help="which held-out prompts (another seed, another set)")
     evaluate.add_argument("--first-frame", action="store_true",

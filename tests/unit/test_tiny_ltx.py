@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dreamreel.engine.backends.base import GenerationCancelled
+from dreamreel.engine.backends.common import UNGUIDED
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.plan import NativeGrid, Plan
 from dreamreel.engine.tiny_model import build_tiny_ltx
@@ -105,3 +106,21 @@ def test_rejects_off_grid_plan(backend: LTXConditionBackend) -> None:
         backend.generate(replace(_plan(backend), native_frames=20), lambda d, t: None, lambda: False)
     with pytest.raises(ValueError):
         backend.generate(replace(_plan(backend), native_width=100), lambda d, t: None, lambda: False)
+
+
+def test_guidance_interval_guides_only_the_high_noise_steps(backend: LTXConditionBackend) -> None:
+    """``guidance_min_sigma`` switches guidance off, between steps, once sigma falls below it."""
+    plan = replace(_plan(backend, steps=3), guidance_scale=4.0)
+    scales: list[float] = []
+    hook = backend.pipe.transformer.register_forward_pre_hook(lambda *_: scales.append(backend.pipe.guidance_scale))
+    try:
+        full, _ = _run(backend, plan)
+        sigmas = [float(t) / 1000 for t in backend.pipe.scheduler.timesteps]
+        backend.guidance_min_sigma = (sigmas[1] + sigmas[2]) / 2
+        limited, steps = _run(backend, plan)
+    finally:
+        backend.guidance_min_sigma = 0.0
+        hook.remove()
+    assert scales == [4.0, 4.0, 4.0, 4.0, 4.0, UNGUIDED]
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert not np.array_equal(full, limited)  # the last step ran on the conditional prediction alone

@@ -92,7 +92,7 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     assert size_mb < 40, f"exported model is {size_mb:.1f} MB"
 
     result = evaluate(out, prompts=1, aspects=("9:16",), steps=2, guidance=1.0, world="reduced")
-    assert result["sampler"] == {"steps": 2, "guidance_scale": 1.0}  # the override reached the sampler
+    assert result["sampler"] == {"steps": 2, "guidance_scale": 1.0, "guidance_min_sigma": 0.0}  # overrides reached it
     assert set(result["model"]) == set(ATTRIBUTES) and result["analyzer_on_ground_truth"]["background"] == 1.0
     assert "first_frame_psnr" not in result
     # one clip: its asked-for motion and camera were each read back as exactly one word

@@ -75,8 +75,10 @@ pixels, the scene's own rendered first frame, are handed to the backend directly
 
 
 def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: int = 0, steps: int | None = None,
-             world: str = "full", guidance: float | None = None, first_frame: bool = False) -> dict[str, object]:
-    """``steps``/``guidance`` override the model's sampler defaults (``dreamreel.json``), to choose them.
+             world: str = "full", guidance: float | None = None, first_frame: bool = False,
+             guidance_min_sigma: float | None = None) -> dict[str, object]:
+    """``steps``/``guidance``/``guidance_min_sigma`` override the model's sampler defaults (``dreamreel.json``),
+    to choose them.
 
     ``first_frame`` starts every clip from the scene's rendered first frame (image-to-video). The
     layout is then given, so what is left to score is whether the model *moves* things as asked:
@@ -84,6 +86,8 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
     backend = LTXConditionBackend(model_dir)
     steps = steps or backend.default_steps
     guidance = backend.default_guidance if guidance is None else guidance
+    if guidance_min_sigma is not None:
+        backend.guidance_min_sigma = guidance_min_sigma
     grid = backend.native_grid()
     scenes = heldout_scenes(prompts, seed, world)
     model, truth = Tally(), Tally()
@@ -115,7 +119,7 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
         "model_dir": str(model_dir),
         "prompts": prompts,
         "aspects": list(aspects),
-        "sampler": {"steps": steps, "guidance_scale": guidance},
+        "sampler": {"steps": steps, "guidance_scale": guidance, "guidance_min_sigma": backend.guidance_min_sigma},
         "first_frame": first_frame,
         "model": model.rates(),
         "analyzer_on_ground_truth": truth.rates(),
@@ -129,9 +133,10 @@ def evaluate(model_dir: Path, *, prompts: int, aspects: tuple[str, ...], seed: i
 
 
 def main_eval(model_dir: Path, prompts: int, aspects: str, out: Path | None, steps: int | None, world: str,
-              guidance: float | None = None, first_frame: bool = False, seed: int = 0) -> int:
+              guidance: float | None = None, first_frame: bool = False, seed: int = 0,
+              guidance_min_sigma: float | None = None) -> int:
     result = evaluate(model_dir, prompts=prompts, aspects=tuple(aspects.split(",")), steps=steps, world=world,
-                      guidance=guidance, first_frame=first_frame, seed=seed)
+                      guidance=guidance, first_frame=first_frame, seed=seed, guidance_min_sigma=guidance_min_sigma)
     text = json.dumps(result, indent=2)
     print(text)
     if out is not None:

@@ -61,6 +61,8 @@ class LTXConditionBackend:
         self._defaults = LTX_DEFAULTS.updated(settings)
         self.default_steps: int = self._defaults.num_inference_steps
         self.default_guidance: float = self._defaults.guidance_scale
+        self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
+        """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
 
         self.pipe: LTXConditionPipeline = load_pipeline(LTXConditionPipeline, self.model_dir, dtype)
         tune_rope(self.pipe.transformer, settings.get("rope"))
@@ -96,7 +98,8 @@ class LTXConditionBackend:
         inputs = {"conditions": self._conditions(plan, conditions), "frame_rate": plan.native_fps}
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=lambda latents: self._decode_preview(latents, plan),
-                       max_sequence_length=self._defaults.max_sequence_length)
+                       max_sequence_length=self._defaults.max_sequence_length,
+                       guidance_min_sigma=self.guidance_min_sigma)
 
     def _decode_preview(self, packed: torch.Tensor, plan: Plan) -> np.ndarray:
         """Decode the current (still noisy) latents as the final decode would, for a progress preview.

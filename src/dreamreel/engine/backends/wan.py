@@ -145,6 +145,8 @@ class WanBackend:
         self._defaults = self.family_defaults.updated(read_settings(self.model_dir))
         self.default_steps: int = self._defaults.num_inference_steps
         self.default_guidance: float = self._defaults.guidance_scale
+        self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
+        """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
 
         self.pipe = load_pipeline(self.pipeline_class, self.model_dir, dtype)
         if self.pipe.transformer is None:
@@ -199,7 +201,8 @@ class WanBackend:
         inputs = self.pipeline_inputs(plan, conditions)
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=self._decode_preview,
-                       max_sequence_length=self._defaults.max_sequence_length)
+                       max_sequence_length=self._defaults.max_sequence_length,
+                       guidance_min_sigma=self.guidance_min_sigma)
 
     def _decode_preview(self, latents: torch.Tensor) -> np.ndarray:
         """Decode the current (still noisy) latents as the end of every Wan pipeline's ``__call__`` does.

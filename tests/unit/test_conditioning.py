@@ -10,9 +10,10 @@ from dreamreel.core.conditioning import Control, check_image_source, controls_of
 from dreamreel.core.errors import InvalidRequest, NotSupported
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.assemble import iter_new_part
+from dreamreel.engine.backends.common import CheckpointDefaults
 from dreamreel.engine.plan import NativeGrid
 from dreamreel.engine.planner import plan_generation
-from dreamreel.media.loop import blend_loop
+from dreamreel.media.loop import blend_loop, fade_into_start
 
 GRID = NativeGrid(short_side=64, size_multiple=32, frame_multiple=8, fps=8)
 IMG, GEN = ImageKeyframe(url="data:image/png;base64,AA=="), GenerationKeyframe(id="abc")
@@ -51,6 +52,31 @@ def test_blend_loop_wraps_smoothly() -> None:
     # the restart itself (last frame -> first) and the fade's end are within a natural step (5) of the
     # ramp's own, since the fade starts and ends slowly
     assert steps[-1] < 7.5 and steps[7] < 7.5, steps
+
+
+def test_fade_into_start_keeps_the_start_and_wraps_onto_it() -> None:
+    ramp = np.linspace(0, 200, 41).astype(np.uint8)[:, None, None, None].repeat(3, axis=3)
+    faded = fade_into_start(ramp, 12)
+    assert faded.shape == ramp.shape and np.array_equal(faded[:29], ramp[:29])  # untouched up to the fade
+    steps = np.abs(np.diff(np.concatenate([faded, faded[:1]]).astype(float), axis=0))[:, 0, 0, 0]
+    assert steps[-1] <= 5 and steps.max() < 40  # the wrap onto the start is a small step; the ramp jumps 200
+    with pytest.raises(ValueError):
+        fade_into_start(ramp, 21)
+
+
+def test_a_loop_on_an_image_fades_where_the_last_frame_is_not_pinned() -> None:
+    request = GenerationRequest(prompt="x", loop=True, keyframes=Keyframes(frame0=IMG))
+    faded = plan_generation(request, GRID, seed=1, steps=2, guidance_scale=1.0, pin_last_frame=False)
+    assert [c.frame_index for c in faded.conditions] == [0] and faded.native_frames == 41
+    assert faded.loop_fade_to_start and faded.loop_blend == 8 and faded.drop_last
+    native = np.arange(41, dtype=np.uint8)[:, None, None, None].repeat(3, axis=3) * 5
+    out = list(iter_new_part(native, faded))
+    assert len(out) == faded.output_frames and out[0][0, 0, 0] == 0  # starts on the start image's frame
+    unlooped = plan(loop=True)
+    assert not unlooped.loop_fade_to_start and unlooped.native_frames == 41 + 8  # cross-fade: extra frames
+    assert CheckpointDefaults(1, 1, 1, 1, 1.0, 1).updated({"loop_on_image": "fade"}).loop_on_image == "fade"
+    with pytest.raises(ValueError, match="loop_on_image"):
+        CheckpointDefaults(1, 1, 1, 1, 1.0, 1).updated({"loop_on_image": "sometimes"})
 
 
 def test_capability_table_names_model_and_control() -> None:

@@ -124,3 +124,36 @@ def test_guidance_interval_guides_only_the_high_noise_steps(backend: LTXConditio
     assert scales == [4.0, 4.0, 4.0, 4.0, 4.0, UNGUIDED]
     assert steps == [(1, 3), (2, 3), (3, 3)]
     assert not np.array_equal(full, limited)  # the last step ran on the conditional prediction alone
+
+
+def test_a_model_whose_end_keyframes_do_not_land_fades_its_image_loops(model_dir: Path, tmp_path: Path) -> None:
+    """``loop_on_image: fade`` in dreamreel.json: a loop on a start image conditions frame 0 only and dissolves
+    back into it, instead of asking the model to land its last frame on the image."""
+    import base64
+    import io
+    import shutil
+
+    from PIL import Image
+
+    from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
+    from dreamreel.worker.inputs import InputResolver
+    from dreamreel.worker.render import render_clip
+
+    fading = shutil.copytree(model_dir, tmp_path / "fading")
+    settings = json.loads((fading / "dreamreel.json").read_text())
+    (fading / "dreamreel.json").write_text(json.dumps({**settings, "loop_on_image": "fade"}))
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(png, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    request = GenerationRequest(prompt="a red ball", loop=True, resolution="540p",
+                                keyframes=Keyframes(frame0=ImageKeyframe(url=url)))
+    plans = {}
+    for name, directory in (("keyframe", model_dir), ("fade", fading)):
+        backend = LTXConditionBackend(directory)
+        assert backend.loop_on_image == name
+        plans[name] = render_clip(backend, request, seed=1, video_path=tmp_path / f"{name}.mp4", poster_path=None,
+                                  on_step=lambda d, t: None, should_cancel=lambda: False, steps=1,
+                                  inputs=InputResolver(store=None, storage=None, owner="test")).plan
+    last = plans["keyframe"].native_frames - 1
+    assert [c.frame_index for c in plans["keyframe"].conditions] == [0, last]
+    assert [c.frame_index for c in plans["fade"].conditions] == [0] and plans["fade"].loop_fade_to_start

@@ -204,7 +204,7 @@ def test_a_checkpoint_without_image_encoder_serves_first_last_frame_too(model_di
 
 def test_loop_on_a_start_image(backends: dict[str, WanBackend]) -> None:
     """First-last-frame closes the loop on the start image itself; image-to-video, which has no last frame,
-    cross-fades (``render_clip`` asks ``pins_last_frame`` of the backend's family)."""
+    dissolves into its first frame (``render_clip`` asks ``pins_last_frame`` of the backend's family)."""
     flf2v, i2v = backends["flf2v"], backends["i2v"]
     assert pins_last_frame(flf2v.name) and not pins_last_frame(i2v.name)
     request = GenerationRequest(prompt="a red ball", loop=True, keyframes=Keyframes(frame0=IMG))
@@ -215,6 +215,7 @@ def test_loop_on_a_start_image(backends: dict[str, WanBackend]) -> None:
     assert [(c.slot, c.frame_index) for c in closed.conditions] == [("frame0", 0), ("frame0", last)]
     assert closed.loop_blend == 0
     assert faded.conditions == (Condition("frame0", "image", 0),) and faded.loop_blend > 0 and faded.drop_last
+    assert faded.loop_fade_to_start and faded.native_frames == closed.native_frames  # no extra frames
 
     frames, _ = _run(flf2v, _plan(flf2v, loop=True, keyframes=Keyframes(frame0=IMG)), [RED, RED])
     assert frames.shape == (17, 32, 64, 3)
@@ -309,13 +310,22 @@ def test_checkpoints_of_another_family_are_refused_at_load(model_dirs: dict[str,
     stripped = _without_image_encoder(model_dirs["flf2v"], tmp_path / "no-clip")
     with pytest.raises(ValueError, match="no image_encoder"):
         load("wan-flf2v", stripped)
+    fading = shutil.copytree(model_dirs["flf2v"], tmp_path / "fading")
+    settings = json.loads((fading / "dreamreel.json").read_text())
+    (fading / "dreamreel.json").write_text(json.dumps({**settings, "loop_on_image": "fade"}))
+    with pytest.raises(ValueError, match="loop_on_image"):
+        load("wan-flf2v", fading)  # its pipeline always takes a last image, so a loop must close on one
 
 
-@pytest.mark.parametrize(("name", "closed"), [("i2v", False), ("flf2v", True)])
+@pytest.mark.parametrize(("name", "loop_on_image", "closed"),
+                         [("i2v", "keyframe", False), ("i2v", "fade", False), ("flf2v", "keyframe", True)])
 def test_render_clip_plans_a_loop_by_the_family(
-    name: str, closed: bool, backends: dict[str, WanBackend], tmp_path: Path
+    name: str, loop_on_image: str, closed: bool, backends: dict[str, WanBackend], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``render_clip`` tells the planner whether the backend's family can close a loop on its start image."""
+    """``render_clip`` tells the planner whether the backend's family can close a loop on its start image,
+    and whether the model's own ``loop_on_image`` setting wants it to."""
+    monkeypatch.setattr(backends[name], "loop_on_image", loop_on_image)
     png = io.BytesIO()
     Image.fromarray(RED[0]).save(png, "PNG")
     url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
@@ -326,5 +336,5 @@ def test_render_clip_plans_a_loop_by_the_family(
                        inputs=InputResolver(store=None, storage=None, owner="test"))
     last = clip.plan.native_frames - 1
     assert [c.frame_index for c in clip.plan.conditions] == ([0, last] if closed else [0])
-    assert (clip.plan.loop_blend == 0) == closed
+    assert (clip.plan.loop_blend == 0) == closed and clip.plan.loop_fade_to_start == (not closed)
     assert clip.video.width == 960 and clip.video.duration_s == pytest.approx(5.0)

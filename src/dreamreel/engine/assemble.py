@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from dreamreel.engine.plan import Plan
-from dreamreel.media.loop import blend_loop
+from dreamreel.media.loop import blend_loop, fade_into_start
 from dreamreel.media.resample import iter_output_frames
 
 
@@ -22,7 +22,8 @@ def new_part(native: np.ndarray, plan: Plan) -> np.ndarray:
     """The native frames the delivered new part is resampled from, anchors included."""
     frames = native[plan.head_trim : native.shape[0] - plan.tail_trim]
     if plan.loop_blend:
-        frames = blend_loop(frames, plan.loop_blend)
+        close = fade_into_start if plan.loop_fade_to_start else blend_loop
+        frames = close(frames, plan.loop_blend)
         frames = np.concatenate([frames, frames[:1]], axis=0)  # the loop's end anchor is its own start
     return frames
 

@@ -70,6 +70,10 @@ class Plan:
     loop_blend: int = 0
     """Native frames of the tail cross-faded into the head (loop without a start image); the blended
     clip is then closed with its own first frame as the end anchor."""
+    loop_fade_to_start: bool = False
+    """With ``loop_blend``: a loop on a start image whose model cannot pin its last frame. The last
+    ``loop_blend`` native frames dissolve into the first (``media.loop.fade_into_start``) instead of the
+    tail being cross-faded into the head, so the clip still starts on the image; no extra frames."""
     drop_first: bool = False
     """The first resampled frame is an anchor duplicating the previous clip's last frame: not delivered."""
     drop_last: bool = False

@@ -10,9 +10,11 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
   delivered); generation at frame1 (reverse-extend) -> the source's first ``k`` frames at ``N - k``;
 * loop with a frame0 image -> the image at 0 *and* ``N - 1``: the clip is a closed cycle whose last native
   frame (the image again) is the anchor, not delivered, so playback wraps onto the image seamlessly;
-* loop without one, or on a model that cannot pin its last frame (``pin_last_frame=False``, e.g. Wan
-  image-to-video) -> ``loop_blend`` extra frames are generated and the tail is cross-faded into the head
-  (``media.loop``), then closed the same way.
+* loop without one -> ``loop_blend`` extra frames are generated and the tail is cross-faded into the head
+  (``media.loop``), then closed the same way;
+* loop with a frame0 image on a model that cannot pin its last frame (``pin_last_frame=False``: Wan
+  image-to-video, or a model whose ``dreamreel.json`` says its end keyframes do not land) -> the image at
+  0 only, and the clip's last ``loop_blend`` frames dissolve into its first (``loop_fade_to_start``).
 """
 
 from __future__ import annotations
@@ -74,12 +76,13 @@ def plan_generation(
     fm = grid.frame_multiple
     k = overlap_frames(grid)
     close_on_image = request.loop and start_image and pin_last_frame
+    fade_to_start = request.loop and start_image and not pin_last_frame
 
     new_frames = native_frame_count(request.duration_s, grid)
     blend = 0
     if request.loop and not close_on_image:
         blend = fm * max(1, round(new_frames * LOOP_BLEND_FRACTION / fm))
-    extra = (k - 1) * (int(extend) + int(reverse)) + blend
+    extra = (k - 1) * (int(extend) + int(reverse)) + (0 if fade_to_start else blend)
     new_frames = min(new_frames, fm * max(1, (grid.max_frames - 1 - extra) // fm) + 1)
     if new_frames + extra > grid.max_frames:
         raise ValueError(f"the model's {grid.max_frames}-frame limit leaves no room for these conditions")
@@ -114,6 +117,7 @@ def plan_generation(
         head_trim=(k - 1) if extend else 0,
         tail_trim=(k - 1) if reverse else 0,
         loop_blend=blend,
+        loop_fade_to_start=fade_to_start,
         drop_first=extend,
         drop_last=reverse or request.loop,
         source_stride=max(1, round(OUTPUT_FPS / grid.fps)),

@@ -1,4 +1,4 @@
-"""Seamless loops by cross-fading a clip's tail into its head.
+"""Seamless loops: a clip's tail cross-faded into its head, or into its start image.
 
 fal describes Ray 2's ``loop`` as "end of video is blended with the beginning"; this is that blend. A
 clip ``x`` of ``F`` frames and an overlap ``L`` become ``F - L`` frames: the first ``L`` are
@@ -10,8 +10,15 @@ anywhere.
 Why a raised cosine, not a straight ramp: with ``w = (j+1)/(L+1)`` every blended step, the wrap
 included, carries ``1/(L+1)`` of the difference between head and tail, so the wrap was 2.25x the
 clip's median step on the embedded model (``bench/bench_controls.py``, session 10). The cosine starts
-and ends the fade slowly (``w[0]`` is 3 % for ``L = 8``), where the loop's restart and the fade's
-end are, and fades fastest mid-way, where that step is ``pi/2`` times the straight ramp's.
+and ends the fade slowly, where the loop's restart and the fade's end are, and fades fastest mid-way,
+where that step is ``pi/2`` times the straight ramp's. Its weights sit at the midpoints of ``L`` equal
+steps, ``(j + 0.5)/L`` (session 13; until then ``(j+1)/(L+1)``): the first and last weights are 1 % for
+``L = 8`` instead of 3 %, and the wrap carries a third of the head-tail difference it did.
+
+A loop on a start image (:func:`fade_into_start`) is for a model that cannot land its last frame on an
+image: the clip starts on the image, as the model drew it from the start keyframe, and its last ``L``
+frames dissolve into that first frame, so playback wraps onto the image. It keeps every generated frame
+(no extra ones are generated for it); the motion slows into the still picture instead of a cut.
 """
 
 from __future__ import annotations
@@ -24,10 +31,26 @@ def blend_loop(frames: np.ndarray, overlap: int) -> np.ndarray:
     count = frames.shape[0]
     if overlap < 1 or 2 * overlap > count:
         raise ValueError(f"overlap must be in 1..{count // 2} for {count} frames, got {overlap}")
-    phase = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
-    weights = 0.5 - 0.5 * np.cos(np.pi * phase)
-    weights = weights[:, None, None, None]
+    weights = fade_weights(overlap)
     head = frames[:overlap].astype(np.float32)
     tail = frames[count - overlap :].astype(np.float32)
     blended = np.clip(np.rint(weights * head + (1 - weights) * tail), 0, 255).astype(np.uint8)
     return np.concatenate([blended, frames[overlap : count - overlap]], axis=0)
+
+
+def fade_weights(overlap: int) -> np.ndarray:
+    """Weights of the arriving picture over ``overlap`` frames: a raised cosine sampled at step midpoints,
+    shaped ``(overlap, 1, 1, 1)`` to broadcast over frames."""
+    phase = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+    return (0.5 - 0.5 * np.cos(np.pi * phase))[:, None, None, None]
+
+
+def fade_into_start(frames: np.ndarray, overlap: int) -> np.ndarray:
+    """``frames`` (``(F, h, w, 3)`` uint8), same length, with the last ``overlap`` dissolving into ``frames[0]``."""
+    count = frames.shape[0]
+    if overlap < 1 or 2 * overlap > count:
+        raise ValueError(f"overlap must be in 1..{count // 2} for {count} frames, got {overlap}")
+    weights = fade_weights(overlap)
+    tail = frames[count - overlap :].astype(np.float32)
+    faded = np.clip(np.rint(weights * frames[:1].astype(np.float32) + (1 - weights) * tail), 0, 255)
+    return np.concatenate([frames[: count - overlap], faded.astype(np.uint8)], axis=0)

@@ -53,7 +53,7 @@ def render_clip(
         seed=seed,
         steps=steps or backend.default_steps,
         guidance_scale=backend.default_guidance,
-        pin_last_frame=pins_last_frame(backend.name),
+        pin_last_frame=pins_last_frame(backend.name) and backend.loop_on_image == "keyframe",
     )
     if on_plan is not None:  # e.g. log the exact prompt the model receives
         on_plan(plan)

@@ -42,6 +42,9 @@ class Backend(Protocol):
     default_steps: int
     """Denoising steps this checkpoint is meant to run with."""
     default_guidance: float
+    loop_on_image: str
+    """``keyframe`` or ``fade``: how a loop on a start image closes where the family can pin its last frame
+    (``backends.common.CheckpointDefaults.loop_on_image``)."""
 
     def native_grid(self) -> NativeGrid:
         """Sizes this loaded checkpoint can generate."""

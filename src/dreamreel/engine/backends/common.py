@@ -50,6 +50,9 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+LOOP_ON_IMAGE = ("keyframe", "fade")
+
+
 @dataclass(frozen=True)
 class CheckpointDefaults:
     """A checkpoint's native defaults: the family's published values, overridden by ``dreamreel.json``."""
@@ -66,6 +69,14 @@ class CheckpointDefaults:
     guidance_min_sigma: float = 0.0
     """Classifier-free guidance only on steps whose noise level sigma is at least this (0: every step); see
     :func:`denoise`."""
+    loop_on_image: str = "keyframe"
+    """How a loop on a start image closes, where the family can pin its last frame: ``keyframe`` (the image
+    again as the last frame's condition) or ``fade`` (the last frames dissolve into the first; for a model
+    whose end keyframes measurably do not land, like the embedded one: ``engine/planner.py``)."""
+
+    def __post_init__(self) -> None:
+        if self.loop_on_image not in LOOP_ON_IMAGE:
+            raise ValueError(f"loop_on_image must be one of {', '.join(LOOP_ON_IMAGE)}, got {self.loop_on_image!r}")
 
     def updated(self, settings: Mapping[str, Any]) -> CheckpointDefaults:
         """These defaults with every field a parsed ``dreamreel.json`` sets (same keys as the fields)."""
@@ -77,6 +88,7 @@ class CheckpointDefaults:
             guidance_scale=float(settings.get("guidance_scale", self.guidance_scale)),
             max_sequence_length=int(settings.get("max_sequence_length", self.max_sequence_length)),
             guidance_min_sigma=float(settings.get("guidance_min_sigma", self.guidance_min_sigma)),
+            loop_on_image=str(settings.get("loop_on_image", self.loop_on_image)),
         )
 
     def grid(self, size_multiple: int, frame_multiple: int) -> NativeGrid:

@@ -147,6 +147,7 @@ class WanBackend:
         self.default_guidance: float = self._defaults.guidance_scale
         self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
         """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
+        self.loop_on_image: str = self._defaults.loop_on_image
 
         self.pipe = load_pipeline(self.pipeline_class, self.model_dir, dtype)
         if self.pipe.transformer is None:
@@ -244,6 +245,9 @@ class WanI2VBackend(WanBackend):
         """Refuse TI2V-5B (``expand_timesteps``), a CLIP-conditioned transformer without its image encoder,
         and a Wan 2.1 checkpoint of the other image family (one image embedded vs a first-last pair)."""
         pipe, config = self.pipe, self.pipe.transformer.config
+        if self.takes_last_image and self.loop_on_image != "keyframe":
+            raise ValueError(f"{self.model_dir}: {self.name} always conditions on a last image, so a loop on a start "
+                             f"image closes on it; loop_on_image {self.loop_on_image!r} cannot apply")
         if pipe.config.expand_timesteps:
             raise ValueError(f"{self.model_dir}: expand_timesteps checkpoints (Wan 2.2 TI2V-5B) are not supported")
         if config.image_dim is None:

@@ -46,7 +46,7 @@ def test_stages_resume_and_export_a_loadable_model(tmp_path) -> None:
     train_flow(work, FlowConfig(steps=2, batch_size=2, checkpoint_every=1))
     out = export_pipeline(work, tmp_path / "model")
     settings = json.loads((out / "dreamreel.json").read_text())
-    assert settings["trained_steps"] == 2 and settings["max_frames"] == 41
+    assert settings["trained_steps"] == 2 and settings["max_frames"] == 41 and settings["loop_on_image"] == "fade"
     exported_vae = AutoencoderKLLTXVideo.from_pretrained(out / "vae")
     posterior = exported_vae.encode(torch.rand(1, 3, 1, 96, 160) * 2 - 1).latent_dist
     assert posterior.std.max() < 1e-5  # keyframes, which the pipeline encodes with .sample(), come in clean

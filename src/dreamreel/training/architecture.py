@@ -41,6 +41,12 @@ SAMPLER_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 6.0}
 45.4 % at G = 1.5 / 3 / 6 / 9, and adjacent-frame difference 1.64 / 1.66 / 2.00 / 2.39 against the
 rendered clips' 2.21 (session 6; chosen on the eval's own prompts, so the 6's edge is optimistic)."""
 
+LOOP_ON_IMAGE = "fade"
+"""Written to ``dreamreel.json`` (``engine/backends/common.py``): a loop on a start image dissolves back into its
+first frame rather than asking the model to land its last frame on the image. On the session-11 ship
+(``bench/bench_controls.py``, session 13) the keyframe-closed loop wrapped with a jump of 77x the clip's median
+step (its end keyframes land at 11 dB); the fade wraps at 0.94x, with the first frame unchanged (18.0 dB)."""
+
 LATENT_CHANNELS = 32
 """A 16x16x4 pixel block is 3,072 values. With 16 channels (192x, the real LTX ratio) a 10,000-step
 VAE drew colours (92 %) but not shapes (17 %); 32 channels halve the squeeze at the same token count

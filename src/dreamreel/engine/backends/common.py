@@ -154,9 +154,11 @@ def denoise(
     step but the last (the real clip is about to exist then).
 
     ``guidance_min_sigma`` > 0 limits classifier-free guidance to the steps whose sigma is at least that (a
-    guidance interval); later steps use the conditional prediction alone. Why: on the embedded model, guidance
-    6 on the low-noise steps is what stretches a moving object into a streak (model card, session 13), while
-    the high-noise steps, where layout and colour are decided, need it. The scale is switched between steps
+    guidance interval); later steps use the conditional prediction alone. Why it exists: on the embedded model,
+    guidance 6 on the low-noise steps is what stretches a moving object into a streak (``bench/probe_motion.py``,
+    model card, session 13). It is not the embedded model's default: guided only above sigma 0.976, its
+    clips moved half as much and the 200-prompt eval fell from 49.0 to 46.3 % (colour 93.75 -> 88 %, motion
+    21 -> 14.75 %). A setting for checkpoints it measures better on. The scale is switched between steps
     from the step callback; "off" is a scale of :data:`UNGUIDED` rather than 1, because the diffusers pipelines
     decide whether to run the unconditional pass from ``guidance_scale > 1`` and the LTX pipeline batched its
     prompt embeddings for two passes before the first step.

@@ -31,13 +31,18 @@ import numpy as np
 def blend_loop(frames: np.ndarray, overlap: int) -> np.ndarray:
     """Return ``frames`` (``(F, h, w, 3)`` uint8) shortened by ``overlap`` and cross-faded into a cycle."""
     count = frames.shape[0]
-    if overlap < 1 or 2 * overlap > count:
-        raise ValueError(f"overlap must be in 1..{count // 2} for {count} frames, got {overlap}")
+    _check_overlap(count, overlap)
     weights = fade_weights(overlap)
     head = frames[:overlap].astype(np.float32)
     tail = frames[count - overlap :].astype(np.float32)
     blended = np.clip(np.rint(weights * head + (1 - weights) * tail), 0, 255).astype(np.uint8)
     return np.concatenate([blended, frames[overlap : count - overlap]], axis=0)
+
+
+def _check_overlap(count: int, overlap: int) -> None:
+    """Both closings take ``overlap`` frames from each end of a ``count``-frame clip; the ends must not overlap."""
+    if overlap < 1 or 2 * overlap > count:
+        raise ValueError(f"overlap must be in 1..{count // 2} for {count} frames, got {overlap}")
 
 
 def fade_weights(overlap: int) -> np.ndarray:
@@ -50,8 +55,7 @@ def fade_weights(overlap: int) -> np.ndarray:
 def fade_into_start(frames: np.ndarray, overlap: int) -> np.ndarray:
     """``frames`` (``(F, h, w, 3)`` uint8), same length, with the last ``overlap`` dissolving into ``frames[0]``."""
     count = frames.shape[0]
-    if overlap < 1 or 2 * overlap > count:
-        raise ValueError(f"overlap must be in 1..{count // 2} for {count} frames, got {overlap}")
+    _check_overlap(count, overlap)
     weights = fade_weights(overlap)
     tail = frames[count - overlap :].astype(np.float32)
     faded = np.clip(np.rint(weights * frames[:1].astype(np.float32) + (1 - weights) * tail), 0, 255)

@@ -14,6 +14,7 @@ from dreamreel.engine.backends.common import CheckpointDefaults
 from dreamreel.engine.plan import NativeGrid
 from dreamreel.engine.planner import plan_generation
 from dreamreel.media.loop import blend_loop, fade_into_start
+from dreamreel.media.seam import Joint, iter_joined, settle_weight
 
 GRID = NativeGrid(short_side=64, size_multiple=32, frame_multiple=8, fps=8)
 IMG, GEN = ImageKeyframe(url="data:image/png;base64,AA=="), GenerationKeyframe(id="abc")
@@ -41,6 +42,27 @@ def test_new_part_has_exact_frames_and_drops_anchors() -> None:
     out = list(iter_new_part(native, p))
     assert len(out) == p.output_frames and out[-1][0, 0, 0] == p.native_frames - 1
     assert out[0][0, 0, 0] >= 8  # the model's copy of the source tail (native 0..7) is not delivered
+
+
+def test_a_joint_is_corrected_onto_the_source_frame_and_fades_out() -> None:
+    """Near a joint the delivered frames are scaled to the output size and moved onto the source's frame;
+    the correction fades along a raised cosine, and frames past the fade pass through at native size."""
+    assert settle_weight(0, 6) == 1.0 and settle_weight(6, 6) == 0.0 and 0.9 < settle_weight(1, 6) < 1.0
+    native = [np.full((2, 2, 3), 60, dtype=np.uint8) for _ in range(12)]
+    model_copy = np.full((2, 2, 3), 60, dtype=np.uint8)  # the model drew the source's frame as 60 ...
+    joined = list(iter_joined(iter(native), total=12, width=4, height=4, fade=6,
+                              head=Joint(model_copy, lambda: np.full((4, 4, 3), 90, dtype=np.uint8)),  # ... it is 90
+                              tail=Joint(model_copy, lambda: np.full((4, 4, 3), 30, dtype=np.uint8))))
+    values = [int(frame[0, 0, 0]) for frame in joined]
+    assert joined[0].shape == (4, 4, 3) and 87 <= values[0] < 90  # one output frame past the joint
+    assert values[:5] == sorted(values[:5], reverse=True) and values[4] > 60  # fading, never overshooting
+    assert joined[6].shape == (2, 2, 3) and values[5:7] == [60, 60]  # untouched between the fades
+    assert 30 < values[-1] <= 33 and values[-5:] == sorted(values[-5:], reverse=True)
+
+
+def test_only_a_source_clip_makes_a_joint() -> None:
+    assert plan(keyframes=Keyframes(frame0=GEN)).joint_fade == 16 == plan(keyframes=Keyframes(frame1=GEN)).joint_fade
+    assert plan(keyframes=Keyframes(frame0=IMG, frame1=IMG)).joint_fade == 0  # images are not delivered
 
 
 def test_blend_loop_wraps_smoothly() -> None:

@@ -1,21 +1,24 @@
-"""Native frames from the model -> the delivered frames of the new part (anchors removed, loops closed).
+"""Native frames from the model -> the delivered frames of the new part (anchors removed, joints and loops closed).
 
 Both ends of the resampled clip are pinned to native frames (:mod:`dreamreel.media.resample`). Where the
 new part meets another clip (an extended source, a reverse-extended one, or itself in a loop), the
 native clip is laid out so that the frame *at* the joint is an anchor: resampled like any frame, then
 not delivered. The step across the joint is then one output frame's worth of motion, like every other
-step, instead of a full native frame's jump (3 output frames at 8 fps native, 24 fps out).
+step, instead of a full native frame's jump (3 output frames at 8 fps native, 24 fps out). At a source clip's
+joint that anchor is the model's copy of the source's frame, which is not the source's frame as delivered:
+:func:`iter_delivered_part` corrects the frames near it onto the real one (``media.seam``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from dreamreel.engine.plan import Plan
 from dreamreel.media.loop import blend_loop, fade_into_start
 from dreamreel.media.resample import iter_output_frames
+from dreamreel.media.seam import Joint, iter_joined
 
 
 def new_part(native: np.ndarray, plan: Plan) -> np.ndarray:
@@ -36,3 +39,20 @@ def iter_new_part(native: np.ndarray, plan: Plan) -> Iterator[np.ndarray]:
         if (index == 0 and plan.drop_first) or (index == total - 1 and plan.drop_last):
             continue
         yield frame
+
+
+def iter_delivered_part(
+    native: np.ndarray, plan: Plan, *, width: int, height: int,
+    head_frame: Callable[[], np.ndarray] | None = None, tail_frame: Callable[[], np.ndarray] | None = None,
+) -> Iterator[np.ndarray]:
+    """:func:`iter_new_part`, joined onto the source clips it meets: ``head_frame`` gives an extended source's
+    last frame, ``tail_frame`` a reverse-extended source's first, both as delivered (``width x height``)."""
+    frames = iter_new_part(native, plan)
+    if not plan.joint_fade or (head_frame is None and tail_frame is None):
+        return frames
+    part = new_part(native, plan)
+    return iter_joined(
+        frames, total=plan.output_frames, width=width, height=height, fade=plan.joint_fade * plan.source_stride,
+        head=Joint(part[0], head_frame) if head_frame is not None else None,
+        tail=Joint(part[-1], tail_frame) if tail_frame is not None else None,
+    )

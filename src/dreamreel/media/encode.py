@@ -59,6 +59,15 @@ so on a big host more threads buys little speed but a lot of 4k memory."""
 POSTER_JPEG_QUALITY = 90
 
 
+def scale_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``frame`` (uint8 RGB) scaled to ``width x height`` with the encoder's own filter, for code that must
+    work on delivered-size pixels before encoding (``media.seam``)."""
+    if frame.shape[:2] == (height, width):
+        return frame
+    source = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+    return source.reformat(width=width, height=height, format="rgb24", interpolation=SCALE_INTERPOLATION).to_ndarray()
+
+
 @dataclass(frozen=True)
 class EncodedVideo:
     """What was written, for the job record and the API response.

@@ -16,7 +16,7 @@ import numpy as np
 from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.concepts import apply_concepts
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest
-from dreamreel.engine.assemble import iter_new_part
+from dreamreel.engine.assemble import iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
 from dreamreel.engine.plan import Plan
 from dreamreel.engine.planner import plan_generation
@@ -24,6 +24,13 @@ from dreamreel.media.clip import iter_clip_frames
 from dreamreel.media.encode import EncodedVideo, encode_frames, write_poster
 from dreamreel.media.probe import probe_mp4
 from dreamreel.worker.inputs import InputError, InputResolver
+
+
+def remember_last(stream: Iterator[np.ndarray], kept: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """``stream`` unchanged, its latest frame kept in ``kept`` (the one frame a joint needs, no second decode)."""
+    for frame in stream:
+        kept[:] = [frame]
+        yield frame
 
 
 @dataclass(frozen=True)
@@ -71,13 +78,21 @@ def render_clip(
         head = inputs.source_path(request, "frame0")  # type: ignore[union-attr]
     if keyframes is not None and isinstance(keyframes.frame1, GenerationKeyframe):
         tail = inputs.source_path(request, "frame1")  # type: ignore[union-attr]
+    head_last: list[np.ndarray] = []  # the extended source's last frame, kept as it streams past
     if head is not None:
         total += probe_mp4(head).frames
-        parts.append(iter_clip_frames(head, width, height))
-    parts.append(iter_new_part(frames, plan))
+        parts.append(remember_last(iter_clip_frames(head, width, height), head_last))
+    tail_frames: Iterator[np.ndarray] = iter(())
+    tail_first = None  # a reverse-extended source's first frame, read before the new part needs it
     if tail is not None:
         total += probe_mp4(tail).frames
-        parts.append(iter_clip_frames(tail, width, height))
+        tail_frames = iter_clip_frames(tail, width, height)
+        tail_first = next(tail_frames, None)
+    parts.append(iter_delivered_part(frames, plan, width=width, height=height,
+                                     head_frame=(lambda: head_last[-1]) if head is not None else None,
+                                     tail_frame=(lambda: tail_first) if tail_first is not None else None))
+    if tail_first is not None:
+        parts.append(itertools.chain([tail_first], tail_frames))
 
     video_path.parent.mkdir(parents=True, exist_ok=True)
     first: list[np.ndarray] = []

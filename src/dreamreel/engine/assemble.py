@@ -33,7 +33,11 @@ def new_part(native: np.ndarray, plan: Plan) -> np.ndarray:
 
 def iter_new_part(native: np.ndarray, plan: Plan) -> Iterator[np.ndarray]:
     """Yield the ``plan.output_frames`` delivered frames of the new part (native size)."""
-    frames = new_part(native, plan)
+    return _iter_resampled(new_part(native, plan), plan)
+
+
+def _iter_resampled(frames: np.ndarray, plan: Plan) -> Iterator[np.ndarray]:
+    """The delivered frames resampled from :func:`new_part`'s frames, anchors dropped."""
     total = plan.resample_frames
     for index, frame in enumerate(iter_output_frames(frames, total)):
         if (index == 0 and plan.drop_first) or (index == total - 1 and plan.drop_last):
@@ -47,10 +51,10 @@ def iter_delivered_part(
 ) -> Iterator[np.ndarray]:
     """:func:`iter_new_part`, joined onto the source clips it meets: ``head_frame`` gives an extended source's
     last frame, ``tail_frame`` a reverse-extended source's first, both as delivered (``width x height``)."""
-    frames = iter_new_part(native, plan)
+    part = new_part(native, plan)
+    frames = _iter_resampled(part, plan)
     if not plan.joint_fade or (head_frame is None and tail_frame is None):
         return frames
-    part = new_part(native, plan)
     return iter_joined(
         frames, total=plan.output_frames, width=width, height=height, fade=plan.joint_fade * plan.source_stride,
         head=Joint(part[0], head_frame) if head_frame is not None else None,

@@ -6,9 +6,13 @@ Runs the same code path as the worker (planner -> backend -> assembly -> H.264),
 synthetic keyframe picture, and reads the delivered MP4s back with PyAV. Targets (issue #5):
 keyframe PSNR >= 25 dB (the delivered first/last frame, shrunk to the model's native size, against the
 fitted keyframe at that size); a seam (extend/reverse-extend joint) <= 2x the clip's median
-adjacent-frame difference; a loop's |last - first| <= 1.5x it. Nothing here pastes the input over the
-output: keyframe PSNR is whatever the model produced. (An extension's joint is corrected onto the source
-clip's frame by the product itself, ``media/seam.py``, since the source is part of the delivered video.)
+adjacent-frame difference; a loop's |last - first| <= 1.5x it.
+
+The product joins a clip's ends onto what they meet (``media/seam.py``): an extension onto its source
+clip's joint frame, and, since session 15, the first/last frame onto the keyframe image, the correction
+fading over a second. So the delivered keyframe PSNR says what a user gets; ``model_psnr_*_db`` says what
+the model itself drew there (its native frame before the join), and ``step_ratio`` is the step out of the
+image (frame 0 -> 1, or into it at the end) over the clip's median step, which a join must keep small.
 
 Each seed is one clip per control; with several ``--seeds`` every number is reported per seed and as the
 median, and a control passes on its median (one clip is a noisy sample of a model's behaviour).
@@ -100,6 +104,14 @@ def main() -> int:
     from dreamreel.engine.backends.ltx import LTXConditionBackend
 
     backend = LTXConditionBackend(args.model_dir)
+    native: list[np.ndarray] = []  # the model's own frames of the latest clip, before assembly and joins
+    generate = backend.generate
+
+    def recording_generate(*args, **kwargs) -> np.ndarray:
+        native[:] = [generate(*args, **kwargs)]
+        return native[0]
+
+    backend.generate = recording_generate  # type: ignore[method-assign]
     images = {"start": keyframe_picture((40, 90, 230)), "end": keyframe_picture((230, 120, 30))}
     out_dir = Path(tempfile.mkdtemp(prefix="bench-controls-"))
     clips: dict[str, Path] = {}
@@ -127,14 +139,22 @@ def main() -> int:
 
         frames, plan = run("frame0", Keyframes(frame0=start_img))
         w, h = plan.native_width, plan.native_height
-        results["frame0"] = {"psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan))}
+        step, median = seam(frames, 1)
+        results["frame0"] = {"psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan)),
+                             "model_psnr_first_db": psnr(native[0][0], fitted("start", plan)),
+                             "step_ratio": step / median}
         frames, plan = run("frame1", Keyframes(frame1=end_img))
-        results["frame1"] = {"psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan))}
+        step, median = seam(frames, len(frames) - 1)
+        results["frame1"] = {"psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan)),
+                             "model_psnr_last_db": psnr(native[0][-1], fitted("end", plan)),
+                             "step_ratio": step / median}
         frames, plan = run("interpolate", Keyframes(frame0=start_img, frame1=end_img))
         mid = shrink(frames[len(frames) // 2], w, h).astype(np.float32)
         results["interpolate"] = {
             "psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan)),
             "psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan)),
+            "model_psnr_first_db": psnr(native[0][0], fitted("start", plan)),
+            "model_psnr_last_db": psnr(native[0][-1], fitted("end", plan)),
             "middle_vs_first_mad": float(np.abs(mid - fitted("start", plan)).mean()),
             "middle_vs_last_mad": float(np.abs(mid - fitted("end", plan)).mean()),
         }

@@ -60,9 +60,24 @@ def test_a_joint_is_corrected_onto_the_source_frame_and_fades_out() -> None:
     assert 30 < values[-1] <= 33 and values[-5:] == sorted(values[-5:], reverse=True)
 
 
-def test_only_a_source_clip_makes_a_joint() -> None:
+def test_source_clips_and_images_make_joints() -> None:
     assert plan(keyframes=Keyframes(frame0=GEN)).joint_fade == 16 == plan(keyframes=Keyframes(frame1=GEN)).joint_fade
-    assert plan(keyframes=Keyframes(frame0=IMG, frame1=IMG)).joint_fade == 0  # images are not delivered
+    assert plan(keyframes=Keyframes(frame0=IMG, frame1=IMG)).joint_fade == 16  # the ends become the images
+    assert plan().joint_fade == 0 == plan(loop=True).joint_fade  # nothing to meet
+
+
+def test_an_image_joint_makes_the_end_frame_the_image() -> None:
+    """With ``gap`` 0 the joint frame is delivered: the first (or last) frame *is* the target, and the frames
+    after it keep a fading share of the correction."""
+    native = [np.full((2, 2, 3), 60, dtype=np.uint8) for _ in range(12)]
+    image = np.zeros((4, 4, 3), dtype=np.uint8)
+    image[:2] = 200  # a picture with structure, not a flat colour
+    joined = list(iter_joined(iter(native), total=12, width=4, height=4, fade=6,
+                              head=Joint(native[0], lambda: image, gap=0),
+                              tail=Joint(native[-1], lambda: 255 - image, gap=0)))
+    assert np.array_equal(joined[0], image) and np.array_equal(joined[-1], 255 - image)
+    top = [int(frame[0, 0, 0]) for frame in joined]
+    assert top[:6] == sorted(top[:6], reverse=True) and 60 < top[4] < 200 and top[6] == 60
 
 
 def test_blend_loop_wraps_smoothly() -> None:

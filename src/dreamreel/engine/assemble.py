@@ -5,8 +5,9 @@ new part meets another clip (an extended source, a reverse-extended one, or itse
 native clip is laid out so that the frame *at* the joint is an anchor: resampled like any frame, then
 not delivered. The step across the joint is then one output frame's worth of motion, like every other
 step, instead of a full native frame's jump (3 output frames at 8 fps native, 24 fps out). At a source clip's
-joint that anchor is the model's copy of the source's frame, which is not the source's frame as delivered:
-:func:`iter_delivered_part` corrects the frames near it onto the real one (``media.seam``).
+joint that anchor is the model's copy of the source's frame, which is not the source's frame as delivered,
+and at an image keyframe the model's first or last frame is its rendering of the image:
+:func:`iter_delivered_part` corrects the frames near either onto the real one (``media.seam``).
 """
 
 from __future__ import annotations
@@ -49,14 +50,16 @@ def iter_delivered_part(
     native: np.ndarray, plan: Plan, *, width: int, height: int,
     head_frame: Callable[[], np.ndarray] | None = None, tail_frame: Callable[[], np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
-    """:func:`iter_new_part`, joined onto the source clips it meets: ``head_frame`` gives an extended source's
-    last frame, ``tail_frame`` a reverse-extended source's first, both as delivered (``width x height``)."""
+    """:func:`iter_new_part`, joined onto what its ends meet, as delivered (``width x height``): ``head_frame``
+    gives an extended source's last frame or the start image, ``tail_frame`` a reverse-extended source's
+    first frame, the end image, or a loop's start image. An end whose anchor is dropped (``plan.drop_first``,
+    ``plan.drop_last``) meets its joint one output frame past the part; an image end is the joint itself."""
     part = new_part(native, plan)
     frames = _iter_resampled(part, plan)
     if not plan.joint_fade or (head_frame is None and tail_frame is None):
         return frames
     return iter_joined(
         frames, total=plan.output_frames, width=width, height=height, fade=plan.joint_fade * plan.source_stride,
-        head=Joint(part[0], head_frame) if head_frame is not None else None,
-        tail=Joint(part[-1], tail_frame) if tail_frame is not None else None,
+        head=Joint(part[0], head_frame, gap=int(plan.drop_first)) if head_frame is not None else None,
+        tail=Joint(part[-1], tail_frame, gap=int(plan.drop_last)) if tail_frame is not None else None,
     )

@@ -80,8 +80,9 @@ class Plan:
     """The last resampled frame is an anchor duplicating the next frame played (the source clip's first,
     or the loop's own first): not delivered."""
     joint_fade: int = 0
-    """Native frames over which the new part's end that meets a source clip (extend, reverse-extend) is moved
-    onto that clip's joint frame, the correction fading out (``media.seam``)."""
+    """Native frames over which the new part's end that meets a source clip (extend, reverse-extend) or a
+    keyframe image is moved onto that clip's joint frame or the image, the correction fading out
+    (``media.seam``)."""
     source_stride: int = 1
     """Output frames between source-clip frames sampled for a video condition (output fps / native fps)."""
 

@@ -12,8 +12,9 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
   frame (the image again) is the anchor, not delivered, so playback wraps onto the image seamlessly;
 * loop without one -> ``loop_blend`` extra frames are generated and the tail is cross-faded into the head
   (``media.loop``), then closed the same way;
-* extend / reverse-extend -> the new part's joint end is moved onto the source's joint frame, the correction
-  fading over ``JOINT_FADE_LATENT_FRAMES`` latent frames (``joint_fade``, ``media.seam``);
+* extend / reverse-extend / image keyframes -> the new part's end that meets a source clip or an image is
+  moved onto the source's joint frame or the image, the correction fading over ``JOINT_FADE_LATENT_FRAMES``
+  latent frames (``joint_fade``, ``media.seam``); a loop on a start image is moved onto it at both ends;
 * loop with a frame0 image on a model that cannot pin its last frame (``pin_last_frame=False``: Wan
   image-to-video, or a model whose ``dreamreel.json`` says its end keyframes do not land) -> the image at
   0 only, and the clip's last ``loop_blend`` frames dissolve into its first (``loop_fade_to_start``).
@@ -32,8 +33,9 @@ LOOP_BLEND_FRACTION = 0.25
 
 
 JOINT_FADE_LATENT_FRAMES = 2
-"""How long the correction that joins an extension to its source fades: two latent frames (1 s on the
-embedded model's 8 fps, 0.67 s on LTX-Video's 24), long enough not to show as a second step."""
+"""How long the correction that joins an extension to its source, or a clip's end to its keyframe image,
+fades: two latent frames (1 s on the embedded model's 8 fps, 0.67 s on LTX-Video's 24), long enough not to
+show as a second step."""
 
 
 def _round_to(value: float, multiple: int) -> int:
@@ -125,7 +127,7 @@ def plan_generation(
         tail_trim=(k - 1) if reverse else 0,
         loop_blend=blend,
         loop_fade_to_start=fade_to_start,
-        joint_fade=JOINT_FADE_LATENT_FRAMES * fm if (extend or reverse) else 0,
+        joint_fade=JOINT_FADE_LATENT_FRAMES * fm if (extend or reverse or start_image or end_image) else 0,
         drop_first=extend,
         drop_last=reverse or request.loop,
         source_stride=max(1, round(OUTPUT_FPS / grid.fps)),

@@ -1,4 +1,5 @@
-"""Joining a generated part onto a source clip without a visible step (extend and reverse-extend).
+"""Joining a generated part onto what it must meet without a visible step: a source clip (extend,
+reverse-extend) or a keyframe image (image-to-video, end frame, interpolate, loops on an image).
 
 An extension is delivered *with* its source clip (``worker/render.py``). The model is given the source's
 last frames as a condition and draws its own copy of them first; that copy is where the new part starts
@@ -15,8 +16,14 @@ size, is added to the new part's frames, in full at the joint and fading out alo
 over about a second. What it cannot hide: content the model put elsewhere (an object it moved) leaves a
 faint, fading trace of the difference for those frames. A reverse-extension's end is joined the same way.
 
-Image keyframes are not corrected: the image is not part of the delivered video, so there is no joint to
-hide, and how closely the model's first or last frame follows it is the model's own result.
+Image keyframes are joined the same way (since session 15). Whoever gives a start image expects the clip
+to start *on* it, as Ray 2's do; the embedded model's first frame was 18 dB from the image, and its VAE
+alone cannot carry a picture from outside its world closer than about 22 dB, so no amount of training
+reaches issue 5's 25 dB. There the joint frame is the new part's own end frame, delivered (``gap`` 0):
+the first frame becomes the image, the last frame becomes an end image, and the model's motion takes
+over within the fade. A loop on a start image is joined to it at both ends (its end anchor is the loop's
+own start, not delivered). What the model itself lands is still measured, before the join, by
+``dreamreel eval --first-frame`` (``first_frame_psnr``).
 """
 
 from __future__ import annotations
@@ -31,13 +38,18 @@ from dreamreel.media.encode import scale_rgb
 
 @dataclass(frozen=True)
 class Joint:
-    """Where the new part meets a source clip."""
+    """Where the new part meets a source clip or a keyframe image."""
 
     model_frame: np.ndarray
-    """The model's copy of the source's joint frame (native size): the new part's anchor at that end."""
-    source_frame: Callable[[], np.ndarray]
-    """The source's joint frame as delivered (output size). A callable, so the head joint can be read off
-    the source clip's own frames as they stream past, just before the new part starts."""
+    """The model's rendering of the joint frame (native size): the new part's resampling anchor at that end."""
+    target_frame: Callable[[], np.ndarray]
+    """The joint frame as it must be delivered (output size): a source clip's joint frame, or the keyframe
+    image fitted to the output. A callable, so the head joint can be read off the source clip's own frames
+    as they stream past, just before the new part starts."""
+    gap: int = 1
+    """Output frames from the joint to the new part's nearest delivered frame: 1 when the anchor is not
+    delivered (the joint frame belongs to a source clip, or is the loop's own start), 0 when it is (an image
+    keyframe, which the new part's first or last frame becomes)."""
 
 
 def settle_weight(distance: int, fade: int) -> float:
@@ -55,21 +67,20 @@ def iter_joined(
     """The ``total`` delivered frames of a new part (native size), those near a joint scaled to
     ``width x height`` and corrected onto it; the others pass through for the encoder to scale.
 
-    Delivered frame ``i`` is ``i + 1`` output frames from the head joint (the anchor itself is not
-    delivered) and ``total - i`` from the tail joint."""
+    Delivered frame ``i`` is ``i + head.gap`` output frames from the head joint and
+    ``total - 1 - i + tail.gap`` from the tail joint."""
     corrections: dict[str, np.ndarray] = {}
 
     def correction(name: str, joint: Joint) -> np.ndarray:
         if name not in corrections:
             model = scale_rgb(joint.model_frame, width, height).astype(np.float32)
-            corrections[name] = joint.source_frame().astype(np.float32) - model
+            corrections[name] = joint.target_frame().astype(np.float32) - model
         return corrections[name]
 
     for index, frame in enumerate(frames):
-        weights = [(name, joint, settle_weight(distance, fade))
-                   for name, joint, distance in (("head", head, index + 1), ("tail", tail, total - index))
-                   if joint is not None]
-        weights = [(name, joint, w) for name, joint, w in weights if w > 0.0]
+        weights = [(name, joint, settle_weight(distance + joint.gap, fade))
+                   for name, joint, distance in (("head", head, index), ("tail", tail, total - 1 - index))
+                   if joint is not None and distance + joint.gap < fade]
         if not weights:
             yield frame
             continue

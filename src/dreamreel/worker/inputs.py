@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from dreamreel.core.conditioning import UPLOAD_SCHEME, generation_ref
 from dreamreel.core.generation import State
@@ -40,7 +41,8 @@ class InputResolver:
     owner: str
     allow_private_urls: bool = False
     fetch_timeout_s: float = 15.0
-    _images: dict[str, object] = field(default_factory=dict)
+    _decoded: dict[str, Image.Image] = field(default_factory=dict)
+    _images: dict[str, np.ndarray] = field(default_factory=dict)
 
     def image_bytes(self, url: str, slot: str) -> bytes:
         if url[:7].lower() == UPLOAD_SCHEME:
@@ -62,12 +64,13 @@ class InputResolver:
             raise InputError(f"keyframes.{slot} is not an image")
         key = f"{slot}:{width}x{height}"
         if key not in self._images:
-            try:
-                picture = decode_image(self.image_bytes(keyframe.url, slot))
-            except ImageError as exc:
-                raise InputError(f"keyframes.{slot}: not a usable image ({exc})") from None
-            self._images[key] = fit_to_aspect(picture, width, height, FIT_MODE)
-        return self._images[key]  # type: ignore[return-value]
+            if slot not in self._decoded:  # fetched and decoded once, fitted once per size (native, output)
+                try:
+                    self._decoded[slot] = decode_image(self.image_bytes(keyframe.url, slot))
+                except ImageError as exc:
+                    raise InputError(f"keyframes.{slot}: not a usable image ({exc})") from None
+            self._images[key] = fit_to_aspect(self._decoded[slot], width, height, FIT_MODE)
+        return self._images[key]
 
     def source_path(self, request: GenerationRequest, slot: str) -> Path:
         """The MP4 of the generation referenced by ``slot``, re-checked: it may be gone since submission."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.concepts import apply_concepts
-from dreamreel.core.request import GenerationKeyframe, GenerationRequest
+from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
 from dreamreel.engine.plan import Plan
@@ -31,6 +31,27 @@ def remember_last(stream: Iterator[np.ndarray], kept: list[np.ndarray]) -> Itera
     for frame in stream:
         kept[:] = [frame]
         yield frame
+
+
+def _image_joints(
+    request: GenerationRequest, inputs: InputResolver | None, width: int, height: int,
+) -> tuple[Callable[[], np.ndarray] | None, Callable[[], np.ndarray] | None]:
+    """The keyframe images the new part's first and last frames must become, fitted to the output size
+    (``media.seam``): the start image at the head; the end image at the tail, or the start image again
+    when the clip loops on it."""
+    keyframes = request.keyframes
+    if keyframes is None or inputs is None:
+        return None, None
+
+    def image(slot: str) -> Callable[[], np.ndarray]:
+        return lambda: inputs.image(request, slot, width, height)
+
+    start = isinstance(keyframes.frame0, ImageKeyframe)
+    head = image("frame0") if start else None
+    tail = image("frame1") if isinstance(keyframes.frame1, ImageKeyframe) else None
+    if request.loop and start:
+        tail = head
+    return head, tail
 
 
 @dataclass(frozen=True)
@@ -88,9 +109,13 @@ def render_clip(
         total += probe_mp4(tail).frames
         tail_frames = iter_clip_frames(tail, width, height)
         tail_first = next(tail_frames, None)
+    head_frame, tail_frame = _image_joints(request, inputs, width, height)
+    if head is not None:
+        head_frame = lambda: head_last[-1]  # noqa: E731 (read when the new part starts)
+    if tail_first is not None:
+        tail_frame = lambda: tail_first  # noqa: E731
     parts.append(iter_delivered_part(frames, plan, width=width, height=height,
-                                     head_frame=(lambda: head_last[-1]) if head is not None else None,
-                                     tail_frame=(lambda: tail_first) if tail_first is not None else None))
+                                     head_frame=head_frame, tail_frame=tail_frame))
     if tail_first is not None:
         parts.append(itertools.chain([tail_first], tail_frames))
 

@@ -12,7 +12,8 @@ The product joins a clip's ends onto what they meet (``media/seam.py``): an exte
 clip's joint frame, and, since session 15, the first/last frame onto the keyframe image, the correction
 fading over a second. So the delivered keyframe PSNR says what a user gets; ``model_psnr_*_db`` says what
 the model itself drew there (its native frame before the join), and ``step_ratio`` is the step out of the
-image (frame 0 -> 1, or into it at the end) over the clip's median step, which a join must keep small.
+image (frame 0 -> 1, or into it at the end) over the clip's median step, which a join must keep small;
+``model_step_ratio`` is the same for the model's own native frames (its first or last step over its median).
 
 Each seed is one clip per control; with several ``--seeds`` every number is reported per seed and as the
 median, and a control passes on its median (one clip is a noisy sample of a model's behaviour).
@@ -140,14 +141,16 @@ def main() -> int:
         frames, plan = run("frame0", Keyframes(frame0=start_img))
         w, h = plan.native_width, plan.native_height
         step, median = seam(frames, 1)
+        model_steps = adjacent(native[0])
         results["frame0"] = {"psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan)),
                              "model_psnr_first_db": psnr(native[0][0], fitted("start", plan)),
-                             "step_ratio": step / median}
+                             "step_ratio": step / median, "model_step_ratio": model_steps[0] / np.median(model_steps)}
         frames, plan = run("frame1", Keyframes(frame1=end_img))
         step, median = seam(frames, len(frames) - 1)
+        model_steps = adjacent(native[0])
         results["frame1"] = {"psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan)),
                              "model_psnr_last_db": psnr(native[0][-1], fitted("end", plan)),
-                             "step_ratio": step / median}
+                             "step_ratio": step / median, "model_step_ratio": model_steps[-1] / np.median(model_steps)}
         frames, plan = run("interpolate", Keyframes(frame0=start_img, frame1=end_img))
         mid = shrink(frames[len(frames) // 2], w, h).astype(np.float32)
         results["interpolate"] = {

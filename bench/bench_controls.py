@@ -144,13 +144,15 @@ def main() -> int:
         model_steps = adjacent(native[0])
         results["frame0"] = {"psnr_first_db": psnr(shrink(frames[0], w, h), fitted("start", plan)),
                              "model_psnr_first_db": psnr(native[0][0], fitted("start", plan)),
-                             "step_ratio": step / median, "model_step_ratio": float(model_steps[0] / np.median(model_steps))}
+                             "step_ratio": step / median,
+                             "model_step_ratio": float(model_steps[0] / np.median(model_steps))}
         frames, plan = run("frame1", Keyframes(frame1=end_img))
         step, median = seam(frames, len(frames) - 1)
         model_steps = adjacent(native[0])
         results["frame1"] = {"psnr_last_db": psnr(shrink(frames[-1], w, h), fitted("end", plan)),
                              "model_psnr_last_db": psnr(native[0][-1], fitted("end", plan)),
-                             "step_ratio": step / median, "model_step_ratio": float(model_steps[-1] / np.median(model_steps))}
+                             "step_ratio": step / median,
+                             "model_step_ratio": float(model_steps[-1] / np.median(model_steps))}
         frames, plan = run("interpolate", Keyframes(frame0=start_img, frame1=end_img))
         mid = shrink(frames[len(frames) // 2], w, h).astype(np.float32)
         results["interpolate"] = {

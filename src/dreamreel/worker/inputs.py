@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dreamreel.core.conditioning import UPLOAD_SCHEME, generation_ref
 from dreamreel.core.generation import State
@@ -41,7 +40,7 @@ class InputResolver:
     owner: str
     allow_private_urls: bool = False
     fetch_timeout_s: float = 15.0
-    _decoded: dict[str, Image.Image] = field(default_factory=dict)
+    _fetched: dict[str, bytes] = field(default_factory=dict)
     _images: dict[str, np.ndarray] = field(default_factory=dict)
 
     def image_bytes(self, url: str, slot: str) -> bytes:
@@ -64,12 +63,15 @@ class InputResolver:
             raise InputError(f"keyframes.{slot} is not an image")
         key = f"{slot}:{width}x{height}"
         if key not in self._images:
-            if slot not in self._decoded:  # fetched and decoded once, fitted once per size (native, output)
-                try:
-                    self._decoded[slot] = decode_image(self.image_bytes(keyframe.url, slot))
-                except ImageError as exc:
-                    raise InputError(f"keyframes.{slot}: not a usable image ({exc})") from None
-            self._images[key] = fit_to_aspect(self._decoded[slot], width, height, FIT_MODE)
+            # Fetched once (both sizes then show the same picture, and the URL is not asked twice); the bytes are
+            # kept rather than the decoded picture, whose size only the 40 MP cap bounds.
+            if slot not in self._fetched:
+                self._fetched[slot] = self.image_bytes(keyframe.url, slot)
+            try:
+                picture = decode_image(self._fetched[slot])
+            except ImageError as exc:
+                raise InputError(f"keyframes.{slot}: not a usable image ({exc})") from None
+            self._images[key] = fit_to_aspect(picture, width, height, FIT_MODE)
         return self._images[key]
 
     def source_path(self, request: GenerationRequest, slot: str) -> Path:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from dreamreel.config import TINY_MODEL_DIR, Settings
+from dreamreel.core.concepts import supported_concepts
 from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
 
 
@@ -168,6 +169,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             duration_s=int(args.duration.removesuffix("s")),
             loop=args.loop,
             keyframes=_local_keyframes(args.start_image, args.end_image),
+            concepts=(args.concept,) if args.concept else (),
         )
         specs = specs_from_settings(settings.model_dir, settings.device, settings.dtype)
         check_supported(request, {name: spec.family for name, spec in specs.items()})
@@ -297,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--start-image", type=Path, help="image the video starts from (keyframes.frame0)")
     generate.add_argument("--end-image", type=Path, help="image the video ends on (keyframes.frame1)")
     generate.add_argument("--loop", action="store_true", help="make the end flow back into the start")
+    generate.add_argument("--concept", choices=supported_concepts(), help="camera concept (Luma's concepts)")
     generate.set_defaults(func=cmd_generate)
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from dreamreel.engine.plan import Plan
+from dreamreel.media.camera import move_camera
 from dreamreel.media.loop import blend_loop, fade_into_start
 from dreamreel.media.resample import iter_output_frames
 from dreamreel.media.seam import Joint, iter_joined
@@ -25,6 +26,8 @@ from dreamreel.media.seam import Joint, iter_joined
 def new_part(native: np.ndarray, plan: Plan) -> np.ndarray:
     """The native frames the delivered new part is resampled from, anchors included."""
     frames = native[plan.head_trim : native.shape[0] - plan.tail_trim]
+    if plan.camera_move:
+        frames = move_camera(frames, plan.camera_move)
     if plan.loop_blend:
         close = fade_into_start if plan.loop_fade_to_start else blend_loop
         frames = close(frames, plan.loop_blend)

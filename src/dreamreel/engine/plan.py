@@ -85,6 +85,8 @@ class Plan:
     (``media.seam``)."""
     source_stride: int = 1
     """Output frames between source-clip frames sampled for a video condition (output fps / native fps)."""
+    camera_move: str = ""
+    """A camera concept's move made by a virtual camera over the new part (``media.camera``), or ``""``."""
 
     @property
     def resample_frames(self) -> int:

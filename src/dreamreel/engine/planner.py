@@ -18,10 +18,16 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
 * loop with a frame0 image on a model that cannot pin its last frame (``pin_last_frame=False``: Wan
   image-to-video, or a model whose ``dreamreel.json`` says its end keyframes do not land) -> the image at
   0 only, and the clip's last ``loop_blend`` frames dissolve into its first (``loop_fade_to_start``).
+
+A camera concept on a model with a virtual camera (``virtual_camera``) also becomes ``camera_move``,
+the move ``media.camera`` makes over the new part, when nothing pins the clip's ends: no keyframes, no
+loop. A keyframe must stay where it was given (a moving window would crop and shift the image) and a
+loop must end where it began, so those keep the concept as prompt words only.
 """
 
 from __future__ import annotations
 
+from dreamreel.core.concepts import resolve_concepts
 from dreamreel.core.request import AspectRatio, GenerationKeyframe, GenerationRequest, ImageKeyframe, Resolution
 from dreamreel.engine.plan import Condition, NativeGrid, Plan
 
@@ -70,11 +76,12 @@ def overlap_frames(grid: NativeGrid) -> int:
 
 def plan_generation(
     request: GenerationRequest, grid: NativeGrid, *, seed: int, steps: int, guidance_scale: float,
-    pin_last_frame: bool = True,
+    pin_last_frame: bool = True, virtual_camera: bool = False,
 ) -> Plan:
     """The plan for ``request`` on ``grid``. ``pin_last_frame``: the model can condition its last native frame
     on an image (``core.capabilities.pins_last_frame`` of its family), so a loop on a start image closes
-    on the image; without it such a loop is cross-faded like one without a start image."""
+    on the image; without it such a loop is cross-faded like one without a start image. ``virtual_camera``:
+    the model's ``camera_moves`` is ``virtual`` (``camera_move`` above)."""
     native_width, native_height = frame_size(request.aspect_ratio, grid.short_side, grid.size_multiple)
     width, height = output_size(request.aspect_ratio, request.resolution)
     frames = request.keyframes
@@ -131,4 +138,11 @@ def plan_generation(
         drop_first=extend,
         drop_last=reverse or request.loop,
         source_stride=max(1, round(OUTPUT_FPS / grid.fps)),
+        camera_move=_camera_move(request) if virtual_camera and frames is None and not request.loop else "",
     )
+
+
+def _camera_move(request: GenerationRequest) -> str:
+    """The move of the request's camera concept (at most one, ``core.concepts``), ``""`` for none or static."""
+    moves = [concept.camera for concept in resolve_concepts(request.concepts) if concept.camera != "static"]
+    return moves[0] if moves else ""

@@ -52,11 +52,38 @@ near the end of a 4k clip has to decode every frame before it. A 2 s GOP is the 
 web-delivery trade-off: a few % more bytes for responsive scrubbing.
 """
 
+LOOP_TAIL_FRAMES = 4
+"""A loop's last frames coded at :data:`LOOP_TAIL_BITRATE` times the bits (see :func:`x264_params`)."""
+
+LOOP_TAIL_BITRATE = 3
+
 MAX_ENCODER_THREADS = 16
 """Upper bound on x264 frame threads: each one keeps its own full-size frames in flight,
 so on a big host more threads buys little speed but a lot of 4k memory."""
 
 POSTER_JPEG_QUALITY = 90
+
+
+def x264_params(total: int, *, loop: bool) -> str:
+    """libx264 settings beyond CRF and preset, for a clip of ``total`` frames.
+
+    Every clip: ``scenecut=0``. A generated clip has no cuts, but x264 still put extra keyframes
+    into slow clips, and the step into a keyframe is a visible pulse: the keyframe carries detail
+    the P-frames before it had smoothed away. With the fixed 2 s GOP only, the largest step of a
+    clip fell from 2.16x to 1.70x its median (``bench/bench_encode.py --loop``), with no more bytes.
+
+    A loop also gets ``mbtree=0`` and its last :data:`LOOP_TAIL_FRAMES` frames coded with
+    :data:`LOOP_TAIL_BITRATE` times the bits. A player wraps from the clip's last frame, a P-frame
+    deep in its GOP, to its first, the keyframe the macroblock tree spent the most bits on. Their
+    coding errors differ, so the wrap was 2.0x the clip's median step where the frames themselves
+    differ by 0.8x. These settings bring it to 1.35x. They cost about 2.2x the bytes, for loops only
+    (``docs/benchmarks.md``, "Loops and the codec").
+    """
+    params = ["scenecut=0"]
+    if loop:
+        tail_start = max(0, total - LOOP_TAIL_FRAMES)
+        params += ["mbtree=0", f"zones={tail_start},{total - 1},b={LOOP_TAIL_BITRATE}"]
+    return ":".join(params)
 
 
 def scale_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -95,6 +122,7 @@ def encode_mp4(
     output_frames: int,
     crf: int = 20,
     preset: str = "veryfast",
+    loop: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> EncodedVideo:
     """Resample ``native`` (``(F, h, w, 3)`` uint8) to an H.264 yuv420p faststart MP4.
@@ -106,7 +134,8 @@ def encode_mp4(
 
     ``on_frame(done, total)`` is called after each frame is handed to the encoder; it is the
     progress hook for job status, and raising from it aborts the encode (e.g. on cancel) —
-    the temp file is then removed and nothing appears at ``path``.
+    the temp file is then removed and nothing appears at ``path``. ``loop``: the clip is
+    played in a loop (:func:`x264_params`).
 
     Defaults (CRF 20, ``veryfast``) are chosen for a CPU-bound 2-core worker: the upscaled
     content is smooth, so slower presets spend a lot of time for little size gain.
@@ -132,6 +161,7 @@ def encode_mp4(
             total=output_frames,
             crf=crf,
             preset=preset,
+            loop=loop,
             on_frame=on_frame,
         )
         _publish(tmp, final)
@@ -186,6 +216,7 @@ def _encode_stream(
     total: int,
     crf: int,
     preset: str,
+    loop: bool,
     on_frame: Callable[[int, int], None] | None,
 ) -> None:
     """Scale + encode native-size RGB frames into an MP4 at ``path`` (not atomic by itself)."""
@@ -197,7 +228,7 @@ def _encode_stream(
         stream = container.add_stream(
             "libx264",
             rate=fps,
-            options={"crf": str(crf), "preset": preset},
+            options={"crf": str(crf), "preset": preset, "x264-params": x264_params(total, loop=loop)},
         )
         stream.width = width
         stream.height = height
@@ -315,19 +346,20 @@ def encode_frames(
     total: int,
     crf: int = 20,
     preset: str = "veryfast",
+    loop: bool = False,
 ) -> EncodedVideo:
     """Encode already-ordered RGB frames of any size (each scaled to ``width x height``) to an MP4.
 
     For clips assembled from several parts (an extension delivered with its source clip): the caller
     yields every frame in order and says how many there will be; a different count is an error and
-    leaves no file behind.
+    leaves no file behind. ``loop``: the clip is played in a loop (:func:`x264_params`).
     """
     _check_output_size(width, height)
     final = Path(path)
     tmp = _temp_sibling(final)
     try:
         _encode_stream(frames, tmp, width=width, height=height, fps=fps, total=total, crf=crf, preset=preset,
-                       on_frame=None)
+                       loop=loop, on_frame=None)
         _publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -47,6 +47,11 @@ first frame rather than asking the model to land its last frame on the image. On
 (``bench/bench_controls.py``, session 13) the keyframe-closed loop wrapped with a jump of 77x the clip's median
 step (its end keyframes land at 11 dB); the fade wraps at 0.94x, with the first frame unchanged (18.0 dB)."""
 
+CAMERA_MOVES = "virtual"
+"""Written to ``dreamreel.json``: a camera concept also moves a virtual camera over the generated frames
+(``media/camera.py``). The flow follows the captions' camera words on about one clip in ten
+(``bench/bench_concepts.py``: 11.4 % on the session-15 ship, chance 11.1 %)."""
+
 LATENT_CHANNELS = 32
 """A 16x16x4 pixel block is 3,072 values. With 16 channels (192x, the real LTX ratio) a 10,000-step
 VAE drew colours (92 %) but not shapes (17 %); 32 channels halve the squeeze at the same token count

@@ -14,6 +14,7 @@ from diffusers import LTXConditionPipeline
 
 from dreamreel.engine.registry import SETTINGS_FILE
 from dreamreel.training.architecture import (
+    CAMERA_MOVES,
     LOOP_ON_IMAGE,
     NATIVE,
     SAMPLER_DEFAULTS,
@@ -71,6 +72,7 @@ def model_settings(step: int, hours: float, vae_step: int = 0, vae_hours: float 
         "max_sequence_length": TEXT_MAX_TOKENS,
         **SAMPLER_DEFAULTS,
         "loop_on_image": LOOP_ON_IMAGE,
+        "camera_moves": CAMERA_MOVES,
         "trained_steps": step,
         "flow_hours": round(hours, 3),
         "vae_steps": vae_step,

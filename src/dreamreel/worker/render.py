@@ -82,6 +82,7 @@ def render_clip(
         steps=steps or backend.default_steps,
         guidance_scale=backend.default_guidance,
         pin_last_frame=pins_last_frame(backend.name) and backend.loop_on_image == "keyframe",
+        virtual_camera=backend.camera_moves == "virtual",
     )
     if on_plan is not None:  # e.g. log the exact prompt the model receives
         on_plan(plan)
@@ -129,7 +130,7 @@ def render_clip(
             yield frame
 
     video = encode_frames(remember_first(itertools.chain(*parts)), video_path, width=width, height=height,
-                          fps=plan.output_fps, total=total)
+                          fps=plan.output_fps, total=total, loop=request.loop)
     poster = None
     if poster_path is not None:
         poster = write_poster(first[0], poster_path, width=width, height=height)

@@ -45,6 +45,9 @@ class Backend(Protocol):
     loop_on_image: str
     """``keyframe`` or ``fade``: how a loop on a start image closes where the family can pin its last frame
     (``backends.common.CheckpointDefaults.loop_on_image``)."""
+    camera_moves: str
+    """``prompt`` or ``virtual``: how a camera concept moves the camera
+    (``backends.common.CheckpointDefaults.camera_moves``)."""
 
     def native_grid(self) -> NativeGrid:
         """Sizes this loaded checkpoint can generate."""

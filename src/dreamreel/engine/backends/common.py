@@ -51,6 +51,7 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 LOOP_ON_IMAGE = ("keyframe", "fade")
+CAMERA_MOVES = ("prompt", "virtual")
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,16 @@ class CheckpointDefaults:
     """How a loop on a start image closes, where the family can pin its last frame: ``keyframe`` (the image
     again as the last frame's condition) or ``fade`` (the last frames dissolve into the first; for a model
     whose end keyframes measurably do not land, like the embedded one: ``engine/planner.py``)."""
+    camera_moves: str = "prompt"
+    """How a camera concept moves the camera: ``prompt`` (its clause in the prompt only; the model follows
+    camera words) or ``virtual`` (also a moving window over the generated frames, ``media.camera``, for a
+    model that measurably does not follow them, like the embedded one)."""
 
     def __post_init__(self) -> None:
         if self.loop_on_image not in LOOP_ON_IMAGE:
             raise ValueError(f"loop_on_image must be one of {', '.join(LOOP_ON_IMAGE)}, got {self.loop_on_image!r}")
+        if self.camera_moves not in CAMERA_MOVES:
+            raise ValueError(f"camera_moves must be one of {', '.join(CAMERA_MOVES)}, got {self.camera_moves!r}")
 
     def updated(self, settings: Mapping[str, Any]) -> CheckpointDefaults:
         """These defaults with every field a parsed ``dreamreel.json`` sets (same keys as the fields)."""
@@ -89,6 +96,7 @@ class CheckpointDefaults:
             max_sequence_length=int(settings.get("max_sequence_length", self.max_sequence_length)),
             guidance_min_sigma=float(settings.get("guidance_min_sigma", self.guidance_min_sigma)),
             loop_on_image=str(settings.get("loop_on_image", self.loop_on_image)),
+            camera_moves=str(settings.get("camera_moves", self.camera_moves)),
         )
 
     def grid(self, size_multiple: int, frame_multiple: int) -> NativeGrid:

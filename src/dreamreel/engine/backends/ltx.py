@@ -64,6 +64,7 @@ class LTXConditionBackend:
         self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
         """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
         self.loop_on_image: str = self._defaults.loop_on_image
+        self.camera_moves: str = self._defaults.camera_moves
 
         self.pipe: LTXConditionPipeline = load_pipeline(LTXConditionPipeline, self.model_dir, dtype)
         tune_rope(self.pipe.transformer, settings.get("rope"))

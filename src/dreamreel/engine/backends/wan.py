@@ -148,6 +148,7 @@ class WanBackend:
         self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
         """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
         self.loop_on_image: str = self._defaults.loop_on_image
+        self.camera_moves: str = self._defaults.camera_moves
 
         self.pipe = load_pipeline(self.pipeline_class, self.model_dir, dtype)
         if self.pipe.transformer is None:

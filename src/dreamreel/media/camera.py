@@ -1,0 +1,77 @@
+"""A virtual camera: pan, tilt, zoom or orbit applied to a generated clip's frames.
+
+Why: a camera concept must move the camera, and a model that never learned to (the embedded one: its
+flow follows the caption's camera words on about one clip in ten, ``bench/bench_concepts.py``) still
+draws a scene a camera can move over. Each frame is resampled through a moving window, the 2-D move a
+camera makes over flat scenery: a pan or tilt slides the window, a zoom scales it, an orbit shears it
+(the top and bottom of the frame slide opposite ways, the parallax of a camera circling a pivot row).
+The embedded model's world renders its camera moves the same way (``world/layout.py``), so the moves
+read back as the concept named them (``tests/unit/test_camera.py``).
+
+The window has to stay inside the generated frame: a pan, tilt or orbit looks through a window that
+is ``1 - travel`` of the frame all clip long (a constant slight zoom), and a zoom starts or ends on
+the full frame. Moves are half the world's nominal ones (a pan travels 0.2 of the short side where the
+world's travels 0.35) so that window costs at most a fifth of the frame; a zoom is the world's 1.5x.
+Moves run at constant speed from the first frame to the last, like the world's.
+
+A model that follows camera words itself (LTX-Video, Wan) is not given a virtual camera: the concept
+reaches it as a prompt clause only (``core.concepts``); ``camera_moves`` in a model's ``dreamreel.json``
+says which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+PAN_TRAVEL = 0.2
+"""Pan / tilt: how far the window slides over the clip, in short sides of the frame."""
+ZOOM_FACTOR = 1.5
+"""Zoom in / out: magnification between the first and last frame."""
+ORBIT_SHEAR = 0.25
+"""Orbit: how far the top and bottom rows slide apart over the clip, opposite ways, in short sides."""
+
+MOVES = ("pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "orbit_left", "orbit_right")
+"""The moves this camera makes, named as ``core.concepts.CameraConcept.camera`` names them."""
+
+
+def window(move: str, progress: float, width: int, height: int) -> tuple[float, float, float, float, float, float]:
+    """PIL affine coefficients ``(a, b, c, d, e, f)``: output pixel ``(x, y)`` looks at source pixel
+    ``(a*x + b*y + c, d*x + e*y + f)``, at ``progress`` in [0, 1] of ``move`` on a ``width x height`` frame."""
+    if move not in MOVES:
+        raise ValueError(f"unknown camera move {move!r}; known: {', '.join(MOVES)}")
+    short = min(width, height)
+    travel = PAN_TRAVEL * short
+    scale, shift_x, shift_y, shear = 1.0, 0.0, 0.0, 0.0
+    if move in ("pan_left", "pan_right"):  # the camera turns left: the window slides left, the scene right
+        scale = 1 - travel / width
+        shift_x = travel * (0.5 - progress) * (1 if move == "pan_left" else -1)
+    elif move in ("tilt_up", "tilt_down"):  # the camera tilts up: the window slides up, the scene down
+        scale = 1 - travel / height
+        shift_y = travel * (0.5 - progress) * (1 if move == "tilt_up" else -1)
+    elif move in ("zoom_in", "zoom_out"):
+        magnification = ZOOM_FACTOR ** (progress if move == "zoom_in" else 1 - progress)
+        scale = 1 / magnification
+    else:  # rows slide by shear * (their height from the middle), up to 0.1 short sides at the edges
+        scale = 1 - ORBIT_SHEAR * short / width
+        shear = ORBIT_SHEAR * short / height * progress * (-1 if move == "orbit_left" else 1)
+    centre_x, centre_y = width / 2, height / 2
+    # source = centre + scale * (out - centre) + shift, plus the shear sliding each row by its height
+    a, b = scale, shear
+    c = centre_x - scale * centre_x - shear * centre_y + shift_x
+    e = scale
+    f = centre_y - scale * centre_y + shift_y
+    return a, b, c, 0.0, e, f
+
+
+def move_camera(frames: np.ndarray, move: str) -> np.ndarray:
+    """``frames`` (``(F, h, w, 3)`` uint8) seen through the moving window of ``move``, same shape."""
+    count, height, width = frames.shape[:3]
+    progress = np.linspace(0.0, 1.0, count) if count > 1 else np.zeros(1)
+    out = np.empty_like(frames)
+    for index, frame in enumerate(frames):
+        coefficients = window(move, float(progress[index]), width, height)
+        picture = Image.fromarray(frame).transform((width, height), Image.Transform.AFFINE, coefficients,
+                                                   resample=Image.Resampling.BICUBIC)
+        out[index] = np.asarray(picture)
+    return out

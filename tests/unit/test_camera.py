@@ -1,0 +1,78 @@
+"""media/camera.py: the virtual camera's moves read back as their names, and its window never leaves
+the frame; the planner gives it a concept's move only where nothing pins the clip's ends."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
+from dreamreel.engine.assemble import new_part
+from dreamreel.engine.plan import NativeGrid
+from dreamreel.engine.planner import plan_generation
+from dreamreel.media.camera import MOVES, move_camera, window
+from dreamreel.training.evaluate import heldout_scenes
+from dreamreel.world.analyze import analyze_clip
+from dreamreel.world.render import render_clip
+from dreamreel.world.vocab import Camera
+
+GRID = NativeGrid(short_side=96, size_multiple=32, frame_multiple=4, fps=8, max_frames=41)
+
+
+@pytest.mark.parametrize("size", [(160, 96), (96, 160)], ids=["landscape", "portrait"])
+def test_each_move_reads_back_as_its_name(size: tuple[int, int]) -> None:
+    """The world analyzer, which reads the rendered world's own camera moves, names each virtual move
+    on clips rendered with a still camera (and reads those clips as static)."""
+    width, height = size
+    for scene in heldout_scenes(2, 5):
+        clip = render_clip(replace(scene, camera=Camera.STATIC), width, height, 41)
+        assert analyze_clip(clip).camera is Camera.STATIC
+        for move in MOVES:
+            assert analyze_clip(move_camera(clip, move)).camera is Camera(move), (move, scene)
+
+
+@pytest.mark.parametrize("move", MOVES)
+@pytest.mark.parametrize("size", [(160, 96), (96, 160), (224, 96)])
+def test_the_window_stays_inside_the_frame(move: str, size: tuple[int, int]) -> None:
+    width, height = size
+    corners = np.array([(0, 0, 1), (width, 0, 1), (0, height, 1), (width, height, 1)], dtype=float)
+    for progress in np.linspace(0, 1, 11):
+        a, b, c, d, e, f = window(move, float(progress), width, height)
+        source = corners @ np.array([[a, d], [b, e], [c, f]])
+        assert source[:, 0].min() >= -1e-6 and source[:, 0].max() <= width + 1e-6, (move, progress)
+        assert source[:, 1].min() >= -1e-6 and source[:, 1].max() <= height + 1e-6, (move, progress)
+
+
+def test_a_zoom_in_starts_on_the_whole_frame() -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (5, 96, 160, 3), dtype=np.uint8)
+    moved = move_camera(frames, "zoom_in")
+    assert np.abs(moved[0].astype(int) - frames[0]).mean() < 1
+    assert np.abs(moved[-1].astype(int) - frames[-1]).mean() > 20
+    with pytest.raises(ValueError, match="unknown camera move"):
+        move_camera(frames, "dolly_zoom")
+
+
+def plan_for(request: GenerationRequest, virtual: bool = True):
+    return plan_generation(request, GRID, seed=0, steps=2, guidance_scale=1.0, virtual_camera=virtual)
+
+
+def test_the_planner_moves_a_virtual_camera_only_where_nothing_pins_the_ends() -> None:
+    concept = GenerationRequest(prompt="a red ball on sand", concepts=("push_in",))
+    assert plan_for(concept).camera_move == "zoom_in"  # an alias names the world move
+    assert plan_for(concept, virtual=False).camera_move == ""  # the model follows the prompt words
+    assert plan_for(concept.model_copy(update={"concepts": ("static",)})).camera_move == ""
+    assert plan_for(concept.model_copy(update={"concepts": ()})).camera_move == ""
+    assert plan_for(concept.model_copy(update={"loop": True})).camera_move == ""
+    image = Keyframes(frame0=ImageKeyframe(url="https://example.com/a.png"))
+    assert plan_for(concept.model_copy(update={"keyframes": image})).camera_move == ""
+
+
+def test_assembly_moves_the_camera_over_the_new_part() -> None:
+    plan = plan_for(GenerationRequest(prompt="a red ball on sand", concepts=("pan_left",)))
+    native = np.random.default_rng(1).integers(0, 255, (plan.native_frames, plan.native_height,
+                                                        plan.native_width, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(new_part(native, plan), move_camera(native, "pan_left"))
+    assert not np.array_equal(new_part(native, replace(plan, camera_move="")), new_part(native, plan))

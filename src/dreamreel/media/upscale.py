@@ -36,12 +36,14 @@ def upscale_mp4(
     height: int,
     fps: int,
     frames: int,
+    loop: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> EncodedVideo:
     """Write ``source`` (``frames`` frames at ``fps``) scaled to ``width x height`` to ``path``, atomically.
 
     ``on_frame(done, total)`` reports progress; raising from it aborts and leaves nothing at ``path``.
-    A source with a different frame count is an error (no file is published).
+    A source with a different frame count is an error (no file is published). ``loop``: the source is a
+    loop, coded as one (``media.encode.x264_params``).
     """
     _check_output_size(width, height)
     final = Path(path)
@@ -50,7 +52,7 @@ def upscale_mp4(
     try:
         _encode_stream(
             iter_frames(source), tmp, width=width, height=height, fps=fps, total=frames,
-            crf=20, preset="veryfast", on_frame=on_frame,
+            crf=20, preset="veryfast", loop=loop, on_frame=on_frame,
         )
         _publish(tmp, final)
     except BaseException:

@@ -54,7 +54,7 @@ def upscale_clip(
 
     video = upscale_mp4(
         source_file, video_path, width=width, height=height, fps=source.video_info.fps,
-        frames=source.video_info.frames, on_frame=on_frame,
+        frames=source.video_info.frames, loop=source.request.loop, on_frame=on_frame,
     )
     poster = None
     if poster_path is not None:

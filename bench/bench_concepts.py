@@ -2,7 +2,8 @@
 
 For every supported concept, held-out scenes (colour x shape combinations never trained on) are
 described without any camera words, the concept is applied exactly as the server applies it
-(``core.concepts.apply_concepts``: the caption clause appended to the prompt), the clip is generated
+(``engine.planner``: the caption clause appended to the prompt, or, where a virtual camera makes the move,
+a still-camera clause), the clip is generated
 through the production backend and planner, and ``world.analyze`` reads the camera move back from
 the frames. The analyzer on the rendered ground truth of the same scenes is its own ceiling; chance
 is 1/9 (nine camera moves).
@@ -12,6 +13,9 @@ what the encoder resamples and upscales), which includes the virtual camera of a
 ``camera_moves`` is ``virtual`` (``media/camera.py``), and the model's own frames before it.
 
 Usage: .venv/bin/python bench/bench_concepts.py --model-dir models/tiny-ltx [--per-concept 4] [--steps N]
+       [--prompt-camera planner|concept]
+
+Each concept and scene has its own seed (since session 16; before, one seed per scene).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamreel.core.concepts import CONCEPTS, apply_concepts
+from dreamreel.core.concepts import CONCEPTS, conditioned_prompt
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.assemble import new_part
 from dreamreel.engine.backends.ltx import LTXConditionBackend
@@ -50,21 +54,28 @@ def main() -> None:
     parser.add_argument("--per-concept", type=int, default=4)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prompt-camera", choices=["planner", "concept"], default="planner",
+                        help="planner: the prompt the server sends (a still camera under a virtual one); "
+                             "concept: the concept's own words even under a virtual camera (before session 16)")
     args = parser.parse_args()
 
     backend = LTXConditionBackend(args.model_dir)
     grid = backend.native_grid()
     scenes = heldout_scenes(args.per_concept, args.seed)
     rows, hits, model_hits, truth_hits, total, seconds = [], 0, 0, 0, 0, []
-    for key, concept in CONCEPTS.items():
+    for position, (key, concept) in enumerate(CONCEPTS.items()):
         expected = Camera(concept.camera)
         read, model_read, truth_read = Counter(), Counter(), Counter()
         for index, base in enumerate(scenes):
             scene = replace(base, camera=expected)
-            request = apply_concepts(GenerationRequest(prompt=description(scene), resolution="540p", concepts=(key,)))
-            plan = plan_generation(request, grid, seed=args.seed * 100_000 + index,
+            request = GenerationRequest(prompt=description(scene), resolution="540p", concepts=(key,))
+            # a seed per concept and scene: under a virtual camera every concept's prompt asks for a still
+            # camera, and one seed per scene would draw the same clip for every concept
+            plan = plan_generation(request, grid, seed=args.seed * 100_000 + position * 1_000 + index,
                                    steps=args.steps or backend.default_steps, guidance_scale=backend.default_guidance,
                                    virtual_camera=backend.camera_moves == "virtual")
+            if args.prompt_camera == "concept":
+                plan = replace(plan, prompt=conditioned_prompt(request.prompt, request.concepts))
             started = time.perf_counter()
             frames = backend.generate(plan, lambda *_: None, lambda: False)
             seconds.append(time.perf_counter() - started)
@@ -82,7 +93,8 @@ def main() -> None:
                     f"| {truth_read[expected.value]}/{n} | {common} ({count}/{n}) |")
     print(f"model: {args.model_dir} (steps {args.steps or backend.default_steps}), {args.per_concept} held-out "
           f"scenes per concept, native {plan.native_width}x{plan.native_height}x{plan.native_frames}, "
-          f"median {np.median(seconds):.2f} s per clip, camera_moves {backend.camera_moves}\n")
+          f"median {np.median(seconds):.2f} s per clip, camera_moves {backend.camera_moves}, "
+          f"prompt camera {args.prompt_camera}\n")
     print("| concept | expected camera | delivered reads as expected | model's own frames | analyzer on ground truth "
           "| delivered's most common reading |")
     print("|---|---|---|---|---|---|")

@@ -62,10 +62,13 @@ def plan_for(request: GenerationRequest, virtual: bool = True):
 def test_the_planner_moves_a_virtual_camera_only_where_nothing_pins_the_ends() -> None:
     concept = GenerationRequest(prompt="a red ball on sand", concepts=("push_in",))
     assert plan_for(concept).camera_move == "zoom_in"  # an alias names the world move
+    assert plan_for(concept).prompt == "a red ball on sand, the camera is static"  # the window makes the move
     assert plan_for(concept, virtual=False).camera_move == ""  # the model follows the prompt words
+    assert plan_for(concept, virtual=False).prompt == "a red ball on sand, a slow push in"
     assert plan_for(concept.model_copy(update={"concepts": ("static",)})).camera_move == ""
     assert plan_for(concept.model_copy(update={"concepts": ()})).camera_move == ""
     assert plan_for(concept.model_copy(update={"loop": True})).camera_move == ""
+    assert plan_for(concept.model_copy(update={"loop": True})).prompt == "a red ball on sand, a slow push in"
     image = Keyframes(frame0=ImageKeyframe(url="https://example.com/a.png"))
     assert plan_for(concept.model_copy(update={"keyframes": image})).camera_move == ""
 

@@ -7,9 +7,9 @@ import pytest
 from dreamreel.core.concepts import (
     CONCEPTS,
     LUMA_ONLY_CONCEPTS,
-    apply_concepts,
     camera_motions,
     conditioned_prompt,
+    model_prompt,
     resolve_concepts,
     supported_concepts,
 )
@@ -48,13 +48,11 @@ def test_conditioned_prompt_appends_the_caption_clause() -> None:
     assert conditioned_prompt("a red ball", ()) == "a red ball"
 
 
-def test_apply_concepts_changes_only_the_prompt() -> None:
+def test_the_model_prompt_carries_the_concept_or_a_still_camera() -> None:
     request = GenerationRequest(prompt="a blue star on sand", concepts=("zoom_out",))
-    applied = apply_concepts(request)
-    assert applied.prompt == "a blue star on sand, the camera zooms out"
-    assert applied.model_dump(exclude={"prompt"}) == request.model_dump(exclude={"prompt"})
-    plain = GenerationRequest(prompt="a blue star on sand")
-    assert apply_concepts(plain) is plain
+    assert model_prompt(request) == "a blue star on sand, the camera zooms out"
+    assert model_prompt(request, moved_virtually=True) == "a blue star on sand, the camera is static"
+    assert model_prompt(GenerationRequest(prompt="a blue star on sand")) == "a blue star on sand"
 
 
 @pytest.mark.parametrize(

@@ -22,12 +22,14 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
 A camera concept on a model with a virtual camera (``virtual_camera``) also becomes ``camera_move``,
 the move ``media.camera`` makes over the new part, when nothing pins the clip's ends: no keyframes, no
 loop. A keyframe must stay where it was given (a moving window would crop and shift the image) and a
-loop must end where it began, so those keep the concept as prompt words only.
+loop must end where it began, so those keep the concept as prompt words only. The plan's prompt is the
+one the model receives: concepts become caption clauses (``core.concepts.model_prompt``), and a clip
+whose move the virtual camera makes asks the model for a still camera.
 """
 
 from __future__ import annotations
 
-from dreamreel.core.concepts import resolve_concepts
+from dreamreel.core.concepts import model_prompt, resolve_concepts
 from dreamreel.core.request import AspectRatio, GenerationKeyframe, GenerationRequest, ImageKeyframe, Resolution
 from dreamreel.engine.plan import Condition, NativeGrid, Plan
 
@@ -103,6 +105,8 @@ def plan_generation(
     if new_frames + extra > grid.max_frames:
         raise ValueError(f"the model's {grid.max_frames}-frame limit leaves no room for these conditions")
     native = new_frames + extra
+    pinned = frame0 is not None or frame1 is not None or request.loop
+    camera_move = _camera_move(request) if virtual_camera and not pinned else ""
 
     conditions: list[Condition] = []
     if start_image:
@@ -117,7 +121,7 @@ def plan_generation(
         conditions.append(Condition("frame0", "image", native - 1))
 
     return Plan(
-        prompt=request.prompt,
+        prompt=model_prompt(request, moved_virtually=bool(camera_move)),
         seed=seed,
         native_width=native_width,
         native_height=native_height,
@@ -138,7 +142,7 @@ def plan_generation(
         drop_first=extend,
         drop_last=reverse or request.loop,
         source_stride=max(1, round(OUTPUT_FPS / grid.fps)),
-        camera_move=_camera_move(request) if virtual_camera and frames is None and not request.loop else "",
+        camera_move=camera_move,
     )
 
 

@@ -14,9 +14,10 @@ the full frame. Moves are half the world's nominal ones (a pan travels 0.2 of th
 world's travels 0.35) so that window costs at most a fifth of the frame; a zoom is the world's 1.5x.
 Moves run at constant speed from the first frame to the last, like the world's.
 
-A model that follows camera words itself (LTX-Video, Wan) is not given a virtual camera: the concept
-reaches it as a prompt clause only (``core.concepts``); ``camera_moves`` in a model's ``dreamreel.json``
-says which.
+The model under a virtual camera is prompted for a still camera (``core.concepts.model_prompt``): a steady
+scene is what a moving window reads well over. A model that follows camera words itself (LTX-Video, Wan)
+is not given a virtual camera: the concept reaches it as a prompt clause only. ``camera_moves`` in a
+model's ``dreamreel.json`` says which.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from dreamreel.core.capabilities import pins_last_frame
-from dreamreel.core.concepts import apply_concepts
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
@@ -76,7 +75,7 @@ def render_clip(
     preview: PreviewSink | None = None,
 ) -> RenderedClip:
     plan = plan_generation(
-        apply_concepts(request),  # camera concepts reach the model as prompt words (core/concepts.py)
+        request,  # the plan's prompt carries the camera concepts as caption clauses (core/concepts.py)
         backend.native_grid(),
         seed=seed,
         steps=steps or backend.default_steps,

@@ -10,8 +10,10 @@ read back as the concept named them (``tests/unit/test_camera.py``).
 
 The window has to stay inside the generated frame: a pan, tilt or orbit looks through a window that
 is ``1 - travel`` of the frame all clip long (a constant slight zoom), and a zoom starts or ends on
-the full frame. Moves are half the world's nominal ones (a pan travels 0.2 of the short side where the
-world's travels 0.35) so that window costs at most a fifth of the frame; a zoom is the world's 1.5x.
+the full frame. Moves are about half the world's nominal ones (a pan travels 0.2 of the short side where
+the world's travels 0.35; an orbit shears 0.25 where the world's shears 0.4), so the window loses at most a
+quarter of the frame's width or height; a zoom is the world's 1.5x. Larger moves read back worse on the
+embedded model's clips, smaller ones no better (``docs/benchmarks.md``, "Camera concepts").
 Moves run at constant speed from the first frame to the last, like the world's.
 
 The model under a virtual camera is prompted for a still camera (``core.concepts.model_prompt``): a steady

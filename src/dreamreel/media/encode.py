@@ -70,13 +70,13 @@ def x264_params(total: int, *, loop: bool) -> str:
     Every clip: ``scenecut=0``. A generated clip has no cuts, but x264 still put extra keyframes
     into slow clips, and the step into a keyframe is a visible pulse: the keyframe carries detail
     the P-frames before it had smoothed away. With the fixed 2 s GOP only, the largest step of a
-    clip fell from 2.16x to 1.70x its median (``bench/bench_encode.py --loop``), with no more bytes.
+    clip fell from 2.17x to 1.69x its median (``bench/bench_loop_codec.py``), at 7 % fewer bytes.
 
     A loop also gets ``mbtree=0`` and its last :data:`LOOP_TAIL_FRAMES` frames coded with
     :data:`LOOP_TAIL_BITRATE` times the bits. A player wraps from the clip's last frame, a P-frame
     deep in its GOP, to its first, the keyframe the macroblock tree spent the most bits on. Their
-    coding errors differ, so the wrap was 2.0x the clip's median step where the frames themselves
-    differ by 0.8x. These settings bring it to 1.35x. They cost about 2.2x the bytes, for loops only
+    coding errors differ, so the wrap was 2.04x the clip's median step where the frames themselves
+    differ by 0.75x. These settings bring it to 1.33x. They cost about 2.2x the bytes, for loops only
     (``docs/benchmarks.md``, "Loops and the codec").
     """
     params = ["scenecut=0"]

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from dreamreel.core.concepts import CONCEPTS
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.assemble import new_part
 from dreamreel.engine.plan import NativeGrid
@@ -55,6 +56,10 @@ def test_a_zoom_in_starts_on_the_whole_frame() -> None:
         move_camera(frames, "dolly_zoom")
 
 
+def test_every_concept_that_moves_has_a_move() -> None:
+    assert {concept.camera for concept in CONCEPTS.values()} - {"static"} == set(MOVES)
+
+
 def plan_for(request: GenerationRequest, virtual: bool = True):
     return plan_generation(request, GRID, seed=0, steps=2, guidance_scale=1.0, virtual_camera=virtual)
 
@@ -69,6 +74,10 @@ def test_the_planner_moves_a_virtual_camera_only_where_nothing_pins_the_ends() -
     assert plan_for(concept.model_copy(update={"concepts": ()})).camera_move == ""
     assert plan_for(concept.model_copy(update={"loop": True})).camera_move == ""
     assert plan_for(concept.model_copy(update={"loop": True})).prompt == "a red ball on sand, a slow push in"
+    written = GenerationRequest(prompt="a red ball on sand, the camera tilts up")
+    assert plan_for(written).camera_move == "tilt_up"
+    assert plan_for(written).prompt == "a red ball on sand, the camera is static"
+    assert plan_for(written, virtual=False).prompt == written.prompt
     image = Keyframes(frame0=ImageKeyframe(url="https://example.com/a.png"))
     assert plan_for(concept.model_copy(update={"keyframes": image})).camera_move == ""
 

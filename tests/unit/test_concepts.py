@@ -10,6 +10,8 @@ from dreamreel.core.concepts import (
     camera_motions,
     conditioned_prompt,
     model_prompt,
+    prompt_camera,
+    requested_camera,
     resolve_concepts,
     supported_concepts,
 )
@@ -53,6 +55,21 @@ def test_the_model_prompt_carries_the_concept_or_a_still_camera() -> None:
     assert model_prompt(request) == "a blue star on sand, the camera zooms out"
     assert model_prompt(request, moved_virtually=True) == "a blue star on sand, the camera is static"
     assert model_prompt(GenerationRequest(prompt="a blue star on sand")) == "a blue star on sand"
+    # a camera phrase in the prompt, made by the virtual camera, is replaced where it stands
+    written = GenerationRequest(prompt="The Camera Pans Left over a blue star on sand")
+    assert model_prompt(written) == "The Camera Pans Left over a blue star on sand"
+    assert model_prompt(written, moved_virtually=True) == "the camera is static over a blue star on sand"
+
+
+def test_a_listed_camera_phrase_in_the_prompt_asks_for_its_move() -> None:
+    assert prompt_camera("a red ball on grass, The camera zooms in.").key == "zoom_in"  # type: ignore[union-attr]
+    assert prompt_camera("a red ball on grass, a slow push in").camera == "zoom_in"  # type: ignore[union-attr]
+    assert prompt_camera("a frying pan left on the table") is None  # only the listed phrases count
+    assert prompt_camera("the camera pans left, then the camera tilts up") is None  # two moves: ambiguous
+    assert requested_camera(GenerationRequest(prompt="a ring, the camera orbits right")) == "orbit_right"
+    assert requested_camera(GenerationRequest(prompt="a ring, the camera is static")) == ""
+    concept_wins = GenerationRequest(prompt="a ring, the camera orbits right", concepts=("tilt_down",))
+    assert requested_camera(concept_wins) == "tilt_down"
 
 
 @pytest.mark.parametrize(

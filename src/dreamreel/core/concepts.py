@@ -17,6 +17,7 @@ process stays light).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dreamreel.core.errors import NotSupported
@@ -110,15 +111,43 @@ def conditioned_prompt(prompt: str, keys: tuple[str, ...]) -> str:
     return text
 
 
+def prompt_camera(prompt: str) -> CameraConcept | None:
+    """The camera move ``prompt`` names in this table's phrases (those of ``GET /generations/camera_motion/list``
+    and the aliases'), any case; ``None`` if it names none or more than one move.
+
+    Luma documents those phrases as camera moves to write into prompts, so a prompt that uses one asks
+    for the move as a concept does. Only the listed phrases count, not every synonym the training captions
+    use: "the camera pans left" is unambiguous in free text where "pan left" may not be.
+    """
+    text = prompt.lower()
+    named = {concept.camera: concept for concept in CONCEPTS.values() if concept.phrase in text}
+    return next(iter(named.values())) if len(named) == 1 else None
+
+
+def requested_camera(request: GenerationRequest) -> str:
+    """The world camera move ``request`` asks for: its concept's, else its prompt's (:func:`prompt_camera`);
+    ``""`` for none or a still camera."""
+    concepts = resolve_concepts(request.concepts)
+    named = concepts[0] if concepts else prompt_camera(request.prompt)
+    return named.camera if named is not None and named.camera != "static" else ""
+
+
 def model_prompt(request: GenerationRequest, *, moved_virtually: bool = False) -> str:
     """The prompt the model receives (the stored request keeps the caller's prompt and concepts apart).
 
     Normally the concepts' clauses appended to the request's prompt. Where a virtual camera makes the move
-    (``moved_virtually``, ``media.camera``), the model is asked for a still camera instead. The embedded
+    (``moved_virtually``, ``media.camera``), the model is asked for a still camera instead: a camera phrase
+    in the prompt is replaced by the still-camera clause, or the clause is appended. The embedded
     model does not make the move it is asked for, and the request still costs it steadiness: its scenery
     drifts and boils more under camera words it never learned to follow (its flow trained on still-camera
     clips), and the virtual move reads back less often. On the same 132 held-out scenes and seeds, 81.1 %
     of the clips read as their concept when the model drew them for "the camera is static", against 75.0 %
     for the concept's own words (session 16, ``bench/bench_concepts.py``, ``docs/benchmarks.md``).
     """
-    return conditioned_prompt(request.prompt, ("static",) if moved_virtually else request.concepts)
+    if not moved_virtually:
+        return conditioned_prompt(request.prompt, request.concepts)
+    text = request.prompt
+    for concept in CONCEPTS.values():
+        if concept.camera != "static":
+            text = re.sub(re.escape(concept.phrase), CONCEPTS["static"].phrase, text, flags=re.IGNORECASE)
+    return conditioned_prompt(text, ("static",))

@@ -19,7 +19,8 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
   image-to-video, or a model whose ``dreamreel.json`` says its end keyframes do not land) -> the image at
   0 only, and the clip's last ``loop_blend`` frames dissolve into its first (``loop_fade_to_start``).
 
-A camera concept on a model with a virtual camera (``virtual_camera``) also becomes ``camera_move``,
+A camera concept, or a listed camera phrase in the prompt (``core.concepts.requested_camera``), on a
+model with a virtual camera (``virtual_camera``) also becomes ``camera_move``,
 the move ``media.camera`` makes over the new part, when nothing pins the clip's ends: no keyframes, no
 loop. A keyframe must stay where it was given (a moving window would crop and shift the image) and a
 loop must end where it began, so those keep the concept as prompt words only. The plan's prompt is the
@@ -29,7 +30,7 @@ whose move the virtual camera makes asks the model for a still camera.
 
 from __future__ import annotations
 
-from dreamreel.core.concepts import model_prompt, resolve_concepts
+from dreamreel.core.concepts import model_prompt, requested_camera
 from dreamreel.core.request import AspectRatio, GenerationKeyframe, GenerationRequest, ImageKeyframe, Resolution
 from dreamreel.engine.plan import Condition, NativeGrid, Plan
 
@@ -106,7 +107,7 @@ def plan_generation(
         raise ValueError(f"the model's {grid.max_frames}-frame limit leaves no room for these conditions")
     native = new_frames + extra
     pinned = frame0 is not None or frame1 is not None or request.loop
-    camera_move = _camera_move(request) if virtual_camera and not pinned else ""
+    camera_move = requested_camera(request) if virtual_camera and not pinned else ""
 
     conditions: list[Condition] = []
     if start_image:
@@ -144,9 +145,3 @@ def plan_generation(
         source_stride=max(1, round(OUTPUT_FPS / grid.fps)),
         camera_move=camera_move,
     )
-
-
-def _camera_move(request: GenerationRequest) -> str:
-    """The move of the request's camera concept (at most one, ``core.concepts``), ``""`` for none or static."""
-    moves = [concept.camera for concept in resolve_concepts(request.concepts) if concept.camera != "static"]
-    return moves[0] if moves else ""

@@ -55,7 +55,7 @@ def window(move: str, progress: float, width: int, height: int) -> tuple[float, 
     elif move in ("zoom_in", "zoom_out"):
         magnification = ZOOM_FACTOR ** (progress if move == "zoom_in" else 1 - progress)
         scale = 1 / magnification
-    else:  # rows slide by shear * (their height from the middle), up to 0.1 short sides at the edges
+    else:  # rows slide by shear * (their height from the middle): ORBIT_SHEAR / 2 short sides at the edges
         scale = 1 - ORBIT_SHEAR * short / width
         shear = ORBIT_SHEAR * short / height * progress * (-1 if move == "orbit_left" else 1)
     centre_x, centre_y = width / 2, height / 2

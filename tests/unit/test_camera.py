@@ -13,7 +13,7 @@ from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.assemble import new_part
 from dreamreel.engine.plan import NativeGrid
 from dreamreel.engine.planner import plan_generation
-from dreamreel.media.camera import MOVES, move_camera, window
+from dreamreel.media.camera import MOVES, move_camera, shows_whole_frame, window
 from dreamreel.training.evaluate import heldout_scenes
 from dreamreel.world.analyze import analyze_clip
 from dreamreel.world.render import render_clip
@@ -46,12 +46,14 @@ def test_the_window_stays_inside_the_frame(move: str, size: tuple[int, int]) -> 
         assert source[:, 1].min() >= -1e-6 and source[:, 1].max() <= height + 1e-6, (move, progress)
 
 
-def test_a_zoom_in_starts_on_the_whole_frame() -> None:
+def test_a_move_shows_the_whole_frame_where_it_says_it_does() -> None:
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (5, 96, 160, 3), dtype=np.uint8)
-    moved = move_camera(frames, "zoom_in")
-    assert np.abs(moved[0].astype(int) - frames[0]).mean() < 1
-    assert np.abs(moved[-1].astype(int) - frames[-1]).mean() > 20
+    for move in MOVES:
+        moved = move_camera(frames, move)
+        for end, whole in zip((0, -1), shows_whole_frame(move), strict=True):
+            difference = np.abs(moved[end].astype(int) - frames[end]).mean()
+            assert (difference < 1) if whole else (difference > 20), (move, end, difference)
     with pytest.raises(ValueError, match="unknown camera move"):
         move_camera(frames, "dolly_zoom")
 
@@ -78,8 +80,19 @@ def test_the_planner_moves_a_virtual_camera_only_where_nothing_pins_the_ends() -
     assert plan_for(written).camera_move == "tilt_up"
     assert plan_for(written).prompt == "a red ball on sand, the camera is static"
     assert plan_for(written, virtual=False).prompt == written.prompt
-    image = Keyframes(frame0=ImageKeyframe(url="https://example.com/a.png"))
-    assert plan_for(concept.model_copy(update={"keyframes": image})).camera_move == ""
+    start = Keyframes(frame0=ImageKeyframe(url="https://example.com/a.png"))
+    end = Keyframes(frame1=ImageKeyframe(url="https://example.com/b.png"))
+    # a zoom in starts on the whole frame, so it may start on an image; a zoom out may end on one
+    assert plan_for(concept.model_copy(update={"keyframes": start})).camera_move == "zoom_in"
+    assert plan_for(concept.model_copy(update={"keyframes": end})).camera_move == ""
+    pull = concept.model_copy(update={"concepts": ("pull_out",)})
+    assert plan_for(pull.model_copy(update={"keyframes": end})).camera_move == "zoom_out"
+    assert plan_for(pull.model_copy(update={"keyframes": start})).camera_move == ""
+    for move in ("pan_left", "tilt_up", "orbit_right"):
+        for keyframes in (start, end):
+            pinned = concept.model_copy(update={"concepts": (move,), "keyframes": keyframes})
+            assert plan_for(pinned).camera_move == "", (move, keyframes)
+            assert plan_for(pinned).prompt.endswith(CONCEPTS[move].phrase)
 
 
 def test_assembly_moves_the_camera_over_the_new_part() -> None:

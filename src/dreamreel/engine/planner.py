@@ -21,9 +21,11 @@ Conditioning layout on the native clip of ``N`` frames (``k = frame_multiple + 1
 
 A camera concept, or a listed camera phrase in the prompt (``core.concepts.requested_camera``), on a
 model with a virtual camera (``virtual_camera``) also becomes ``camera_move``,
-the move ``media.camera`` makes over the new part, when nothing pins the clip's ends: no keyframes, no
-loop. A keyframe must stay where it was given (a moving window would crop and shift the image) and a
-loop must end where it began, so those keep the concept as prompt words only. The plan's prompt is the
+the move ``media.camera`` makes over the new part, where every pinned end of the clip still shows the
+whole frame: a keyframe must stay where it was given (a moving window would crop and shift the image),
+an extension must meet its source, and a loop must end where it began. So a zoom in may start on an
+image or an extended clip, a zoom out may end on one, and every other case keeps the concept as prompt
+words only (a loop pins both ends, so it never gets a virtual camera). The plan's prompt is the
 one the model receives: concepts become caption clauses (``core.concepts.model_prompt``), and a clip
 whose move the virtual camera makes asks the model for a still camera.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 from dreamreel.core.concepts import model_prompt, requested_camera
 from dreamreel.core.request import AspectRatio, GenerationKeyframe, GenerationRequest, ImageKeyframe, Resolution
 from dreamreel.engine.plan import Condition, NativeGrid, Plan
+from dreamreel.media.camera import shows_whole_frame
 
 OUTPUT_FPS = 24
 """Delivered clips are 24 fps (5 s = 120 frames, 9 s = 216), as Ray 2 delivers them."""
@@ -106,8 +109,12 @@ def plan_generation(
     if new_frames + extra > grid.max_frames:
         raise ValueError(f"the model's {grid.max_frames}-frame limit leaves no room for these conditions")
     native = new_frames + extra
-    pinned = frame0 is not None or frame1 is not None or request.loop
-    camera_move = requested_camera(request) if virtual_camera and not pinned else ""
+    camera_move = requested_camera(request) if virtual_camera else ""
+    if camera_move:
+        whole_first, whole_last = shows_whole_frame(camera_move)
+        first_pinned, last_pinned = frame0 is not None or request.loop, frame1 is not None or request.loop
+        if (first_pinned and not whole_first) or (last_pinned and not whole_last):
+            camera_move = ""  # an end must meet an image or a clip exactly: the concept stays prompt words
 
     conditions: list[Condition] = []
     if start_image:

@@ -38,6 +38,14 @@ MOVES = ("pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out",
 """The moves this camera makes, named as ``core.concepts.CameraConcept.camera`` names them."""
 
 
+def shows_whole_frame(move: str) -> tuple[bool, bool]:
+    """(at the first frame, at the last): whether ``move``'s window is the whole frame there, so a clip
+    pinned at that end (a keyframe image, an extended clip) still meets it exactly. A zoom in starts on
+    the whole frame and a zoom out ends on it; a pan, tilt or orbit looks through a smaller window
+    throughout."""
+    return move == "zoom_in", move == "zoom_out"
+
+
 def window(move: str, progress: float, width: int, height: int) -> tuple[float, float, float, float, float, float]:
     """PIL affine coefficients ``(a, b, c, d, e, f)``: output pixel ``(x, y)`` looks at source pixel
     ``(a*x + b*y + c, d*x + e*y + f)``, at ``progress`` in [0, 1] of ``move`` on a ``width x height`` frame."""

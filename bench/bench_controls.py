@@ -6,7 +6,10 @@ Runs the same code path as the worker (planner -> backend -> assembly -> H.264),
 synthetic keyframe picture, and reads the delivered MP4s back with PyAV. Targets (issue #5):
 keyframe PSNR >= 25 dB (the delivered first/last frame, shrunk to the model's native size, against the
 fitted keyframe at that size); a seam (extend/reverse-extend joint) <= 2x the clip's median
-adjacent-frame difference; a loop's |last - first| <= 1.5x it.
+adjacent-frame difference; a loop's |last - first| <= 1.5x it. ``frame0_zoom_in`` (since session 16) is
+image-to-video from a still of a world scene with the ``zoom_in`` concept: it must still start on the
+image, and the analyzer should measure a zoom (a third of the world's nominal one) on the delivered
+frames at native size and rate.
 
 The product joins a clip's ends onto what they meet (``media/seam.py``): an extension onto its source
 clip's joint frame, and, since session 15, the first/last frame onto the keyframe image, the correction
@@ -47,10 +50,13 @@ from dreamreel.media.probe import read_frames  # noqa: E402
 from dreamreel.media.quality import psnr  # noqa: E402
 from dreamreel.worker.inputs import InputResolver  # noqa: E402
 from dreamreel.worker.render import render_clip  # noqa: E402
+from dreamreel.world.analyze import analyze_clip  # noqa: E402
 
 PSNR_TARGET_DB = 25.0
 SEAM_RATIO = 2.0
 LOOP_RATIO = 1.5
+ZOOM_READ = 0.3
+"""A zoom the world analyzer would name: a third of the world's nominal zoom (``world.camera_motion``)."""
 
 
 def keyframe_picture(colour: tuple[int, int, int], size: tuple[int, int] = (640, 400)) -> bytes:
@@ -64,6 +70,20 @@ def keyframe_picture(colour: tuple[int, int, int], size: tuple[int, int] = (640,
     draw.rectangle((size[0] * 0.6, size[1] * 0.2, size[0] * 0.85, size[1] * 0.5), fill=(20, 20, 20))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def world_picture(size: tuple[int, int] = (640, 384)) -> bytes:
+    """A still of a held-out world scene (the analyzer reads camera moves over the world's scenery)."""
+    from dataclasses import replace
+
+    from dreamreel.training.evaluate import heldout_scenes
+    from dreamreel.world.render import render_clip as render_world
+    from dreamreel.world.vocab import Camera
+
+    scene = replace(heldout_scenes(1, 0)[0], camera=Camera.STATIC)
+    buffer = io.BytesIO()
+    Image.fromarray(render_world(scene, size[0], size[1], 1)[0]).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -113,10 +133,10 @@ def main() -> int:
         return native[0]
 
     backend.generate = recording_generate  # type: ignore[method-assign]
-    images = {"start": keyframe_picture((40, 90, 230)), "end": keyframe_picture((230, 120, 30))}
+    images = {"start": keyframe_picture((40, 90, 230)), "end": keyframe_picture((230, 120, 30)),
+              "scene": world_picture()}
     out_dir = Path(tempfile.mkdtemp(prefix="bench-controls-"))
     clips: dict[str, Path] = {}
-    inputs = BenchInputs(images, clips)
 
     grid = backend.native_grid()
     start_img, end_img = ImageKeyframe(url="start"), ImageKeyframe(url="end")
@@ -128,13 +148,15 @@ def main() -> int:
         """Every control once at ``seed``; the clips land in ``out_dir/<seed>-<control>.mp4``."""
         results: dict[str, dict[str, float]] = {}
 
-        def run(name: str, keyframes: Keyframes | None = None, loop: bool = False) -> tuple[np.ndarray, object]:
+        def run(name: str, keyframes: Keyframes | None = None, loop: bool = False,
+                concepts: tuple[str, ...] = ()) -> tuple[np.ndarray, object]:
             request = GenerationRequest(prompt="a blue ball rolls across a sandy beach",
                                         aspect_ratio=AspectRatio("16:9"), resolution=Resolution.P540,
-                                        keyframes=keyframes, loop=loop)
+                                        keyframes=keyframes, loop=loop, concepts=concepts)
             path = out_dir / f"{seed}-{name}.mp4"
             clip = render_clip(backend, request, seed=seed, video_path=path, poster_path=None,
-                               on_step=lambda *_: None, should_cancel=lambda: False, inputs=inputs)
+                               on_step=lambda *_: None, should_cancel=lambda: False,
+                               inputs=BenchInputs(images, clips))  # one per job, as the worker makes them
             clips[name] = path
             return read_frames(path), clip.plan
 
@@ -146,6 +168,15 @@ def main() -> int:
                              "model_psnr_first_db": psnr(native[0][0], fitted("start", plan)),
                              "step_ratio": step / median,
                              "model_step_ratio": float(model_steps[0] / np.median(model_steps))}
+        # image-to-video with a push in: a virtual camera's zoom starts on the whole frame, so on a model
+        # with ``camera_moves: virtual`` the clip still starts on the image and then zooms (media/camera.py)
+        frames, plan = run("frame0_zoom_in", Keyframes(frame0=ImageKeyframe(url="scene")), concepts=("zoom_in",))
+        step, median = seam(frames, 1)
+        native_rate = frames[:: plan.source_stride]
+        motion = analyze_clip(np.stack([shrink(frame, w, h) for frame in native_rate])).camera_motion
+        results["frame0_zoom_in"] = {"psnr_first_db": psnr(shrink(frames[0], w, h), fitted("scene", plan)),
+                                     "step_ratio": step / median, "zoom": float(motion.zoom) if motion else 0.0,
+                                     "virtual_camera": float(plan.camera_move == "zoom_in")}
         frames, plan = run("frame1", Keyframes(frame1=end_img))
         step, median = seam(frames, len(frames) - 1)
         model_steps = adjacent(native[0])
@@ -198,6 +229,8 @@ def main() -> int:
         "reverse_extend": results["reverse_extend"]["ratio"] <= SEAM_RATIO,
         "loop_blend": results["loop_blend"]["ratio"] <= LOOP_RATIO,
         "loop_on_image": results["loop_on_image"]["ratio"] <= LOOP_RATIO,
+        "frame0_zoom_in": results["frame0_zoom_in"]["psnr_first_db"] >= PSNR_TARGET_DB
+        and results["frame0_zoom_in"]["zoom"] >= ZOOM_READ,
     }
     for name, values in results.items():
         text = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())

@@ -122,7 +122,6 @@ def encode_mp4(
     output_frames: int,
     crf: int = 20,
     preset: str = "veryfast",
-    loop: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> EncodedVideo:
     """Resample ``native`` (``(F, h, w, 3)`` uint8) to an H.264 yuv420p faststart MP4.
@@ -134,8 +133,7 @@ def encode_mp4(
 
     ``on_frame(done, total)`` is called after each frame is handed to the encoder; it is the
     progress hook for job status, and raising from it aborts the encode (e.g. on cancel) —
-    the temp file is then removed and nothing appears at ``path``. ``loop``: the clip is
-    played in a loop (:func:`x264_params`).
+    the temp file is then removed and nothing appears at ``path``.
 
     Defaults (CRF 20, ``veryfast``) are chosen for a CPU-bound 2-core worker: the upscaled
     content is smooth, so slower presets spend a lot of time for little size gain.
@@ -161,7 +159,7 @@ def encode_mp4(
             total=output_frames,
             crf=crf,
             preset=preset,
-            loop=loop,
+            loop=False,
             on_frame=on_frame,
         )
         _publish(tmp, final)
@@ -347,19 +345,21 @@ def encode_frames(
     crf: int = 20,
     preset: str = "veryfast",
     loop: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> EncodedVideo:
     """Encode already-ordered RGB frames of any size (each scaled to ``width x height``) to an MP4.
 
-    For clips assembled from several parts (an extension delivered with its source clip): the caller
-    yields every frame in order and says how many there will be; a different count is an error and
-    leaves no file behind. ``loop``: the clip is played in a loop (:func:`x264_params`).
+    For clips assembled from several parts (an extension delivered with its source clip) or decoded from
+    another MP4 (an upscale): the caller yields every frame in order and says how many there will be; a
+    different count is an error and leaves no file behind. ``loop``: the clip is played in a loop
+    (:func:`x264_params`). ``on_frame`` as in :func:`encode_mp4`.
     """
     _check_output_size(width, height)
     final = Path(path)
     tmp = _temp_sibling(final)
     try:
         _encode_stream(frames, tmp, width=width, height=height, fps=fps, total=total, crf=crf, preset=preset,
-                       loop=loop, on_frame=None)
+                       loop=loop, on_frame=on_frame)
         _publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamreel.media.encode import EncodedVideo, _check_output_size, _encode_stream, _publish, _temp_sibling
+from dreamreel.media.encode import EncodedVideo, _check_output_size, encode_frames
 from dreamreel.media.probe import iter_frames
 
 
@@ -45,20 +45,7 @@ def upscale_mp4(
     A source with a different frame count is an error (no file is published). ``loop``: the source is a
     loop, coded as one (``media.encode.x264_params``).
     """
-    _check_output_size(width, height)
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(final)
-    try:
-        _encode_stream(
-            iter_frames(source), tmp, width=width, height=height, fps=fps, total=frames,
-            crf=20, preset="veryfast", loop=loop, on_frame=on_frame,
-        )
-        _publish(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return EncodedVideo(
-        path=final, width=width, height=height, fps=fps, frames=frames, duration_s=frames / fps,
-        size_bytes=final.stat().st_size,
-    )
+    _check_output_size(width, height)  # before anything is created on disk
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return encode_frames(iter_frames(source), path, width=width, height=height, fps=fps, total=frames,
+                         loop=loop, on_frame=on_frame)

@@ -10,7 +10,7 @@ import pytest
 
 from dreamreel.core.concepts import CONCEPTS
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
-from dreamreel.engine.assemble import new_part
+from dreamreel.engine.assemble import PartPreview, new_part
 from dreamreel.engine.plan import NativeGrid
 from dreamreel.engine.planner import plan_generation
 from dreamreel.media.camera import MOVES, move_camera, shows_whole_frame, window
@@ -101,3 +101,27 @@ def test_assembly_moves_the_camera_over_the_new_part() -> None:
                                                         plan.native_width, 3), dtype=np.uint8)
     np.testing.assert_array_equal(new_part(native, plan), move_camera(native, "pan_left"))
     assert not np.array_equal(new_part(native, replace(plan, camera_move="")), new_part(native, plan))
+
+
+class RecordingSink:
+    """A preview sink that is always due and keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.delivered: list[np.ndarray] = []
+
+    def due(self, step: int, total: int) -> bool:
+        return True
+
+    def deliver(self, frames: np.ndarray) -> None:
+        self.delivered.append(frames)
+
+
+def test_previews_show_the_virtual_camera() -> None:
+    plan = plan_for(GenerationRequest(prompt="a red ball on sand", concepts=("zoom_in",)))
+    native = np.random.default_rng(2).integers(0, 255, (plan.native_frames, plan.native_height,
+                                                        plan.native_width, 3), dtype=np.uint8)
+    sink = RecordingSink()
+    preview = PartPreview(sink, plan)
+    assert preview.due(1, plan.num_inference_steps)
+    preview.deliver(native)
+    np.testing.assert_array_equal(sink.delivered[0], move_camera(native, "zoom_in"))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from dreamreel.engine.backends.base import PreviewSink
 from dreamreel.engine.plan import Plan
 from dreamreel.media.camera import move_camera
 from dreamreel.media.loop import blend_loop, fade_into_start
@@ -33,6 +34,24 @@ def new_part(native: np.ndarray, plan: Plan) -> np.ndarray:
         frames = close(frames, plan.loop_blend)
         frames = np.concatenate([frames, frames[:1]], axis=0)  # the loop's end anchor is its own start
     return frames
+
+
+class PartPreview:
+    """A :class:`PreviewSink` that hands ``sink`` each preview as :func:`new_part` makes it.
+
+    Why: the backend decodes previews from its latents, the model's own frames. Without this a
+    ``progress_video`` would show a still scene where the delivered clip pans (the virtual camera), and
+    a loop's tail before it is closed. Joints onto images and source clips are left out: they are made
+    at the output size, and a preview is a glance at the motion."""
+
+    def __init__(self, sink: PreviewSink, plan: Plan) -> None:
+        self.sink, self.plan = sink, plan
+
+    def due(self, step: int, total: int) -> bool:
+        return self.sink.due(step, total)
+
+    def deliver(self, frames: np.ndarray) -> None:
+        self.sink.deliver(new_part(frames, self.plan))
 
 
 def iter_new_part(native: np.ndarray, plan: Plan) -> Iterator[np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
-from dreamreel.engine.assemble import iter_delivered_part
+from dreamreel.engine.assemble import PartPreview, iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
 from dreamreel.engine.plan import Plan
 from dreamreel.engine.planner import plan_generation
@@ -88,6 +88,8 @@ def render_clip(
     if plan.conditions and inputs is None:
         raise InputError("keyframes need an input resolver (not available here)")
     pixels = inputs.condition_pixels(request, plan) if inputs is not None and plan.conditions else []
+    if preview is not None:
+        preview = PartPreview(preview, plan)
     frames = backend.generate(plan, on_step, should_cancel, pixels, preview=preview)
 
     width, height = plan.output_width, plan.output_height

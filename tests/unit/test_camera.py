@@ -10,10 +10,10 @@ import pytest
 
 from dreamreel.core.concepts import CONCEPTS
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
-from dreamreel.engine.assemble import PartPreview, new_part
+from dreamreel.engine.assemble import PartPreview, iter_delivered_part, new_part
 from dreamreel.engine.plan import NativeGrid
 from dreamreel.engine.planner import plan_generation
-from dreamreel.media.camera import MOVES, move_camera, shows_whole_frame, window
+from dreamreel.media.camera import MOVES, move_camera, move_layer, shows_whole_frame, window
 from dreamreel.training.evaluate import heldout_scenes
 from dreamreel.world.analyze import analyze_clip
 from dreamreel.world.render import render_clip
@@ -125,3 +125,28 @@ def test_previews_show_the_virtual_camera() -> None:
     assert preview.due(1, plan.num_inference_steps)
     preview.deliver(native)
     np.testing.assert_array_equal(sink.delivered[0], move_camera(native, "zoom_in"))
+
+
+def test_the_join_onto_a_start_image_zooms_with_the_camera() -> None:
+    """Image-to-video with a zoom in: the fade from the start image into the model's frames must zoom too.
+
+    The "model" here drew flat grey, so every delivered frame near the start is grey plus a fading share of
+    the image's correction. Left still, that share would show the image unzoomed for the first second."""
+    start = Keyframes(frame0=ImageKeyframe(url="https://example.com/a.png"))
+    plan = plan_for(GenerationRequest(prompt="a red ball on sand", concepts=("zoom_in",), keyframes=start))
+    assert plan.camera_move == "zoom_in" and plan.joint_fade > 0
+    width, height = plan.output_width, plan.output_height
+    picture = render_clip(heldout_scenes(1, seed=5)[0], width, height, 1)[0]
+    grey = np.full((plan.native_frames, plan.native_height, plan.native_width, 3), 128, dtype=np.uint8)
+    delivered = list(iter_delivered_part(grey, plan, width=width, height=height, head_frame=lambda: picture))
+    np.testing.assert_allclose(delivered[0].astype(float), picture.astype(float), atol=1)  # it starts on the image
+    index = plan.joint_fade * plan.source_stride // 2
+    frame = delivered[index].astype(np.float32) - 128
+    still = picture.astype(np.float32) - 128
+    moved = move_layer(still, "zoom_in", (index + int(plan.drop_first)) / (plan.resample_frames - 1))
+
+    def fit(layer: np.ndarray) -> float:  # residual after the best scale: how well ``frame`` is a share of ``layer``
+        share = float((frame * layer).sum() / (layer * layer).sum())
+        return float(np.abs(frame - share * layer).mean())
+
+    assert fit(moved) < 0.5 * fit(still), (fit(moved), fit(still))

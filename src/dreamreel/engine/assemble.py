@@ -18,7 +18,7 @@ import numpy as np
 
 from dreamreel.engine.backends.base import PreviewSink
 from dreamreel.engine.plan import Plan
-from dreamreel.media.camera import move_camera
+from dreamreel.media.camera import move_camera, move_layer
 from dreamreel.media.loop import blend_loop, fade_into_start
 from dreamreel.media.resample import iter_output_frames
 from dreamreel.media.seam import Joint, iter_joined
@@ -84,4 +84,18 @@ def iter_delivered_part(
         frames, total=plan.output_frames, width=width, height=height, fade=plan.joint_fade * plan.source_stride,
         head=Joint(part[0], head_frame, gap=int(plan.drop_first)) if head_frame is not None else None,
         tail=Joint(part[-1], tail_frame, gap=int(plan.drop_last)) if tail_frame is not None else None,
+        follow=_camera_follower(plan),
     )
+
+
+def _camera_follower(plan: Plan) -> Callable[[np.ndarray, int], np.ndarray] | None:
+    """How delivered frame ``i`` was moved by the plan's virtual camera, for a joint's correction
+    (``media.seam.iter_joined``); ``None`` without one. :func:`new_part` runs the move at constant speed over
+    its frames, and the resampled frames span the same clip end to end (anchors included), so delivered
+    frame ``i`` sits at ``(i + drop_first) / (resample_frames - 1)`` of the move. The window is the whole
+    frame wherever the move meets a joint (``media.camera.shows_whole_frame``, which the planner checks), so
+    the joint frame itself is unchanged."""
+    if not plan.camera_move:
+        return None
+    span = max(1, plan.resample_frames - 1)
+    return lambda layer, index: move_layer(layer, plan.camera_move, (index + int(plan.drop_first)) / span)

@@ -86,3 +86,18 @@ def move_camera(frames: np.ndarray, move: str) -> np.ndarray:
                                                    resample=Image.Resampling.BICUBIC)
         out[index] = np.asarray(picture)
     return out
+
+
+def move_layer(layer: np.ndarray, move: str, progress: float) -> np.ndarray:
+    """A float ``(h, w, C)`` layer (signed: a joint's correction, ``media.seam``) seen through ``move``'s
+    window at ``progress``, so that it moves with the scene the camera moves over.
+
+    Bilinear per channel: PIL's float images are single-channel, and a correction is smooth enough."""
+    height, width = layer.shape[:2]
+    coefficients = window(move, progress, width, height)
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(layer[..., channel], dtype=np.float32)).transform(
+            (width, height), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR))
+        for channel in range(layer.shape[2])
+    ]
+    return np.stack(channels, axis=-1)

@@ -63,12 +63,16 @@ def settle_weight(distance: int, fade: int) -> float:
 def iter_joined(
     frames: Iterable[np.ndarray], *, total: int, width: int, height: int, fade: int,
     head: Joint | None = None, tail: Joint | None = None,
+    follow: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
     """The ``total`` delivered frames of a new part (native size), those near a joint scaled to
     ``width x height`` and corrected onto it; the others pass through for the encoder to scale.
 
     Delivered frame ``i`` is ``i + head.gap`` output frames from the head joint and
-    ``total - 1 - i + tail.gap`` from the tail joint."""
+    ``total - 1 - i + tail.gap`` from the tail joint. ``follow(correction, i)``, when given, moves a
+    joint's correction the way delivered frame ``i`` was moved over the scene (a virtual camera,
+    ``media.camera``): the correction is part of the scene, and left still it holds the first second of a
+    zoom on the image the zoom starts from."""
     corrections: dict[str, np.ndarray] = {}
 
     def correction(name: str, joint: Joint) -> np.ndarray:
@@ -86,5 +90,6 @@ def iter_joined(
             continue
         out = scale_rgb(frame, width, height).astype(np.float32)
         for name, joint, weight in weights:
-            out += weight * correction(name, joint)
+            layer = correction(name, joint)
+            out += weight * (layer if follow is None else follow(layer, index))
         yield np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -146,35 +146,8 @@ def encode_mp4(
     if not 0 <= crf <= 51:
         raise ValueError(f"crf must be in 0..51, got {crf}")
     frames = iter_output_frames(native, output_frames)  # validates `native` eagerly
-
-    final = Path(path)
-    tmp = _temp_sibling(final)
-    try:
-        _encode_stream(
-            frames,
-            tmp,
-            width=width,
-            height=height,
-            fps=fps,
-            total=output_frames,
-            crf=crf,
-            preset=preset,
-            loop=False,
-            on_frame=on_frame,
-        )
-        _publish(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return EncodedVideo(
-        path=final,
-        width=width,
-        height=height,
-        fps=fps,
-        frames=output_frames,
-        duration_s=output_frames / fps,
-        size_bytes=final.stat().st_size,
-    )
+    return encode_frames(frames, path, width=width, height=height, fps=fps, total=output_frames, crf=crf,
+                         preset=preset, on_frame=on_frame)
 
 
 def write_poster(frame: np.ndarray, path: str | Path, *, width: int, height: int) -> Path:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 DREAMREEL = str(Path(sys.executable).parent / "dreamreel")
@@ -142,3 +143,19 @@ def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+class RecordingSink:
+    """A preview sink (``engine.backends.base.PreviewSink``) that is always due and keeps what it is asked and
+    handed: the ``(step, total)`` of every ``due`` call and every delivered frame array."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []
+        self.frames: list[np.ndarray] = []
+
+    def due(self, step: int, total: int) -> bool:
+        self.asked.append((step, total))
+        return True
+
+    def deliver(self, frames: np.ndarray) -> None:
+        self.frames.append(frames)

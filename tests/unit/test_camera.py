@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from tests.conftest import RecordingSink
 
 from dreamreel.core.concepts import CONCEPTS
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
@@ -103,19 +104,6 @@ def test_assembly_moves_the_camera_over_the_new_part() -> None:
     assert not np.array_equal(new_part(native, replace(plan, camera_move="")), new_part(native, plan))
 
 
-class RecordingSink:
-    """A preview sink that is always due and keeps what it is handed."""
-
-    def __init__(self) -> None:
-        self.delivered: list[np.ndarray] = []
-
-    def due(self, step: int, total: int) -> bool:
-        return True
-
-    def deliver(self, frames: np.ndarray) -> None:
-        self.delivered.append(frames)
-
-
 def test_previews_show_the_virtual_camera() -> None:
     plan = plan_for(GenerationRequest(prompt="a red ball on sand", concepts=("zoom_in",)))
     native = np.random.default_rng(2).integers(0, 255, (plan.native_frames, plan.native_height,
@@ -124,7 +112,7 @@ def test_previews_show_the_virtual_camera() -> None:
     preview = PartPreview(sink, plan)
     assert preview.due(1, plan.num_inference_steps)
     preview.deliver(native)
-    np.testing.assert_array_equal(sink.delivered[0], move_camera(native, "zoom_in"))
+    np.testing.assert_array_equal(sink.frames[0], move_camera(native, "zoom_in"))
 
 
 def test_the_join_onto_a_start_image_zooms_with_the_camera() -> None:

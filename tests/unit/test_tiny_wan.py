@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import RecordingSink
 
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.base import GenerationCancelled
@@ -103,20 +104,8 @@ def test_generate_shape_progress_and_determinism(backend: WanVACEBackend) -> Non
 
 
 def test_preview_gets_native_size_frames_before_the_last_step(backend: WanVACEBackend) -> None:
-    class Sink:
-        def __init__(self) -> None:
-            self.asked: list[tuple[int, int]] = []
-            self.frames: list[np.ndarray] = []
-
-        def due(self, step: int, total: int) -> bool:
-            self.asked.append((step, total))
-            return True
-
-        def deliver(self, frames: np.ndarray) -> None:
-            self.frames.append(frames)
-
     plan = replace(_start_image_plan(backend), num_inference_steps=3)
-    sink = Sink()
+    sink = RecordingSink()
     backend.generate(plan, lambda d, t: None, lambda: False, [_image(plan, (200, 40, 40))], preview=sink)
     assert sink.asked == [(1, 3), (2, 3)]  # never after the last step: the real clip is about to exist
     assert [(f.shape, f.dtype) for f in sink.frames] == [((17, 32, 64, 3), np.uint8)] * 2

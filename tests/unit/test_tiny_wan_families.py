@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.conftest import RecordingSink
 
 from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
@@ -261,18 +262,8 @@ def test_first_last_images_maps_the_ends() -> None:
 def test_preview_and_cancel_on_first_last_frame(backends: dict[str, WanBackend]) -> None:
     backend = backends["flf2v"]
 
-    class Sink:
-        def __init__(self) -> None:
-            self.frames: list[np.ndarray] = []
-
-        def due(self, step: int, total: int) -> bool:
-            return True
-
-        def deliver(self, frames: np.ndarray) -> None:
-            self.frames.append(frames)
-
     plan = replace(_plan(backend, keyframes=Keyframes(frame0=IMG, frame1=IMG)), num_inference_steps=3)
-    sink = Sink()
+    sink = RecordingSink()
     backend.generate(plan, lambda d, t: None, lambda: False, [RED, BLUE], preview=sink)
     assert [(f.shape, f.dtype) for f in sink.frames] == [((17, 32, 64, 3), np.uint8)] * 2
     assert not np.array_equal(sink.frames[0], sink.frames[1])

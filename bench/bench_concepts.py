@@ -2,7 +2,7 @@
 
 For every supported concept, held-out scenes (colour x shape combinations never trained on) are
 described without any camera words, the concept is applied exactly as the server applies it
-(``engine.planner``: the caption clause appended to the prompt, or, where a virtual camera makes the move,
+(``engine.plan``: the caption clause appended to the prompt, or, where a virtual camera makes the move,
 a still-camera clause), the clip is generated
 through the production backend and planner, and ``world.analyze`` reads the camera move back from
 the frames. The analyzer on the rendered ground truth of the same scenes is its own ceiling; chance
@@ -32,7 +32,7 @@ from dreamreel.core.concepts import CONCEPTS, conditioned_prompt
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.assemble import new_part
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 from dreamreel.training.evaluate import heldout_scenes
 from dreamreel.world.analyze import analyze_clip
 from dreamreel.world.captions import CAMERA_PHRASES, canonical_caption

@@ -53,7 +53,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from dreamreel.engine.backends.ltx import LTXConditionBackend
-    from dreamreel.engine.planner import plan_generation
+    from dreamreel.engine.plan import plan_generation
 
     backend = LTXConditionBackend(args.model_dir)
     request = GenerationRequest(prompt="a blue ball rolls across a sandy beach", aspect_ratio=AspectRatio("16:9"),

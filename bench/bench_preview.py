@@ -18,8 +18,8 @@ from pathlib import Path
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
-from dreamreel.storage import LocalStorage
+from dreamreel.engine.plan import plan_generation
+from dreamreel.files import LocalFiles
 from dreamreel.store.sqlite import SQLiteStore
 from dreamreel.worker.preview import PreviewWriter
 
@@ -37,7 +37,7 @@ def main() -> None:
     plan = plan_generation(request, backend.native_grid(), seed=1, steps=args.steps,
                            guidance_scale=backend.default_guidance)
     root = Path(tempfile.mkdtemp())
-    store, storage = SQLiteStore(root / "db.sqlite"), LocalStorage(root / "files")
+    store, storage = SQLiteStore(root / "db.sqlite"), LocalFiles(root / "files")
 
     cpu_times: dict[float | None, list[float]] = {}
 

@@ -24,7 +24,7 @@ import torch
 
 from dreamreel.core.request import AspectRatio, GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 from dreamreel.training.evaluate import FIRST_FRAME, Tally, heldout_scenes, mean_adjacent_difference, score
 from dreamreel.world.analyze import analyze_clip
 from dreamreel.world.captions import caption

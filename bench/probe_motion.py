@@ -32,7 +32,7 @@ import torch
 
 from dreamreel.core.request import AspectRatio, GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 from dreamreel.training.data import draw_batch, to_video_tensor
 from dreamreel.training.evaluate import FIRST_FRAME
 from dreamreel.training.flow_stage import add_noise, pack, video_coords

@@ -33,7 +33,7 @@ import torch
 
 from dreamreel.core.request import AspectRatio, GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 from dreamreel.training.evaluate import Tally, heldout_scenes, mean_adjacent_difference
 from dreamreel.world.analyze import analyze_clip, score
 from dreamreel.world.captions import canonical_caption, caption

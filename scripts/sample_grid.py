@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 
 PROMPTS = (
     "a red ball moves to the right on grass",

@@ -12,8 +12,7 @@ from tests.conftest import RecordingSink
 from dreamreel.core.concepts import CONCEPTS
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part, new_part
-from dreamreel.engine.plan import NativeGrid
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import NativeGrid, plan_generation
 from dreamreel.media.camera import MOVES, move_camera, move_layer, shows_whole_frame, window
 from dreamreel.training.evaluate import heldout_scenes
 from dreamreel.world.analyze import analyze_clip

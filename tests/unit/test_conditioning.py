@@ -11,8 +11,7 @@ from dreamreel.core.errors import InvalidRequest, NotSupported
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.assemble import iter_new_part
 from dreamreel.engine.backends.common import CheckpointDefaults
-from dreamreel.engine.plan import NativeGrid
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import NativeGrid, plan_generation
 from dreamreel.media.loop import blend_loop, fade_into_start
 from dreamreel.media.seam import Joint, iter_joined, settle_weight
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dreamreel.core.request import AspectRatio, GenerationRequest, Resolution
-from dreamreel.engine.plan import NativeGrid
-from dreamreel.engine.planner import native_frame_count, output_size, plan_generation
+from dreamreel.engine.plan import NativeGrid, native_frame_count, output_size, plan_generation
 
 EXPECTED_540P = {
     "1:1": (540, 540), "16:9": (960, 540), "9:16": (540, 960), "4:3": (720, 540),

@@ -14,8 +14,7 @@ from tests.conftest import RecordingSink
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.base import GenerationCancelled
 from dreamreel.engine.backends.wan import WanVACEBackend
-from dreamreel.engine.plan import NativeGrid, Plan
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import NativeGrid, Plan, plan_generation
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
 from dreamreel.engine.tiny_wan import build_tiny_wan
 

@@ -21,8 +21,7 @@ from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.backends.wan import WanBackend, first_last_images
-from dreamreel.engine.plan import Condition, NativeGrid, Plan
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import Condition, NativeGrid, Plan, plan_generation
 from dreamreel.engine.registry import ModelSpec, load_backend
 from dreamreel.engine.tiny_wan import CLIP_IMAGE_SIZE, build_tiny_wan
 from dreamreel.worker.inputs import InputResolver

@@ -11,7 +11,7 @@ from diffusers import AutoencoderKLLTXVideo
 
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 from dreamreel.training.architecture import ROPES
 from dreamreel.training.evaluate import ATTRIBUTES, evaluate
 from dreamreel.training.export import build_pipeline, export_pipeline

@@ -9,8 +9,7 @@ import pytest
 
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.wan import GENERATE, GRAY, KEEP, vace_inputs
-from dreamreel.engine.plan import Condition, NativeGrid, Plan
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import Condition, NativeGrid, Plan, plan_generation
 
 GRID = NativeGrid(short_side=32, size_multiple=16, frame_multiple=4, fps=16, max_frames=33)
 """The tiny Wan VACE model's grid: 64x32 at 16:9, 4k+1 frames."""

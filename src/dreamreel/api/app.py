@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
-from dreamreel.api import files, uploads
+from dreamreel.api import downloads, uploads
 from dreamreel.api.dialects import aiml, fal, luma
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.signing import WebhookSigner
@@ -23,7 +23,7 @@ from dreamreel.config import Settings
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
 from dreamreel.core.service import GenerationService
 from dreamreel.engine.registry import specs_from_settings
-from dreamreel.storage import LocalStorage
+from dreamreel.files import LocalFiles
 from dreamreel.store import open_store
 
 log = logging.getLogger("dreamreel.api")
@@ -48,7 +48,7 @@ def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
 
 def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     store = open_store(settings.resolved_database_url)
-    storage = LocalStorage(settings.resolved_storage_dir)
+    storage = LocalFiles(settings.resolved_storage_dir)
     signer = WebhookSigner(settings.data_dir / "keys" / "webhook-ed25519.pem")
     dispatcher = WebhookDispatcher(store, settings, signer)
 
@@ -108,7 +108,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
 
     luma.attach(app)
     aiml.attach(app)
-    app.include_router(files.router)
+    app.include_router(downloads.router)
     app.include_router(uploads.router)
     fal.attach(app)  # last: its routes match generic /{owner}/{alias}/... paths
     return app

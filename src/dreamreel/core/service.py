@@ -11,7 +11,7 @@ from dreamreel.core.conditioning import check_inputs
 from dreamreel.core.errors import NotFound
 from dreamreel.core.generation import Generation
 from dreamreel.core.request import GenerationRequest
-from dreamreel.storage import LocalStorage
+from dreamreel.files import LocalFiles
 from dreamreel.store.base import Event, JobStore
 
 MAX_PAGE = 1000
@@ -19,7 +19,7 @@ MAX_PAGE = 1000
 
 class GenerationService:
     def __init__(
-        self, store: JobStore, storage: LocalStorage, *, families: Mapping[str, str] | None = None,
+        self, store: JobStore, storage: LocalFiles, *, families: Mapping[str, str] | None = None,
         allow_private_urls: bool = False,
     ) -> None:
         self.store = store

@@ -9,12 +9,12 @@ memory as one array.
 """
 
 from dreamreel.media.encode import EncodedVideo, encode_mp4, write_poster
-from dreamreel.media.probe import VideoInfo, probe_mp4, read_frames
+from dreamreel.media.probe import ProbedVideo, probe_mp4, read_frames
 from dreamreel.media.resample import iter_output_frames, temporal_positions
 
 __all__ = [
     "EncodedVideo",
-    "VideoInfo",
+    "ProbedVideo",
     "encode_mp4",
     "iter_output_frames",
     "probe_mp4",

@@ -16,7 +16,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class VideoInfo:
+class ProbedVideo:
     """Properties of the first video stream of a file, as a decoder sees them."""
 
     codec: str
@@ -33,7 +33,7 @@ class VideoInfo:
     """Stream duration from the container (falls back to frames / fps)."""
 
 
-def probe_mp4(path: str | Path) -> VideoInfo:
+def probe_mp4(path: str | Path) -> ProbedVideo:
     """Decode the whole first video stream of ``path`` and describe it.
 
     Full decoding is deliberate: counting frames and confirming every frame decodes is the
@@ -52,7 +52,7 @@ def probe_mp4(path: str | Path) -> VideoInfo:
             duration_s = container.duration / av.time_base
         else:
             duration_s = frames / fps if fps else 0.0
-        return VideoInfo(
+        return ProbedVideo(
             codec=codec.name,
             pix_fmt=codec.pix_fmt or "",
             width=codec.width,

@@ -19,7 +19,7 @@ from transformers import T5Config, T5EncoderModel
 
 from dreamreel.core.request import AspectRatio
 from dreamreel.engine.backends.ltx import tune_rope
-from dreamreel.engine.planner import frame_size
+from dreamreel.engine.plan import frame_size
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from dreamreel.core.request import AspectRatio, GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import plan_generation
 from dreamreel.media.quality import psnr
 from dreamreel.training.run import world_for
 from dreamreel.world.analyze import analyze_clip, score

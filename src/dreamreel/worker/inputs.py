@@ -16,10 +16,10 @@ from dreamreel.core.conditioning import UPLOAD_SCHEME, generation_ref
 from dreamreel.core.generation import State
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.plan import Condition, Plan
+from dreamreel.files import LocalFiles
 from dreamreel.media.clip import sample_clip
 from dreamreel.media.images import ImageError, decode_image, fit_to_aspect
 from dreamreel.net.fetch import FetchError, load_image_source
-from dreamreel.storage import LocalStorage
 from dreamreel.store.base import JobStore
 
 FIT_MODE = "crop"
@@ -36,7 +36,7 @@ class InputResolver:
 
     store: JobStore | None
     """None outside the server (``dreamreel generate``): only image keyframes can be resolved then."""
-    storage: LocalStorage | None
+    storage: LocalFiles | None
     owner: str
     allow_private_urls: bool = False
     fetch_timeout_s: float = 15.0

@@ -20,7 +20,7 @@ from dreamreel.config import Settings
 from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
-from dreamreel.storage import LocalStorage
+from dreamreel.files import LocalFiles
 from dreamreel.store import JobStore, open_store
 from dreamreel.worker.inputs import InputError, InputResolver
 from dreamreel.worker.preview import PreviewWriter
@@ -74,7 +74,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.store = store or open_store(settings.resolved_database_url)
-        self.storage = LocalStorage(settings.resolved_storage_dir)
+        self.storage = LocalFiles(settings.resolved_storage_dir)
         self.specs = specs or specs_from_settings(settings.model_dir, settings.device, settings.dtype)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()

@@ -25,8 +25,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from dreamreel.files import LocalFiles
 from dreamreel.media.encode import encode_mp4
-from dreamreel.storage import LocalStorage
 from dreamreel.store.base import JobStore
 
 log = logging.getLogger("dreamreel.worker")
@@ -51,7 +51,7 @@ class PreviewWriter:
     """The last preview's cost in this process (a worker runs one model), for a job's first preview."""
 
     def __init__(
-        self, store: JobStore, storage: LocalStorage, generation_id: str, worker_id: str, *,
+        self, store: JobStore, storage: LocalFiles, generation_id: str, worker_id: str, *,
         fps: int, interval_s: float, budget: float = DEFAULT_BUDGET,
     ) -> None:
         self.store, self.storage = store, storage

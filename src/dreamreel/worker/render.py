@@ -17,8 +17,7 @@ from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
-from dreamreel.engine.plan import Plan
-from dreamreel.engine.planner import plan_generation
+from dreamreel.engine.plan import Plan, plan_generation
 from dreamreel.media.clip import iter_clip_frames
 from dreamreel.media.encode import EncodedVideo, encode_frames, write_poster
 from dreamreel.media.probe import probe_mp4

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from dreamreel.core.generation import Generation, State
 from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled
-from dreamreel.engine.planner import output_size
+from dreamreel.engine.plan import output_size
+from dreamreel.files import LocalFiles
 from dreamreel.media.encode import EncodedVideo, write_poster
 from dreamreel.media.upscale import first_frame, upscale_mp4
-from dreamreel.storage import LocalStorage
 from dreamreel.store.base import JobStore
 
 
@@ -33,7 +33,7 @@ class UpscaledClip:
 def upscale_clip(
     job: Generation,
     store: JobStore,
-    storage: LocalStorage,
+    storage: LocalFiles,
     *,
     video_path: Path,
     poster_path: Path | None,

@@ -73,7 +73,7 @@ class CheckpointDefaults:
     loop_on_image: str = "keyframe"
     """How a loop on a start image closes, where the family can pin its last frame: ``keyframe`` (the image
     again as the last frame's condition) or ``fade`` (the last frames dissolve into the first; for a model
-    whose end keyframes measurably do not land, like the embedded one: ``engine/planner.py``)."""
+    whose end keyframes measurably do not land, like the embedded one: ``engine/plan.py``)."""
     camera_moves: str = "prompt"
     """How a camera concept moves the camera: ``prompt`` (its clause in the prompt only; the model follows
     camera words) or ``virtual`` (also a moving window over the generated frames, ``media.camera``, for a

@@ -17,7 +17,7 @@ def valid_key(key: str) -> bool:
     return bool(_KEY.match(key)) and ".." not in key.split("/")
 
 
-class LocalStorage:
+class LocalFiles:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,8 @@ run: setup model
 		--resolution $(RESOLUTION) --duration $(DURATION) -o $(OUT)
 
 lint: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/lint-imports --no-cache
 
 test: setup lint
 	$(BIN)/python -m pytest

@@ -15,7 +15,7 @@ what the encoder resamples and upscales), which includes the virtual camera of a
 Usage: .venv/bin/python bench/bench_concepts.py --model-dir models/tiny-ltx [--per-concept 4] [--steps N]
        [--prompt-camera planner|concept]
 
-Each concept and scene has its own seed (since session 16; before, one seed per scene).
+Each concept and scene has its own seed.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.assemble import new_part
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.plan import plan_generation
-from dreamreel.training.evaluate import heldout_scenes
-from dreamreel.world.analyze import analyze_clip
-from dreamreel.world.captions import CAMERA_PHRASES, canonical_caption
-from dreamreel.world.render import render_clip
-from dreamreel.world.vocab import Camera
+from dreamreel_lab.training.evaluate import heldout_scenes
+from dreamreel_lab.world.analyze import analyze_clip
+from dreamreel_lab.world.captions import CAMERA_PHRASES, canonical_caption
+from dreamreel_lab.world.draw import draw_scene
+from dreamreel_lab.world.vocab import Camera
 
 
 def description(scene) -> str:
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prompt-camera", choices=["planner", "concept"], default="planner",
                         help="planner: the prompt the server sends (a still camera under a virtual one); "
-                             "concept: the concept's own words even under a virtual camera (before session 16)")
+                             "concept: the concept's own words even under a virtual camera")
     args = parser.parse_args()
 
     backend = LTXConditionBackend(args.model_dir)
@@ -81,7 +81,7 @@ def main() -> None:
             seconds.append(time.perf_counter() - started)
             read[analyze_clip(new_part(frames, plan)).camera.value] += 1
             model_read[analyze_clip(frames).camera.value] += 1
-            rendered = render_clip(scene, plan.native_width, plan.native_height, plan.native_frames, fps=grid.fps)
+            rendered = draw_scene(scene, plan.native_width, plan.native_height, plan.native_frames, fps=grid.fps)
             truth_read[analyze_clip(rendered).camera.value] += 1
         n = len(scenes)
         hits += read[expected.value]

@@ -2,17 +2,17 @@
 
 Usage: .venv/bin/python bench/bench_controls.py [--model-dir models/tiny-ltx] [--seeds 7,8,9,10] [--json out.json]
 
-Runs the same code path as the worker (planner -> backend -> assembly -> H.264), in-process, on a
+Runs the same code path as the worker (``engine.render`` -> ``media.encode.encode_clip``), in-process, on a
 synthetic keyframe picture, and reads the delivered MP4s back with PyAV. Targets (issue #5):
 keyframe PSNR >= 25 dB (the delivered first/last frame, shrunk to the model's native size, against the
 fitted keyframe at that size); a seam (extend/reverse-extend joint) <= 2x the clip's median
-adjacent-frame difference; a loop's |last - first| <= 1.5x it. ``frame0_zoom_in`` (since session 16) is
+adjacent-frame difference; a loop's |last - first| <= 1.5x it. ``frame0_zoom_in`` is
 image-to-video from a still of a world scene with the ``zoom_in`` concept: it must still start on the
 image, and the analyzer should measure a zoom (a third of the world's nominal one) on the delivered
 frames at native size and rate.
 
 The product joins a clip's ends onto what they meet (``media/seam.py``): an extension onto its source
-clip's joint frame, and, since session 15, the first/last frame onto the keyframe image, the correction
+clip's joint frame, and the first/last frame onto the keyframe image, the correction
 fading over a second. So the delivered keyframe PSNR says what a user gets; ``model_psnr_*_db`` says what
 the model itself drew there (its native frame before the join), and ``step_ratio`` is the step out of the
 image (frame 0 -> 1, or into it at the end) over the clip's median step, which a join must keep small;
@@ -45,12 +45,13 @@ from dreamreel.core.request import (  # noqa: E402
     Keyframes,
     Resolution,
 )
+from dreamreel.engine.inputs import ImageSources  # noqa: E402
+from dreamreel.engine.render import render  # noqa: E402
+from dreamreel.media.encode import encode_clip  # noqa: E402
 from dreamreel.media.images import decode_image, fit_to_aspect  # noqa: E402
 from dreamreel.media.probe import read_frames  # noqa: E402
 from dreamreel.media.quality import psnr  # noqa: E402
-from dreamreel.worker.inputs import InputResolver  # noqa: E402
-from dreamreel.worker.render import render_clip  # noqa: E402
-from dreamreel.world.analyze import analyze_clip  # noqa: E402
+from dreamreel_lab.world.analyze import analyze_clip  # noqa: E402
 
 PSNR_TARGET_DB = 25.0
 SEAM_RATIO = 2.0
@@ -77,21 +78,22 @@ def world_picture(size: tuple[int, int] = (640, 384)) -> bytes:
     """A still of a held-out world scene (the analyzer reads camera moves over the world's scenery)."""
     from dataclasses import replace
 
-    from dreamreel.training.evaluate import heldout_scenes
-    from dreamreel.world.render import render_clip as render_world
-    from dreamreel.world.vocab import Camera
+    from dreamreel_lab.training.evaluate import heldout_scenes
+    from dreamreel_lab.world.draw import draw_scene
+    from dreamreel_lab.world.vocab import Camera
 
     scene = replace(heldout_scenes(1, 0)[0], camera=Camera.STATIC)
     buffer = io.BytesIO()
-    Image.fromarray(render_world(scene, size[0], size[1], 1)[0]).save(buffer, "PNG")
+    Image.fromarray(draw_scene(scene, size[0], size[1], 1)[0]).save(buffer, "PNG")
     return buffer.getvalue()
 
 
-class BenchInputs(InputResolver):
-    """The worker's resolver, with images and source clips from memory/disk instead of the store."""
+class BenchInputs(ImageSources):
+    """The engine's keyframe sources, with images and source clips from memory/disk (as the worker's come from
+    its store)."""
 
     def __init__(self, images: dict[str, bytes], clips: dict[str, Path]) -> None:
-        super().__init__(store=None, storage=None, owner="bench")  # type: ignore[arg-type]
+        super().__init__()
         self.images, self.clips = images, clips
 
     def image_bytes(self, url: str, slot: str) -> bytes:
@@ -154,9 +156,9 @@ def main() -> int:
                                         aspect_ratio=AspectRatio("16:9"), resolution=Resolution.P540,
                                         keyframes=keyframes, loop=loop, concepts=concepts)
             path = out_dir / f"{seed}-{name}.mp4"
-            clip = render_clip(backend, request, seed=seed, video_path=path, poster_path=None,
-                               on_step=lambda *_: None, should_cancel=lambda: False,
-                               inputs=BenchInputs(images, clips))  # one per job, as the worker makes them
+            clip = render(backend, request, seed=seed, on_step=lambda *_: None, should_cancel=lambda: False,
+                          sources=BenchInputs(images, clips))  # one per job, as the worker makes them
+            encode_clip(clip, path)
             clips[name] = path
             return read_frames(path), clip.plan
 

@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/bench_loop_codec.py [--model-dir models/embedded] 
 
 Each seed renders one cross-faded loop (no start image) through the worker's code path up to the
 encoder (planner -> backend -> ``engine.assemble``), then encodes those same frames at 960x540 with:
-x264's defaults (before session 16), ``scenecut=0`` (every clip since), and the loop settings of
+x264's defaults, ``scenecut=0`` (what every clip gets), and the loop settings of
 ``media.encode.x264_params``. It reports the wrap (|last - first| of the decoded file) and the largest
 adjacent step, both over the clip's median adjacent step, and the file size; ``frames`` is the wrap of
 the frames before encoding. All three encodes of a seed are of identical frames, so the ratios compare

@@ -1,6 +1,6 @@
 """Training-step time of the embedded model's VAE and transformer in float32 vs bfloat16 autocast.
 
-Whether bf16 pays depends on the CPU (``src/dreamreel/training/precision.py`` decides at run time);
+Whether bf16 pays depends on the CPU (``src/dreamreel_lab/training/precision.py`` decides at run time);
 this measures the real shapes the stages train on, so the ratio in docs/benchmarks.md is the one
 that matters.
 
@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from dreamreel.training.architecture import LATENT_CHANNELS, TEXT_MAX_TOKENS, make_transformer, make_vae
-from dreamreel.training.flow_stage import pack, video_coords
-from dreamreel.training.precision import bf16_speedup
+from dreamreel_lab.training.architecture import LATENT_CHANNELS, TEXT_MAX_TOKENS, make_transformer, make_vae
+from dreamreel_lab.training.flow_stage import pack, video_coords
+from dreamreel_lab.training.precision import bf16_speedup
 
 
 def vae_step(vae, bf16: bool) -> None:

@@ -1,10 +1,9 @@
 """Where does each attention head of an embedded model look? Entropy and reach per block and head.
 
-Session 11 found, with a throw-away version of this probe, that heads 0 and 2 of the shipped model attend
-almost uniformly to the whole clip in most blocks: LTX-Video's rotary position embedding, scaled for
-2048-px frames, gives those heads frequency bands that are blind to (or alias) positions on this model's
-16-px cells. This script makes that measurement repeatable, so a run trained with ``--rope grid`` can be
-compared with one trained on the stock embedding.
+On the step-25,000 embedded model, heads 0 and 2 attend almost uniformly to the whole clip in most
+blocks: LTX-Video's rotary position embedding, scaled for 2048-px frames, gives those heads frequency
+bands that are blind to (or alias) positions on this model's 16-px cells. This script measures it, so a
+run trained with ``--rope grid`` can be compared with one trained on the stock embedding.
 
 Method: render held-out still-camera world clips, encode them with the model's own VAE (posterior mean,
 normalised as the pipeline normalises), noise them to ``sigma`` on the rectified-flow path, and run the
@@ -29,10 +28,10 @@ import torch
 from diffusers.models.transformers.transformer_ltx import LTXVideoAttnProcessor, apply_rotary_emb
 
 from dreamreel.core.request import AspectRatio
-from dreamreel.engine.backends.ltx import LTXConditionBackend
-from dreamreel.training.data import draw_batch, to_video_tensor
-from dreamreel.training.flow_stage import add_noise, pack, video_coords
-from dreamreel.training.run import world_for
+from dreamreel_lab.training.data import draw_batch, to_video_tensor
+from dreamreel_lab.training.flow_stage import add_noise, pack, video_coords
+from dreamreel_lab.training.sampler import load_backend
+from dreamreel_lab.training.worlds import world_for
 
 
 class ProbeProcessor(LTXVideoAttnProcessor):
@@ -73,7 +72,7 @@ def token_distances(frames: int, height: int, width: int) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def probe(model_dir: Path, clips: int, sigma: float, seed: int, aspect: AspectRatio) -> tuple[torch.Tensor, dict]:
-    pipe = LTXConditionBackend(model_dir).pipe
+    pipe = load_backend(model_dir).pipe  # with the position embedding the model trained with
     allowed = replace(world_for("static-camera", role="heldout"), object_counts=(1,))
     batch = draw_batch(seed, 0, clips, allowed=allowed, aspect=aspect)
     vae = pipe.vae

@@ -1,15 +1,15 @@
 """Would text-to-video move objects better in two passes: draw the clip, keep its first frame, draw again from it?
 
 Image-to-video from a *rendered* first frame scores motion about twice as often as text-to-video on the
-embedded model (``dreamreel eval --first-frame``, model card), so a factorised sampler (text -> first
+embedded model (``dreamreel-lab eval --first-frame``, model card), so a factorised sampler (text -> first
 frame -> image-to-video, the way some published video models split the job) looked like a cheap way to
-carry that gain over. This probe measures it on the same held-out prompts and seeds as ``dreamreel eval``:
+carry that gain over. This probe measures it on the same held-out prompts and seeds as ``dreamreel-lab eval``:
 for each prompt the model draws the clip (that clip is the direct text-to-video result), then draws a
 second clip conditioned on the first one's frame 0 (seed + 7), and the world analyzer scores both.
 
 Run: ``.venv/bin/python bench/probe_first_frame_pass.py --model-dir models/embedded --prompts 40``
-(about 12 minutes on one thread for 40 prompts x 16:9 and 9:16). Session 14 measured no gain on the
-shipped model (model card, "Session 14"), so the product samples text-to-video in one pass.
+(about 12 minutes on one thread for 40 prompts x 16:9 and 9:16). It measures no gain on the shipped
+model (model card), so the product samples text-to-video in one pass.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from dreamreel.core.request import AspectRatio, GenerationRequest
-from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.plan import plan_generation
-from dreamreel.training.evaluate import FIRST_FRAME, Tally, heldout_scenes, mean_adjacent_difference, score
-from dreamreel.world.analyze import analyze_clip
-from dreamreel.world.captions import caption
+from dreamreel_lab.training.evaluate import FIRST_FRAME, Tally, heldout_scenes, mean_adjacent_difference, score
+from dreamreel_lab.training.sampler import load_backend
+from dreamreel_lab.world.analyze import analyze_clip
+from dreamreel_lab.world.captions import caption
 
 
 def main() -> int:
@@ -40,7 +40,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    backend = LTXConditionBackend(args.model_dir)
+    backend = load_backend(args.model_dir)
     grid = backend.native_grid()
     steps, guidance = backend.default_steps, backend.default_guidance
     direct, two_pass = Tally(), Tally()
@@ -49,7 +49,7 @@ def main() -> int:
     for aspect in args.aspects.split(","):
         for index, scene in enumerate(heldout_scenes(args.prompts, args.seed)):
             text = caption(scene, np.random.default_rng([args.seed, index]))
-            seed = args.seed * 100_000 + index  # what ``dreamreel eval`` uses for this prompt
+            seed = args.seed * 100_000 + index  # what ``dreamreel-lab eval`` uses for this prompt
             request = GenerationRequest(prompt=text, aspect_ratio=AspectRatio(aspect), resolution="540p")
             plan = plan_generation(request, grid, seed=seed, steps=steps, guidance_scale=guidance)
             first = backend.generate(plan, lambda *_: None, lambda: False)

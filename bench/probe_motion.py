@@ -1,7 +1,7 @@
 """How far along its path does an embedded model move an object, frame by frame, from a given first frame?
 
-``dreamreel eval --first-frame`` says *whether* the analyzer reads the asked-for motion (about 30 % since
-session 7). This probe says *where it goes wrong*: for held-out still-camera clips of one object moving in a
+``dreamreel-lab eval --first-frame`` says *whether* the analyzer reads the asked-for motion (about 30 % on
+the shipped model). This probe says *where it goes wrong*: for held-out still-camera clips of one object moving in a
 straight line (left, right, up, down, the diagonals), the model gets the rendered first frame and the
 caption, and for every later frame the probe finds the object by its colour and reports
 
@@ -16,7 +16,7 @@ Two ways to get the frames:
   model's own estimate of the clean clip (``x0 = x_sigma - sigma * v``) decoded by its VAE. This is the mean
   the model expects, before the sampler commits to anything: if it already stalls after a latent frame or
   two, the model does not know where the object goes; if it follows the path, the sampler loses it.
-* ``sample``: the production backend's full sampling (what ``dreamreel eval --first-frame`` scores).
+* ``sample``: the production backend's full sampling (what ``dreamreel-lab eval --first-frame`` scores).
 
 Run: ``.venv/bin/python bench/probe_motion.py --model-dir models/embedded [--mode predict|sample]``
 """
@@ -33,11 +33,12 @@ import torch
 from dreamreel.core.request import AspectRatio, GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.plan import plan_generation
-from dreamreel.training.data import draw_batch, to_video_tensor
-from dreamreel.training.evaluate import FIRST_FRAME
-from dreamreel.training.flow_stage import add_noise, pack, video_coords
-from dreamreel.training.run import world_for
-from dreamreel.world.spec import DIRECTIONS
+from dreamreel_lab.training.data import draw_batch, to_video_tensor
+from dreamreel_lab.training.evaluate import FIRST_FRAME
+from dreamreel_lab.training.flow_stage import add_noise, pack, video_coords
+from dreamreel_lab.training.sampler import load_backend
+from dreamreel_lab.training.worlds import world_for
+from dreamreel_lab.world.spec import DIRECTIONS
 
 STRAIGHT = tuple(DIRECTIONS)
 
@@ -102,7 +103,7 @@ def measure(model_dir: Path, *, clips: int, mode: str, sigma: float, seed: int, 
     """Per pixel frame, the median over clips of ``travel``, ``off`` and ``area`` (see the module docstring)."""
     allowed = replace(world_for("static-camera", role="heldout"), object_counts=(1,), motions=STRAIGHT)
     batch = draw_batch(seed, 0, clips, allowed=allowed, aspect=aspect, with_masks=True)
-    backend = LTXConditionBackend(model_dir)
+    backend = load_backend(model_dir)
     if mode == "predict":
         generated = predicted_clips(backend, batch.frames, batch.captions, sigma, seed)
     else:

@@ -1,10 +1,10 @@
 """Would a negative prompt make text-to-video follow the motion words better?
 
 Classifier-free guidance pushes each step from the unconditional prediction (the empty caption) toward the
-caption's. The embedded model's moving objects smear under guidance 6 (model card, session 13), and colour,
-shape and background are in every caption; guiding against a *still* version of the same scene instead of
-against nothing would, in principle, push only along the motion words. This probe measures it on the eval's
-held-out prompts and seeds (``dreamreel eval``), three ways per prompt:
+caption's. The embedded model's moving objects smear under guidance 6 (model card, ``bench/probe_motion.py``),
+and colour, shape and background are in every caption; guiding against a *still* version of the same scene
+instead of against nothing would, in principle, push only along the motion words. This probe measures it on
+the eval's held-out prompts and seeds (``dreamreel-lab eval``), three ways per prompt:
 
 - ``none``: no negative prompt (the empty caption, as shipped);
 - ``still``: the scene's canonical caption with every object staying still (what a prompt rewriter could
@@ -16,8 +16,8 @@ one (neither Luma's, fal's nor the AI/ML API's Ray 2 schema has the field), so t
 around the pipeline call. A bench-only device: no product code takes an override.
 
 Run: ``.venv/bin/python bench/probe_negative_prompt.py --model-dir models/embedded --prompts 40``
-(about 6 minutes a variant on one thread for 40 prompts x 16:9 and 9:16). Session 17 measured every
-negative worse than none (model card, "Session 17").
+(about 6 minutes a variant on one thread for 40 prompts x 16:9 and 9:16). On the shipped model it measures
+every negative worse than none (model card).
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ import torch
 from dreamreel.core.request import AspectRatio, GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.plan import plan_generation
-from dreamreel.training.evaluate import Tally, heldout_scenes, mean_adjacent_difference
-from dreamreel.world.analyze import analyze_clip, score
-from dreamreel.world.captions import canonical_caption, caption
-from dreamreel.world.spec import Scene
-from dreamreel.world.vocab import Motion
+from dreamreel_lab.training.evaluate import Tally, heldout_scenes, mean_adjacent_difference
+from dreamreel_lab.training.sampler import load_backend
+from dreamreel_lab.world.analyze import analyze_clip, score
+from dreamreel_lab.world.captions import canonical_caption, caption
+from dreamreel_lab.world.spec import Scene
+from dreamreel_lab.world.vocab import Motion
 
 STILL = "still"
 DEFAULT_NEGATIVES = ("none", STILL, "an object stays still, the camera is static")
@@ -76,7 +77,7 @@ def main() -> int:
                         help=f"'|'-separated variants: none, {STILL}, or a fixed negative text")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    backend = LTXConditionBackend(args.model_dir)
+    backend = load_backend(args.model_dir)
     current: dict[str, str | None] = {"text": None}
     with_negative_prompt(backend, current)
     grid = backend.native_grid()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dreamreel.config import TINY_MODEL_DIR, Settings
 from dreamreel.core.concepts import supported_concepts
+from dreamreel.core.request import DEFAULT_MODEL, PUBLIC_MODELS
 from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
 
 
@@ -155,9 +156,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dreamreel.core.capabilities import check_supported
     from dreamreel.core.errors import DreamreelError
     from dreamreel.core.request import GenerationRequest
+    from dreamreel.engine.inputs import ImageSources, InputError
     from dreamreel.engine.registry import load_backend, specs_from_settings
-    from dreamreel.worker.inputs import InputError, InputResolver
-    from dreamreel.worker.render import render_clip
+    from dreamreel.engine.render import render
+    from dreamreel.media.encode import encode_clip
 
     settings = _settings(args)
     try:
@@ -194,15 +196,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
             progress.update(task, completed=step, total=total)
 
         try:
-            clip = render_clip(
-                backend, request, seed=args.seed, video_path=Path(args.output), poster_path=None,
-                on_step=on_step, should_cancel=lambda: False, steps=args.steps,
-                inputs=InputResolver(store=None, storage=None, owner="cli"),
-            )
+            clip = render(backend, request, seed=args.seed, sources=ImageSources(), on_step=on_step,
+                          should_cancel=lambda: False, steps=args.steps)
+            video = encode_clip(clip, Path(args.output)).video  # inside: image joints are read as it encodes
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    video = clip.video
     print(
         f"wrote {video.path} ({video.width}x{video.height}, {video.fps} fps, {video.duration_s:.1f} s, "
         f"{video.size_bytes / 1e6:.2f} MB) in {time.perf_counter() - started:.1f} s "
@@ -239,31 +238,6 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _conditioning(text: str) -> tuple[tuple[str, float], ...]:
-    """argparse type for ``--conditioning``: a bad mode or weight is a usage error, not a traceback."""
-    from dreamreel.training.flow_stage import parse_conditioning
-
-    try:
-        return parse_conditioning(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from dreamreel.training.run import run_stage
-
-    return run_stage(args.stage, args.work_dir, max_hours=args.max_hours, world=args.world, threads=args.threads,
-                     from_model=args.from_model, steps=args.steps, layers=args.layers, rope=args.rope,
-                     conditioning=args.conditioning)
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from dreamreel.training.evaluate import main_eval
-
-    return main_eval(args.model_dir, args.prompts, args.aspects, args.out, args.steps, args.world, args.guidance,
-                     args.first_frame, args.seed, args.guidance_min_sigma)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamreel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -290,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(generate)
     generate.add_argument("prompt")
     generate.add_argument("-o", "--output", default="out/video.mp4")
-    generate.add_argument("--model", default="ray-2", choices=["ray-2", "ray-flash-2"])
+    generate.add_argument("--model", default=DEFAULT_MODEL, choices=PUBLIC_MODELS)
     generate.add_argument("--aspect-ratio", default="16:9")
     generate.add_argument("--resolution", default="540p")
     generate.add_argument("--duration", default="5s", choices=["5s", "9s"])
@@ -309,48 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--family", choices=FAMILIES, default=DEFAULT_FAMILY,
                       help="architecture of the tiny model (its dreamreel.json names it for the server)")
     tiny.set_defaults(func=cmd_build_tiny_model)
-    train = sub.add_parser("train", help="train the embedded model on the procedural world (resumable)")
-    train.add_argument("--stage", choices=["vae", "decoder", "latents", "flow", "export", "all"], default="all")
-    train.add_argument("--work-dir", type=Path, default=Path("checkpoints/embedded"))
-    train.add_argument("--max-hours", type=float, default=None, help="stop this call after this long")
-    train.add_argument("--world", choices=["full", "reduced", "static-camera"], default="full")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    train.add_argument("--from-model", type=Path, default=None,
-                       help="seed missing checkpoints from a shipped model (e.g. models/embedded) and continue")
-    train.add_argument("--steps", type=int, default=None,
-                       help="override the vae/decoder/flow stage's step count (and its learning-rate schedule)")
-    train.add_argument("--layers", type=int, default=None,
-                       help="flow stage: transformer blocks; more than the checkpoint holds deepens it, new blocks "
-                            "starting as identities")
-    train.add_argument("--rope", choices=["stock", "grid"], default=None,
-                       help="flow stage: the transformer's rotary position embedding (default: what the work dir "
-                            "trained with, stock for a fresh run); see training/architecture.py ROPES")
-    train.add_argument("--conditioning", type=_conditioning, default=(),
-                       help="flow stage: override conditioning-mode weights, e.g. first=0.3,none=0.25 (modes: "
-                            "none, first, last, first_last, leading, trailing; see training/flow_stage.py)")
-    train.set_defaults(func=cmd_train)
-
-    evaluate = sub.add_parser("eval", help="prompt adherence of a model, measured by the world analyzer")
-    evaluate.add_argument("--model-dir", type=Path, default=Settings().model_dir)
-    evaluate.add_argument("--prompts", type=int, default=200)
-    evaluate.add_argument("--aspects", default="16:9,9:16")
-    evaluate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
-    evaluate.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
-    evaluate.add_argument("--guidance-min-sigma", type=float, default=None,
-                          help="guidance only on steps at or above this noise level (model default; 0: every step)")
-    evaluate.add_argument("--world", choices=["full", "reduced", "static-camera"], default="full")
-    evaluate.add_argument("--seed", type=int, default=0, help="which held-out prompts (another seed, another set)")
-    evaluate.add_argument("--first-frame", action="store_true",
-                          help="start every clip from the scene's rendered first frame (motion given the layout)")
-    evaluate.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
-    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand's ``func`` with logging set up (also the lab's CLI)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     return args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "embedded"
-"""The embedded default model: trained here by ``dreamreel train`` and committed (docs/model-card.md)."""
+"""The embedded default model: trained here by ``dreamreel-lab train`` and committed (docs/model-card.md)."""
 TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-ltx"
 """Where ``dreamreel build-tiny-model`` puts the tiny random model (tests and benchmarks of code paths)."""
 

@@ -57,7 +57,7 @@ def test_a_camera_concept_moves_the_delivered_camera(tmp_path) -> None:
     (``camera_moves: prompt``) the same prompt measured a zoom of 0.16."""
     from PIL import Image
 
-    from dreamreel.world.analyze import analyze_clip
+    from dreamreel_lab.world.analyze import analyze_clip
 
     out = tmp_path / "zoom.mp4"
     result = subprocess.run([DREAMREEL, "generate", "a blue square on green grass", "--concept", "zoom_in",

@@ -14,10 +14,10 @@ from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part, new_part
 from dreamreel.engine.plan import NativeGrid, plan_generation
 from dreamreel.media.camera import MOVES, move_camera, move_layer, shows_whole_frame, window
-from dreamreel.training.evaluate import heldout_scenes
-from dreamreel.world.analyze import analyze_clip
-from dreamreel.world.render import render_clip
-from dreamreel.world.vocab import Camera
+from dreamreel_lab.training.evaluate import heldout_scenes
+from dreamreel_lab.world.analyze import analyze_clip
+from dreamreel_lab.world.draw import draw_scene
+from dreamreel_lab.world.vocab import Camera
 
 GRID = NativeGrid(short_side=96, size_multiple=32, frame_multiple=4, fps=8, max_frames=41)
 
@@ -28,7 +28,7 @@ def test_each_move_reads_back_as_its_name(size: tuple[int, int]) -> None:
     on clips rendered with a still camera (and reads those clips as static)."""
     width, height = size
     for scene in heldout_scenes(2, 5):
-        clip = render_clip(replace(scene, camera=Camera.STATIC), width, height, 41)
+        clip = draw_scene(replace(scene, camera=Camera.STATIC), width, height, 41)
         assert analyze_clip(clip).camera is Camera.STATIC
         for move in MOVES:
             assert analyze_clip(move_camera(clip, move)).camera is Camera(move), (move, scene)
@@ -123,7 +123,7 @@ def test_the_join_onto_a_start_image_zooms_with_the_camera() -> None:
     plan = plan_for(GenerationRequest(prompt="a red ball on sand", concepts=("zoom_in",), keyframes=start))
     assert plan.camera_move == "zoom_in" and plan.joint_fade > 0
     width, height = plan.output_width, plan.output_height
-    picture = render_clip(heldout_scenes(1, seed=5)[0], width, height, 1)[0]
+    picture = draw_scene(heldout_scenes(1, seed=5)[0], width, height, 1)[0]
     grey = np.full((plan.native_frames, plan.native_height, plan.native_width, 3), 128, dtype=np.uint8)
     delivered = list(iter_delivered_part(grey, plan, width=width, height=height, head_frame=lambda: picture))
     np.testing.assert_allclose(delivered[0].astype(float), picture.astype(float), atol=1)  # it starts on the image

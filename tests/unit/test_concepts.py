@@ -17,8 +17,8 @@ from dreamreel.core.concepts import (
 )
 from dreamreel.core.errors import NotSupported
 from dreamreel.core.request import GenerationRequest
-from dreamreel.world.captions import CAMERA_PHRASES
-from dreamreel.world.vocab import Camera
+from dreamreel_lab.world.captions import CAMERA_PHRASES
+from dreamreel_lab.world.vocab import Camera
 
 
 def test_every_world_camera_move_is_a_concept_with_its_canonical_caption_phrase() -> None:

@@ -1,4 +1,4 @@
-"""House rules from docs/architecture.md that code review alone would let slip."""
+"""House rules from docs/architecture.md that import-linter cannot see (it reads imports, not what runs)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,3 @@ def test_api_process_never_imports_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"API imported {out.stdout.strip()}"
-
-
-def test_core_imports_nothing_from_upper_layers() -> None:
-    from pathlib import Path
-
-    import dreamreel.core
-
-    core_dir = Path(dreamreel.core.__file__).parent
-    for source in core_dir.glob("*.py"):
-        text = source.read_text()
-        for forbidden in ("dreamreel.api", "dreamreel.worker", "dreamreel.engine", "import torch"):
-            assert forbidden not in text, f"{source.name} imports {forbidden}"

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from dreamreel.engine.backends.base import GenerationCancelled
-from dreamreel.engine.backends.common import UNGUIDED
 from dreamreel.engine.backends.ltx import LTXConditionBackend
 from dreamreel.engine.plan import NativeGrid, Plan
 from dreamreel.engine.tiny_model import build_tiny_ltx
@@ -108,24 +107,6 @@ def test_rejects_off_grid_plan(backend: LTXConditionBackend) -> None:
         backend.generate(replace(_plan(backend), native_width=100), lambda d, t: None, lambda: False)
 
 
-def test_guidance_interval_guides_only_the_high_noise_steps(backend: LTXConditionBackend) -> None:
-    """``guidance_min_sigma`` switches guidance off, between steps, once sigma falls below it."""
-    plan = replace(_plan(backend, steps=3), guidance_scale=4.0)
-    scales: list[float] = []
-    hook = backend.pipe.transformer.register_forward_pre_hook(lambda *_: scales.append(backend.pipe.guidance_scale))
-    try:
-        full, _ = _run(backend, plan)
-        sigmas = [float(t) / 1000 for t in backend.pipe.scheduler.timesteps]
-        backend.guidance_min_sigma = (sigmas[1] + sigmas[2]) / 2
-        limited, steps = _run(backend, plan)
-    finally:
-        backend.guidance_min_sigma = 0.0
-        hook.remove()
-    assert scales == [4.0, 4.0, 4.0, 4.0, 4.0, UNGUIDED]
-    assert steps == [(1, 3), (2, 3), (3, 3)]
-    assert not np.array_equal(full, limited)  # the last step ran on the conditional prediction alone
-
-
 def test_a_model_whose_end_keyframes_do_not_land_fades_its_image_loops(model_dir: Path, tmp_path: Path) -> None:
     """``loop_on_image: fade`` in dreamreel.json: a loop on a start image conditions frame 0 only and dissolves
     back into it, instead of asking the model to land its last frame on the image."""
@@ -136,8 +117,9 @@ def test_a_model_whose_end_keyframes_do_not_land_fades_its_image_loops(model_dir
     from PIL import Image
 
     from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
-    from dreamreel.worker.inputs import InputResolver
-    from dreamreel.worker.render import render_clip
+    from dreamreel.engine.inputs import ImageSources
+    from dreamreel.engine.render import render
+    from dreamreel.media.encode import encode_clip
 
     fading = shutil.copytree(model_dir, tmp_path / "fading")
     settings = json.loads((fading / "dreamreel.json").read_text())
@@ -151,9 +133,10 @@ def test_a_model_whose_end_keyframes_do_not_land_fades_its_image_loops(model_dir
     for name, directory in (("keyframe", model_dir), ("fade", fading)):
         backend = LTXConditionBackend(directory)
         assert backend.loop_on_image == name
-        plans[name] = render_clip(backend, request, seed=1, video_path=tmp_path / f"{name}.mp4", poster_path=None,
-                                  on_step=lambda d, t: None, should_cancel=lambda: False, steps=1,
-                                  inputs=InputResolver(store=None, storage=None, owner="test")).plan
+        clip = render(backend, request, seed=1, sources=ImageSources(), on_step=lambda d, t: None,
+                      should_cancel=lambda: False, steps=1)
+        encode_clip(clip, tmp_path / f"{name}.mp4")
+        plans[name] = clip.plan
     last = plans["keyframe"].native_frames - 1
     assert [c.frame_index for c in plans["keyframe"].conditions] == [0, last]
     assert [c.frame_index for c in plans["fade"].conditions] == [0] and plans["fade"].loop_fade_to_start

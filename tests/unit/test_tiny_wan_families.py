@@ -21,11 +21,12 @@ from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.backends.wan import WanBackend, first_last_images
+from dreamreel.engine.inputs import ImageSources
 from dreamreel.engine.plan import Condition, NativeGrid, Plan, plan_generation
 from dreamreel.engine.registry import ModelSpec, load_backend
+from dreamreel.engine.render import render
 from dreamreel.engine.tiny_wan import CLIP_IMAGE_SIZE, build_tiny_wan
-from dreamreel.worker.inputs import InputResolver
-from dreamreel.worker.render import render_clip
+from dreamreel.media.encode import encode_clip
 
 STEPS = 2
 IMG = ImageKeyframe(url="data:image/png;base64,AA==")
@@ -204,7 +205,7 @@ def test_a_checkpoint_without_image_encoder_serves_first_last_frame_too(model_di
 
 def test_loop_on_a_start_image(backends: dict[str, WanBackend]) -> None:
     """First-last-frame closes the loop on the start image itself; image-to-video, which has no last frame,
-    dissolves into its first frame (``render_clip`` asks ``pins_last_frame`` of the backend's family)."""
+    dissolves into its first frame (``render`` asks ``pins_last_frame`` of the backend's family)."""
     flf2v, i2v = backends["flf2v"], backends["i2v"]
     assert pins_last_frame(flf2v.name) and not pins_last_frame(i2v.name)
     request = GenerationRequest(prompt="a red ball", loop=True, keyframes=Keyframes(frame0=IMG))
@@ -309,11 +310,11 @@ def test_checkpoints_of_another_family_are_refused_at_load(model_dirs: dict[str,
 
 @pytest.mark.parametrize(("name", "loop_on_image", "closed"),
                          [("i2v", "keyframe", False), ("i2v", "fade", False), ("flf2v", "keyframe", True)])
-def test_render_clip_plans_a_loop_by_the_family(
+def test_render_plans_a_loop_by_the_family(
     name: str, loop_on_image: str, closed: bool, backends: dict[str, WanBackend], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``render_clip`` tells the planner whether the backend's family can close a loop on its start image,
+    """``render`` tells the planner whether the backend's family can close a loop on its start image,
     and whether the model's own ``loop_on_image`` setting wants it to."""
     monkeypatch.setattr(backends[name], "loop_on_image", loop_on_image)
     png = io.BytesIO()
@@ -321,10 +322,10 @@ def test_render_clip_plans_a_loop_by_the_family(
     url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
     request = GenerationRequest(prompt="a red ball", loop=True, resolution="540p",
                                 keyframes=Keyframes(frame0=ImageKeyframe(url=url)))
-    clip = render_clip(backends[name], request, seed=1, video_path=tmp_path / "clip.mp4", poster_path=None,
-                       on_step=lambda d, t: None, should_cancel=lambda: False, steps=1,
-                       inputs=InputResolver(store=None, storage=None, owner="test"))
+    clip = render(backends[name], request, seed=1, sources=ImageSources(), on_step=lambda d, t: None,
+                  should_cancel=lambda: False, steps=1)
+    video = encode_clip(clip, tmp_path / "clip.mp4").video
     last = clip.plan.native_frames - 1
     assert [c.frame_index for c in clip.plan.conditions] == ([0, last] if closed else [0])
     assert (clip.plan.loop_blend == 0) == closed and clip.plan.loop_fade_to_start == (not closed)
-    assert clip.video.width == 960 and clip.video.duration_s == pytest.approx(5.0)
+    assert video.width == 960 and video.duration_s == pytest.approx(5.0)

@@ -1,4 +1,4 @@
-"""The HTTP app: one FastAPI application, one router per dialect, a files route and health.
+"""The HTTP app: one FastAPI application, the dialect registry (one router each), files, uploads and health.
 
-This package must never import torch (a test checks): generation runs in worker processes.
+This package never imports torch (import-linter and a run-time test check): generation runs in worker processes.
 """

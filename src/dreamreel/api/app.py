@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
 from dreamreel.api import downloads, uploads
-from dreamreel.api.dialects import aiml, fal, luma
+from dreamreel.api.dialects import DIALECTS
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.webhooks import WebhookDispatcher
@@ -28,27 +28,17 @@ from dreamreel.store import open_store
 
 log = logging.getLogger("dreamreel.api")
 
-ErrorRenderer = Callable[[DreamreelError], JSONResponse]
-
-DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
-    (luma.PREFIX, luma.error_response),
-    (aiml.PREFIX + "/", aiml.error_response),
-    (fal.QUEUE_PREFIX + "/", fal.error_response),
-    (fal.SYNC_PREFIX + "/", fal.error_response),
-]
-"""Path prefix -> the dialect's error shape; anything else gets ``{"detail": ...}``."""
-
-
 def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
-    for prefix, renderer in DIALECT_ERRORS:
-        if request.url.path.startswith(prefix):
-            return renderer(exc)
+    """The error in the shape of the dialect whose path was called; elsewhere ``{"detail": ...}``."""
+    for dialect in DIALECTS:
+        if request.url.path.startswith(dialect.path_prefixes):
+            return dialect.render_error(exc)
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
 
 
 def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     store = open_store(settings.resolved_database_url)
-    storage = LocalFiles(settings.resolved_storage_dir)
+    files = LocalFiles(settings.resolved_storage_dir)
     signer = WebhookSigner(settings.data_dir / "keys" / "webhook-ed25519.pem")
     dispatcher = WebhookDispatcher(store, settings, signer)
 
@@ -66,9 +56,9 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app = FastAPI(title="dreamreel", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     families = {name: spec.family for name, spec in specs_from_settings(settings.model_dir, "cpu", "float32").items()}
-    app.state.service = GenerationService(store, storage, families=families,
+    app.state.service = GenerationService(store, files, families=families,
                                           allow_private_urls=settings.allow_private_urls)
-    app.state.storage = storage
+    app.state.files = files
     app.state.public_url = settings.public_url
 
     @app.exception_handler(DreamreelError)
@@ -106,9 +96,8 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
         """Public key(s) that verify this server's signed (fal-style) webhooks."""
         return signer.jwks()
 
-    luma.attach(app)
-    aiml.attach(app)
     app.include_router(downloads.router)
     app.include_router(uploads.router)
-    fal.attach(app)  # last: its routes match generic /{owner}/{alias}/... paths
+    for dialect in DIALECTS:  # in registry order: fal's generic /{owner}/{alias}/... routes come last
+        app.include_router(dialect.router)
     return app

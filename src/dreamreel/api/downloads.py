@@ -16,7 +16,7 @@ MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png"}
 
 @router.api_route("/files/{key:path}", methods=["GET", "HEAD"])
 def get_file(key: str, request: Request) -> Response:
-    path = request.app.state.storage.path_for(key)
+    path = request.app.state.files.path_for(key)
     if path is None:
         raise NotFound(f"file {key} not found")
     stat = path.stat()

@@ -1,61 +1,26 @@
 """Deliver callbacks from the durable outbox: at-least-once, retried with exponential backoff.
 
-State changes write an outbox row in the same transaction (see the store), so a crash between
+State changes write an outbox row in the same transaction (``core.jobstore``), so a crash between
 "completed" and "told the client" only delays the callback. Rows hold a snapshot of the generation
-at that moment; the dialect that created the generation renders it at send time.
+at that moment; the dialect that created the generation renders it at send time (``Dialect.render_callback``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 
-from dreamreel.api.dialects import fal, luma
+from dreamreel.api.dialects import BY_NAME
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.config import Settings
-from dreamreel.core.generation import Generation
+from dreamreel.core.jobstore import Delivery, JobStore
 from dreamreel.net.fetch import PinnedTransport
 from dreamreel.net.guard import BlockedURL, resolve_checked
-from dreamreel.store.base import Delivery, JobStore
 
 log = logging.getLogger("dreamreel.webhooks")
-
-Notification = tuple[bytes, dict[str, str]]
-"""A rendered webhook: the exact body bytes and the headers to send with them."""
-
-Renderer = Callable[[Generation, str], Notification]
-
-
-def _json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-def luma_notification(generation: Generation, base_url: str) -> Notification:
-    """Luma: the Generation object, unsigned (Luma documents no signature)."""
-    return _json(luma.render_generation(generation, base_url)), {"content-type": "application/json"}
-
-
-def fal_notification(signer: WebhookSigner) -> Renderer:
-    """fal: its webhook payload, signed over request id, user id, timestamp and body hash."""
-
-    def render(generation: Generation, base_url: str) -> Notification:
-        body = _json(fal.webhook_payload(generation, base_url))
-        timestamp = str(int(time.time()))
-        return body, {
-            "content-type": "application/json",
-            "X-Fal-Webhook-Request-Id": generation.id,
-            "X-Fal-Webhook-User-Id": generation.owner,
-            "X-Fal-Webhook-Timestamp": timestamp,
-            "X-Fal-Webhook-Signature": signer.sign(generation.id, generation.owner, timestamp, body),
-        }
-
-    return render
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
@@ -69,11 +34,8 @@ class WebhookDispatcher:
     def __init__(self, store: JobStore, settings: Settings, signer: WebhookSigner) -> None:
         self.store = store
         self.settings = settings
+        self.signer = signer
         self.stop_event = threading.Event()
-        self.renderers: dict[str, Renderer] = {
-            "luma-callback": luma_notification,
-            "fal-callback": fal_notification(signer),
-        }
 
     def run_forever(self) -> None:
         while not self.stop_event.is_set():
@@ -102,12 +64,12 @@ class WebhookDispatcher:
             return client.post(url, content=body, headers=headers)
 
     def _deliver(self, delivery: Delivery) -> None:
-        renderer = self.renderers.get(delivery.kind)
-        if renderer is None:
-            self.store.delivery_failed(delivery.id, f"no renderer for {delivery.kind}", None)
+        dialect = BY_NAME.get(delivery.snapshot.dialect)
+        if dialect is None or dialect.render_callback is None:
+            self.store.delivery_failed(delivery.id, f"dialect {delivery.snapshot.dialect!r} sends no callbacks", None)
             return
         try:
-            body, headers = renderer(delivery.snapshot, self.settings.resolved_public_url)
+            body, headers = dialect.render_callback(delivery.snapshot, self.settings.resolved_public_url, self.signer)
             response = self._post(delivery.url, body, headers)
             if 200 <= response.status_code < 300:
                 self.store.delivery_succeeded(delivery.id)

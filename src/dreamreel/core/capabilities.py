@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dreamreel.core.concepts import resolve_concepts
 from dreamreel.core.conditioning import Control, controls_of
 from dreamreel.core.errors import NotSupported
-from dreamreel.core.request import GenerationRequest
+from dreamreel.core.request import PUBLIC_MODELS, GenerationRequest
 
 ALL_CONTROLS = frozenset(Control)
 
@@ -51,7 +51,8 @@ FAMILY_NEEDS: dict[str, tuple[tuple[Control, ...], ...]] = {
 """Per family, alternatives a request must use one of, for each group (families absent here need nothing):
 the image-to-video pipeline cannot generate without a first frame, Wan 2.1 FLF2V not without a last."""
 
-DEFAULT_FAMILIES: dict[str, str] = {"ray-2": "ltx-condition", "ray-flash-2": "ltx-condition"}
+DEFAULT_FAMILIES: dict[str, str] = dict.fromkeys(PUBLIC_MODELS, "ltx-condition")
+"""Without a model directory to read, every public name is served by an LTX-Video condition checkpoint."""
 
 
 def check_supported(request: GenerationRequest, families: Mapping[str, str] | None = None) -> None:

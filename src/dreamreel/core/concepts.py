@@ -11,7 +11,7 @@ English for the open-weight models.
 Only the camera moves the embedded model was trained on are offered: a concept we cannot show
 working (``dolly_zoom``, ``handheld``, ``crane_up`` ...) is refused rather than silently ignored.
 This module is the one table; ``tests/unit/test_concepts.py`` pins it to the world's caption
-phrases so the two cannot drift apart. No torch, no HTTP, no ``dreamreel.world`` import (the API
+phrases so the two cannot drift apart. No torch, no HTTP, no ``dreamreel_lab`` import (the API
 process stays light).
 """
 
@@ -142,7 +142,7 @@ def model_prompt(request: GenerationRequest, *, moved_virtually: bool = False) -
     drifts and boils more under camera words it never learned to follow (its flow trained on still-camera
     clips), and the virtual move reads back less often. On the same 132 held-out scenes and seeds, 81.1 %
     of the clips read as their concept when the model drew them for "the camera is static", against 75.0 %
-    for the concept's own words (session 16, ``bench/bench_concepts.py``, ``docs/benchmarks.md``).
+    for the concept's own words (``bench/bench_concepts.py``, ``docs/benchmarks.md``).
     """
     if not moved_virtually:
         return conditioned_prompt(request.prompt, request.concepts)

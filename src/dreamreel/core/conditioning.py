@@ -14,11 +14,11 @@ decoding images happens later, in the worker, off the request path.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from dreamreel.core.addresses import address_refusal, is_local_name
 from dreamreel.core.errors import Conflict, InvalidRequest, NotFound
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
@@ -33,9 +33,6 @@ extensions grows; past this the result would be slow to decode/encode and is ref
 IMAGE_DATA_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/gif", "image/bmp", "image/x-ms-bmp"}
 )
-
-
-METADATA_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254"})
 
 
 class Control(StrEnum):
@@ -94,27 +91,23 @@ def check_combination(request: GenerationRequest) -> None:
 
 
 def _check_literal_host(url: str, field: str, allow_private: bool) -> None:
-    """Refuse a URL whose host is a literal non-public IP (or localhost) without resolving anything.
-
-    Hostnames are resolved and checked by the worker's fetch (once, pinned); this only catches the
-    obvious cases early so the client gets a 4xx.
-    """
-    host = urlsplit(url).hostname or ""
+    """Refuse a URL whose host is ``localhost`` or a literal IP the address policy refuses, without resolving
+    anything. Hostnames are resolved and checked by the worker's fetch (once, pinned, same policy); this
+    only catches the obvious cases early so the client gets a 4xx."""
+    host = (urlsplit(url).hostname or "").strip("[]")
     if not host:
         raise InvalidRequest(f"{field}: image URL has no host", field=field)
-    if host.strip("[]") in METADATA_HOSTS:  # never, even on a trusted network (cloud credentials live there)
-        raise InvalidRequest(f"{field}: image URL points at a cloud metadata address ({host})", field=field)
-    if allow_private:
-        return
-    if host == "localhost" or host.endswith(".localhost"):
+    if is_local_name(host):
+        if allow_private:
+            return
         raise InvalidRequest(f"{field}: image URL points at a private or loopback address", field=field)
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+        refusal = address_refusal(host, allow_private=allow_private)
+    except ValueError:  # a hostname, not a literal address
         return
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if not address.is_global or address.is_multicast or address.is_reserved or address.is_loopback:
+    if refusal == "a cloud metadata address":
+        raise InvalidRequest(f"{field}: image URL points at a cloud metadata address ({host})", field=field)
+    if refusal is not None:
         raise InvalidRequest(f"{field}: image URL points at a private or loopback address ({host})", field=field)
 
 

@@ -1,7 +1,8 @@
 """The Generation record and its state machine.
 
-One generation is one row in the store; the dialects are views of it. State names are internal;
-``DIALECT_STATUS`` is the one table that says what each dialect calls them.
+One generation is one row in the store; the dialects are views of it. State names are internal: each
+dialect (``api/dialects``) has its own words for them and says at submission which transitions notify
+its callback (``Generation.notify_on``), so the store needs to know nothing of dialects.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from dreamreel.core.failures import FailureCode
 from dreamreel.core.request import GenerationRequest
 
 
@@ -36,42 +38,8 @@ ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
     State.CANCELLED: frozenset(),
 }
 
-DIALECT_STATUS: dict[str, dict[State, str]] = {
-    "luma": {
-        State.QUEUED: "queued",
-        State.RUNNING: "dreaming",
-        State.COMPLETED: "completed",
-        State.FAILED: "failed",
-        State.CANCELLED: "failed",
-    },
-    "fal": {
-        State.QUEUED: "IN_QUEUE",
-        State.RUNNING: "IN_PROGRESS",
-        State.COMPLETED: "COMPLETED",
-        State.FAILED: "COMPLETED",
-        State.CANCELLED: "COMPLETED",
-    },
-    "aiml": {
-        State.QUEUED: "queued",
-        State.RUNNING: "generating",
-        State.COMPLETED: "completed",
-        State.FAILED: "error",
-        State.CANCELLED: "error",
-    },
-}
-
-
-CALLBACK_STATES: dict[str, frozenset[State]] = {
-    # Luma: "a POST request with Generation object ... when the generation is dreaming, completed, or failed".
-    "luma": frozenset({State.RUNNING, State.COMPLETED, State.FAILED}),
-    # fal: one webhook when the request is done, whatever the outcome.
-    "fal": frozenset({State.COMPLETED, State.FAILED, State.CANCELLED}),
-    "aiml": frozenset(),
-}
-"""Which transitions notify the request's ``callback_url``, per dialect that created it."""
-
-
 def check_transition(current: State, new: State) -> None:
+    """Raise on a transition the state machine does not have (the store contract suite checks every verb)."""
     if new not in ALLOWED_TRANSITIONS[current]:
         raise ValueError(f"illegal generation transition {current} -> {new}")
 
@@ -130,7 +98,9 @@ class Generation:
     updated_at: float
     started_at: float | None = None
     finished_at: float | None = None
+    failure_code: FailureCode | None = None
     failure_reason: str | None = None
+    """For people: what went wrong, naming the field or exception; ``failure_code`` is what code branches on."""
     progress_step: int = 0
     progress_total: int = 0
     assets: Assets = field(default_factory=Assets)
@@ -143,6 +113,8 @@ class Generation:
     cancel_requested: bool = False
     worker_id: str | None = None
     lease_expires_at: float | None = None
+    notify_on: frozenset[State] = frozenset()
+    """Transitions that POST ``request.callback_url``: chosen by the dialect that created the generation."""
     kind: Kind = Kind.VIDEO
     source_id: str | None = None
     """For an upscale: the completed generation whose video is re-encoded (its ``request`` is copied, with
@@ -158,9 +130,6 @@ class Generation:
     @property
     def model(self) -> str:
         return self.request.model
-
-    def status_for(self, dialect: str) -> str:
-        return DIALECT_STATUS[dialect][self.state]
 
     def evolve(self, **changes: Any) -> Generation:
         return replace(self, **changes)

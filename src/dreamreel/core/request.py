@@ -8,7 +8,7 @@ feature is not implemented yet: ``core.capabilities`` decides what this server a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,10 +46,15 @@ class Resolution(StrEnum):
         return {"540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}[self.value]
 
 
-SUPPORTED_DURATIONS_S = (5, 9)
+ModelName = Literal["ray-2", "ray-flash-2"]
+"""The public model names, the one place they are spelled; every dialect maps its own model id onto one."""
 
-PUBLIC_MODELS = ("ray-2", "ray-flash-2")
-"""Public model names; every dialect maps its own model id onto one of these."""
+PUBLIC_MODELS: tuple[str, ...] = get_args(ModelName)
+
+DEFAULT_MODEL: ModelName = "ray-2"
+
+DurationSeconds = Literal[5, 9]
+"""Clip lengths Ray 2 sells (``5s``, ``9s`` in the dialects)."""
 
 
 class ImageKeyframe(BaseModel):
@@ -79,10 +84,10 @@ class GenerationRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    model: Literal["ray-2", "ray-flash-2"] = "ray-2"
+    model: ModelName = DEFAULT_MODEL
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     resolution: Resolution = Resolution.P720
-    duration_s: Literal[5, 9] = 5
+    duration_s: DurationSeconds = 5
     loop: bool = False
     keyframes: Keyframes | None = None
     concepts: tuple[str, ...] = ()

@@ -1,4 +1,11 @@
-"""The verbs every dialect calls: submit, get, list, delete, cancel. Dialects never touch the store."""
+"""The verbs every dialect calls: submit, upscale, get, list, delete, cancel, upload. Dialects never touch the store.
+
+An upscale is a generation of its own (its own id, state, callbacks and assets) rather than the source
+updated in place: the Luma SDK types a generation's ``request`` as one of several request kinds, one of
+them the upscale request (``generation_type: "upscale_video"``), and the source's video must stay valid
+for extends and other upscales. It is durable work like any generation; a worker re-encodes the source's
+delivered clip (``worker/reencode.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,35 +13,37 @@ import secrets
 import time
 from collections.abc import Mapping
 
+from pydantic import ValidationError
+
 from dreamreel.core.capabilities import check_supported
 from dreamreel.core.conditioning import check_inputs
-from dreamreel.core.errors import NotFound
-from dreamreel.core.generation import Generation
-from dreamreel.core.request import GenerationRequest
-from dreamreel.files import LocalFiles
-from dreamreel.store.base import Event, JobStore
+from dreamreel.core.errors import Conflict, InvalidRequest, NotFound, NotSupported
+from dreamreel.core.filestore import FileStore
+from dreamreel.core.generation import Generation, Kind, State
+from dreamreel.core.jobstore import Event, JobStore
+from dreamreel.core.request import GenerationRequest, Resolution
 
 MAX_PAGE = 1000
 
 
 class GenerationService:
     def __init__(
-        self, store: JobStore, storage: LocalFiles, *, families: Mapping[str, str] | None = None,
+        self, store: JobStore, files: FileStore, *, families: Mapping[str, str] | None = None,
         allow_private_urls: bool = False,
     ) -> None:
         self.store = store
-        self.storage = storage
+        self.files = files
         self.families = dict(families) if families else None
         """Public model name -> backend family, for the per-family capability table."""
         self.allow_private_urls = allow_private_urls
 
     def submit(
-        self, request: GenerationRequest, *, owner: str, dialect: str, priority: int = 0,
-        start_timeout_s: float | None = None,
+        self, request: GenerationRequest, *, owner: str, dialect: str, notify_on: frozenset[State] = frozenset(),
+        priority: int = 0, start_timeout_s: float | None = None,
     ) -> Generation:
         """Validate capabilities and inputs, then persist the job; it is durable when this returns."""
         check_supported(request, self.families)
-        check_inputs(request, owner=owner, get_generation=self.store.get, upload_exists=self.storage.upload_exists,
+        check_inputs(request, owner=owner, get_generation=self.store.get, upload_exists=self.files.upload_exists,
                      allow_private=self.allow_private_urls)
         generation = Generation.new(
             owner=owner,
@@ -44,12 +53,42 @@ class GenerationService:
             seed=secrets.randbelow(2**31),
             priority=priority,
             start_deadline=time.time() + start_timeout_s if start_timeout_s else None,
+            notify_on=notify_on,
         )
+        return self.store.create(generation)
+
+    def upscale(
+        self, source_id: str, *, resolution: Resolution, owner: str, dialect: str,
+        status_words: Mapping[State, str], notify_on: frozenset[State] = frozenset(),
+        callback_url: str | None = None,
+    ) -> Generation:
+        """Queue an upscale of ``source_id`` (the caller's: else 404; completed: else 409, its state named in
+        ``status_words``) to ``resolution`` (higher than its own: else 422)."""
+        source = self.get(source_id, owner=owner)
+        if source.state is not State.COMPLETED or source.video_info is None or source.assets.video is None:
+            raise Conflict(f"generation {source_id} is {status_words[source.state]}; "
+                           "only a completed generation can be upscaled")
+        current = source.request.resolution
+        if resolution.short_side <= current.short_side:
+            higher = [r.value for r in Resolution if r.short_side > current.short_side]
+            hint = f"upscale to one of {', '.join(higher)}" if higher else "it is already at the highest resolution"
+            raise NotSupported(
+                f"resolution {resolution.value} is not higher than the source's {current.value}; {hint}",
+                field="resolution",
+            )
+        try:
+            request = GenerationRequest.model_validate(
+                source.request.model_dump() | {"resolution": resolution, "callback_url": callback_url}
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid callback_url: {exc.errors()[0]['msg']}", field="callback_url") from exc
+        generation = Generation.new(owner=owner, dialect=dialect, request=request, seed=source.seed,
+                                    kind=Kind.UPSCALE, source_id=source.id, notify_on=notify_on)
         return self.store.create(generation)
 
     def upload(self, data: bytes, *, owner: str) -> str:
         """Keep an image for later keyframes (the caller checked it decodes); returns its id."""
-        return self.storage.save_upload(owner, data)
+        return self.files.save_upload(owner, data)
 
     def get(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.store.get(generation_id)
@@ -65,7 +104,7 @@ class GenerationService:
         generation = self.get(generation_id, owner=owner)
         self.store.delete(generation.id)
         if generation.state.is_terminal:
-            self.storage.delete_generation(generation.id)
+            self.files.delete_generation(generation.id)
 
     def cancel(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.get(generation_id, owner=owner)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dreamreel.core.request import PUBLIC_MODELS
+from dreamreel.engine.model_dir import SETTINGS_FILE, read_settings
 
 if TYPE_CHECKING:
     from dreamreel.engine.backends.base import Backend
@@ -39,25 +41,6 @@ FAMILIES = tuple(BACKENDS)
 DEFAULT_FAMILY = "ltx-condition"
 """Family of a checkpoint whose ``dreamreel.json`` is absent or names none (a plain LTX-Video export)."""
 
-SETTINGS_FILE = "dreamreel.json"
-"""Per-checkpoint defaults beside the weights (family, native grid, sampler settings); written by the model
-builders (tiny models, training export), read by the backend and, for the family, by the API."""
-
-
-def read_settings(model_dir: Path) -> dict[str, Any]:
-    """``dreamreel.json`` from the model directory, or ``{}`` for checkpoints that do not have one.
-
-    Plain JSON, no torch: the API process reads the family from it to pick the capability table.
-    """
-    path = Path(model_dir) / SETTINGS_FILE
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object")
-    return data
-
-
 def model_family(model_dir: Path) -> str:
     """The backend family a checkpoint declares in ``dreamreel.json`` (``family``), else ``ltx-condition``.
 
@@ -83,4 +66,4 @@ def specs_from_settings(model_dir: Path, device: str, dtype: str) -> dict[str, M
     """Both public names map to one checkpoint until a models config names separate ones; its family
     comes from its ``dreamreel.json``."""
     spec = ModelSpec(family=model_family(Path(model_dir)), path=Path(model_dir), device=device, dtype=dtype)
-    return {"ray-2": spec, "ray-flash-2": spec}
+    return dict.fromkeys(PUBLIC_MODELS, spec)

@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dreamreel.engine.registry import SETTINGS_FILE
+from dreamreel.engine.model_dir import SETTINGS_FILE
 from dreamreel.engine.tokenizer import build_tokenizer, train_sentencepiece
 
 if TYPE_CHECKING:

@@ -1,11 +1,10 @@
-"""Turning a model's small native clip into the exact deliverable the user asked for.
+"""Frames and files: everything between "here are RGB frames" and "a finished MP4 + poster sit on disk".
 
-Everything between "the backend returned a ``(F, h, w, 3)`` uint8 array" and "a finished
-MP4 + poster sit on disk" lives here: temporal resampling to the requested frame count
-(:mod:`.resample`), spatial scaling plus H.264 encoding (:mod:`.encode`), and reading
-outputs back for tests and evaluation (:mod:`.probe`). It is pure PyAV/numpy/Pillow (no
-torch), and it streams frame by frame because a 4k x 216-frame output does not fit in
-memory as one array.
+Temporal resampling to the requested frame count (:mod:`.resample`), spatial scaling plus H.264 encoding
+(:mod:`.encode`), joints, loops and the virtual camera over frames (:mod:`.seam`, :mod:`.loop`,
+:mod:`.camera`), earlier clips read back (:mod:`.clip`, :mod:`.probe`), image decoding with its checks
+(:mod:`.images`) and re-encoding at a larger size (:mod:`.upscale`). Pure PyAV/numpy/Pillow, no torch and
+no model: it streams frame by frame because a 4k x 216-frame output does not fit in memory as one array.
 """
 
 from dreamreel.media.encode import EncodedVideo, encode_mp4, write_poster

@@ -1,7 +1,8 @@
-"""Encode a native clip into the exact MP4 (and poster) the user asked for, streaming.
+"""Encode frames into the exact MP4 (and poster) the user asked for, streaming.
 
-Pipeline per output frame: temporal resample at native size (:mod:`.resample`) ->
-RGB-to-yuv420p conversion *and* upscale to ``width x height`` in one libswscale call ->
+``encode_clip`` writes a delivered clip (``engine.render``'s frames) and its poster; ``encode_mp4`` a native
+clip resampled on the way (previews). Pipeline per output frame: [temporal resample at native size
+(:mod:`.resample`)] -> RGB-to-yuv420p conversion *and* upscale to ``width x height`` in one libswscale call ->
 libx264. Only one output-size frame is alive on the Python side at a time; the encoder's
 own look-ahead/reference buffers are bounded by its settings, not by the clip length. That
 is what lets 3840x2160 (or 5040x2160) x 216 frames run on a machine that could never hold
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import av
 import numpy as np
@@ -339,3 +341,50 @@ def encode_frames(
         raise
     return EncodedVideo(path=final, width=width, height=height, fps=fps, frames=total, duration_s=total / fps,
                         size_bytes=final.stat().st_size)
+
+
+class FrameStream(Protocol):
+    """A clip as ordered frames to encode (``engine.render.RenderedClip`` is one): ``frames`` yields ``total``
+    RGB frames of any size, each scaled to ``width x height``; ``loop`` as in :func:`x264_params`."""
+
+    @property
+    def frames(self) -> Iterator[np.ndarray]: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def fps(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def loop(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class EncodedClip:
+    video: EncodedVideo
+    poster: Path | None
+
+
+def encode_clip(clip: FrameStream, video_path: str | Path, poster_path: str | Path | None = None) -> EncodedClip:
+    """Write ``clip`` as the delivered MP4 (:func:`encode_frames`) and, with ``poster_path``, its poster: the
+    first delivered frame (:func:`write_poster`), kept as it streams past rather than decoded again.
+
+    The one way a generated clip reaches disk, for the worker and ``dreamreel generate`` alike."""
+    video_path = Path(video_path)
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    first: list[np.ndarray] = []
+
+    def remember_first(stream: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in stream:
+            if not first:
+                first.append(frame)
+            yield frame
+
+    video = encode_frames(remember_first(clip.frames), video_path, width=clip.width, height=clip.height,
+                          fps=clip.fps, total=clip.total, loop=clip.loop)
+    poster = None
+    if poster_path is not None:
+        poster = write_poster(first[0], poster_path, width=clip.width, height=clip.height)
+    return EncodedClip(video=video, poster=poster)

@@ -9,11 +9,11 @@ anywhere.
 
 Why a raised cosine, not a straight ramp: with ``w = (j+1)/(L+1)`` every blended step, the wrap
 included, carries ``1/(L+1)`` of the difference between head and tail, so the wrap was 2.25x the
-clip's median step on the embedded model (``bench/bench_controls.py``, session 10). The cosine starts
+clip's median step on the embedded model (``bench/bench_controls.py``). The cosine starts
 and ends the fade slowly, where the loop's restart and the fade's end are, and fades fastest mid-way,
 where that step is ``pi/2`` times the straight ramp's. Its weights sit at the midpoints of ``L`` equal
-steps, ``(j + 0.5)/L`` (session 13; until then ``(j+1)/(L+1)``): the first and last weights are 1 % for
-``L = 8`` instead of 3 %. For the cross-fade that changed nothing measurable (wrap 1.13 -> 1.12, the tail's
+steps, ``(j + 0.5)/L`` rather than ``(j+1)/(L+1)``: the first and last weights are 1 % for
+``L = 8`` instead of 3 %. For the cross-fade that changes nothing measurable (wrap 1.13 -> 1.12, the tail's
 own last step); for :func:`fade_into_start`, whose head and tail differ far more, it is what keeps the wrap
 small.
 

@@ -1,13 +1,13 @@
 """Joining a generated part onto what it must meet without a visible step: a source clip (extend,
 reverse-extend) or a keyframe image (image-to-video, end frame, interpolate, loops on an image).
 
-An extension is delivered *with* its source clip (``worker/render.py``). The model is given the source's
+An extension is delivered *with* its source clip (``engine/render.py``). The model is given the source's
 last frames as a condition and draws its own copy of them first; that copy is where the new part starts
 (the resampling anchor, ``engine/assemble.py``). Two things make the copy differ from the source's real
 last frame as delivered: the model's copying error (its VAE round trip and conditioning), and the trip
 from the delivered size down to the model's native size and back up. On the embedded model the first
 new frame stepped 8.5x the clip's median frame-to-frame difference away from the source's last frame
-(``bench/bench_controls.py``, session 11); the size round trip alone is about 4x on a 540p clip.
+(``bench/bench_controls.py``); the size round trip alone is about 4x on a 540p clip.
 
 :func:`iter_joined` removes the step the way overlapping windows of long generated videos are usually
 joined: the difference between the source's real joint frame and the model's copy, both at the delivered
@@ -16,14 +16,14 @@ size, is added to the new part's frames, in full at the joint and fading out alo
 over about a second. What it cannot hide: content the model put elsewhere (an object it moved) leaves a
 faint, fading trace of the difference for those frames. A reverse-extension's end is joined the same way.
 
-Image keyframes are joined the same way (since session 15). Whoever gives a start image expects the clip
+Image keyframes are joined the same way. Whoever gives a start image expects the clip
 to start *on* it, as Ray 2's do; the embedded model's first frame was 18 dB from the image, and its VAE
 alone cannot carry a picture from outside its world closer than about 22 dB, so no amount of training
 reaches issue 5's 25 dB. There the joint frame is the new part's own end frame, delivered (``gap`` 0):
 the first frame becomes the image, the last frame becomes an end image, and the model's motion takes
 over within the fade. A loop on a start image is joined to it at both ends (its end anchor is the loop's
 own start, not delivered). What the model itself lands is still measured, before the join, by
-``dreamreel eval --first-frame`` (``first_frame_psnr``).
+``dreamreel-lab eval --first-frame`` (``first_frame_psnr``).
 """
 
 from __future__ import annotations

@@ -1,37 +1,22 @@
 """Refuse outbound requests to loopback, private, link-local and metadata addresses.
 
 A client-supplied URL (a callback, an image) must not let them probe the server's own network.
-The check resolves the host and inspects every address it maps to.
+The check resolves the host and inspects every address it maps to, by ``core.addresses``' policy.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from dreamreel.core.addresses import address_refusal
+
 #: ``(host, port) -> addresses``; injectable so tests can pin a fake hostname to loopback without DNS.
 Resolver = Callable[[str, int], list[str]]
 
-#: Cloud instance-metadata endpoints (AWS/GCP/Azure/OpenStack IPv4, AWS IPv6). They are already
-#: non-global, but naming them keeps the refusal explicit should the stdlib's tables ever change.
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
-
-
 class BlockedURL(Exception):
     """The URL is not http(s) or points at an address this server must not reach."""
-
-
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        elif address.sixtofour is not None and not _is_public(address.sixtofour):
-            return False  # 2002::/16 wraps an IPv4 address; judge the one the packets end up at
-    if address in METADATA_ADDRESSES:
-        return False
-    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_loopback)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -57,9 +42,7 @@ def resolve_checked(url: str, *, allow_private: bool, resolver: Resolver | None 
     if not addresses:
         raise BlockedURL(f"{parts.hostname} resolves to no address")
     for text in addresses:
-        address = ipaddress.ip_address(text.split("%")[0])
-        if address in METADATA_ADDRESSES:  # never, even on a trusted network: it hands out cloud credentials
-            raise BlockedURL(f"{parts.hostname} resolves to a cloud metadata address ({text})")
-        if not allow_private and not _is_public(address):
-            raise BlockedURL(f"{parts.hostname} resolves to a non-public address ({text})")
+        refusal = address_refusal(text, allow_private=allow_private)
+        if refusal is not None:
+            raise BlockedURL(f"{parts.hostname} resolves to {refusal} ({text})")
     return addresses

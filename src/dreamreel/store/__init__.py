@@ -1,12 +1,12 @@
-"""Durable job state: generations, their progress events and the webhook outbox.
+"""Durable job state behind ``core.jobstore.JobStore``: generations, their events and the webhook outbox.
 
-``base.JobStore`` is the narrow seam; ``sqlite.SQLiteStore`` is the embedded default. Every state
-change commits before it is acknowledged, so a killed process loses no accepted job.
+``sqlite.SQLiteStore`` is the embedded default. Every state change commits before it is acknowledged,
+so a killed process loses no accepted job.
 """
 
-from dreamreel.store.base import Delivery, Event, Heartbeat, JobStore
+from dreamreel.core.jobstore import JobStore
 
-__all__ = ["Delivery", "Event", "Heartbeat", "JobStore", "open_store"]
+__all__ = ["JobStore", "open_store"]
 
 
 def open_store(url: str) -> JobStore:

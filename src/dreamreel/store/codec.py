@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, Kind, State, VideoInfo
 from dreamreel.core.request import GenerationRequest
 
@@ -34,6 +35,7 @@ def generation_from_row(row: dict[str, Any]) -> Generation:
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        failure_code=FailureCode(row["failure_code"]) if row.get("failure_code") else None,
         failure_reason=row["failure_reason"],
         progress_step=row["progress_step"],
         progress_total=row["progress_total"],
@@ -47,6 +49,7 @@ def generation_from_row(row: dict[str, Any]) -> Generation:
         lease_expires_at=row["lease_expires_at"],
         kind=Kind(row.get("kind") or Kind.VIDEO),
         source_id=row.get("source_id"),
+        notify_on=frozenset(State(word) for word in (row.get("notify_on") or "").split(",") if word),
     )
 
 
@@ -63,6 +66,7 @@ def generation_to_row(generation: Generation) -> dict[str, Any]:
         "updated_at": generation.updated_at,
         "started_at": generation.started_at,
         "finished_at": generation.finished_at,
+        "failure_code": generation.failure_code.value if generation.failure_code else None,
         "failure_reason": generation.failure_reason,
         "progress_step": generation.progress_step,
         "progress_total": generation.progress_total,
@@ -76,6 +80,7 @@ def generation_to_row(generation: Generation) -> dict[str, Any]:
         "lease_expires_at": generation.lease_expires_at,
         "kind": generation.kind.value,
         "source_id": generation.source_id,
+        "notify_on": ",".join(sorted(state.value for state in generation.notify_on)),
     }
 
 

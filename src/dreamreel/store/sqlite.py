@@ -1,5 +1,8 @@
 """SQLite job store (the embedded default): WAL mode, one short transaction per verb.
 
+It implements ``core.jobstore.JobStore``, whose page states each verb's contract (atomicity, fencing,
+outbox, attempts); ``tests/contract/`` checks them.
+
 Why this shape:
 - ``BEGIN IMMEDIATE`` takes SQLite's single write lock up front, so "pick the oldest queued job and
   mark it running" is atomic across processes without any extra locking.
@@ -18,8 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dreamreel.core.generation import CALLBACK_STATES, Assets, Generation, State, VideoInfo
-from dreamreel.store.base import Delivery, Event, Heartbeat
+from dreamreel.core.failures import CANCELLED_REASON, FailureCode
+from dreamreel.core.generation import Assets, Generation, State, VideoInfo
+from dreamreel.core.jobstore import MAX_ATTEMPTS, Delivery, Event, Heartbeat
 from dreamreel.store.codec import (
     generation_from_row,
     generation_to_row,
@@ -29,10 +33,6 @@ from dreamreel.store.codec import (
 )
 
 REQUEST_TIMEOUT_REASON = "request timed out before it started"
-"""failure_reason of a job failed by its start deadline (dialects map it to their timeout error)."""
-
-MAX_ATTEMPTS = 3
-"""A job whose worker died this many times is failed instead of re-queued (a poison job)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS generations (
     updated_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
+    failure_code TEXT,
     failure_reason TEXT,
     progress_step INTEGER NOT NULL DEFAULT 0,
     progress_total INTEGER NOT NULL DEFAULT 0,
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS generations (
     lease_expires_at REAL,
     deleted INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'video',
-    source_id TEXT
+    source_id TEXT,
+    notify_on TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS generations_queue ON generations (state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS generations_owner ON generations (owner, deleted, seq);
@@ -91,12 +93,28 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (delivered_at, abandoned, next_a
 
 COLUMNS = (
     "id, owner, dialect, request, callback_url, state, seed, created_at, updated_at, started_at, "
-    "finished_at, failure_reason, progress_step, progress_total, assets, video_info, attempts, priority, "
-    "start_deadline, cancel_requested, worker_id, lease_expires_at, kind, source_id"
+    "finished_at, failure_code, failure_reason, progress_step, progress_total, assets, video_info, attempts, priority, "
+    "start_deadline, cancel_requested, worker_id, lease_expires_at, kind, source_id, notify_on"
 )
 
-ADDED_COLUMNS = {"kind": "TEXT NOT NULL DEFAULT 'video'", "source_id": "TEXT"}
-"""Columns added after the first release: databases created before them get them on open."""
+ADDED_COLUMNS = {
+    "kind": ("TEXT NOT NULL DEFAULT 'video'", ()),
+    "source_id": ("TEXT", ()),
+    "failure_code": ("TEXT", (
+        "UPDATE generations SET failure_code = 'request_timeout' WHERE failure_reason = "
+        f"'{REQUEST_TIMEOUT_REASON}'",
+        "UPDATE generations SET failure_code = 'input' WHERE failure_reason LIKE 'keyframes.%'",
+        "UPDATE generations SET failure_code = 'cancelled' WHERE state = 'cancelled'",
+        "UPDATE generations SET failure_code = 'internal' WHERE state = 'failed' AND failure_code IS NULL",
+    )),
+    "notify_on": ("TEXT NOT NULL DEFAULT ''", (
+        # What each dialect notified on before the column existed, so queued jobs keep their callbacks.
+        "UPDATE generations SET notify_on = 'running,completed,failed' WHERE dialect = 'luma'",
+        "UPDATE generations SET notify_on = 'completed,failed,cancelled' WHERE dialect = 'fal'",
+    )),
+}
+"""Columns added after the first release, with the statements that fill them for older rows: databases
+created before them get them on open."""
 
 
 class SQLiteStore:
@@ -109,13 +127,20 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
             have = {row["name"] for row in conn.execute("PRAGMA table_info(generations)")}
-            for name, decl in ADDED_COLUMNS.items():
-                if name not in have:
-                    try:
-                        conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {decl}")
-                    except sqlite3.OperationalError as exc:  # another process added it first
-                        if "duplicate column" not in str(exc):
-                            raise
+            for name, (decl, backfill) in ADDED_COLUMNS.items():
+                if name in have:
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {decl}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    conn.execute("ROLLBACK")
+                    if "duplicate column" not in str(exc):
+                        raise
+                    continue
+                for statement in backfill:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
 
     # --- plumbing -------------------------------------------------------------------------
     @contextmanager
@@ -141,21 +166,27 @@ class SQLiteStore:
                 raise
             conn.execute("COMMIT")
 
-    def _fetch(self, conn: sqlite3.Connection, generation_id: str) -> Generation | None:
-        row = conn.execute(
-            f"SELECT {COLUMNS} FROM generations WHERE id = ? AND deleted = 0", (generation_id,)
-        ).fetchone()
+    def _fetch(self, conn: sqlite3.Connection, generation_id: str, *, deleted: bool = False) -> Generation | None:
+        """The row as a Generation; a deleted one only with ``deleted=True`` (its transitions still notify)."""
+        hidden = "" if deleted else " AND deleted = 0"
+        row = conn.execute(f"SELECT {COLUMNS} FROM generations WHERE id = ?{hidden}", (generation_id,)).fetchone()
         return generation_from_row(dict(row)) if row else None
+
+    def _notify(self, conn: sqlite3.Connection, generation_id: str, now: float) -> None:
+        """After a transition: the outbox row for the state it entered, if the generation notifies on it."""
+        generation = self._fetch(conn, generation_id, deleted=True)
+        if generation is not None:
+            self._enqueue_callback(conn, generation, now)
 
     def _enqueue_callback(self, conn: sqlite3.Connection, generation: Generation, now: float) -> None:
         """Outbox row written in the same transaction as the state change it reports."""
         url = generation.request.callback_url
-        if not url or generation.state not in CALLBACK_STATES.get(generation.dialect, frozenset()):
+        if not url or generation.state not in generation.notify_on:
             return
         conn.execute(
             "INSERT INTO outbox (generation_id, kind, url, snapshot, created_at, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (generation.id, f"{generation.dialect}-callback", url, snapshot_to_json(generation), now, now),
+            " VALUES (?, 'callback', ?, ?, ?, ?)",
+            (generation.id, url, snapshot_to_json(generation), now, now),
         )
 
     def _event(self, conn: sqlite3.Connection, generation_id: str, level: str, message: str) -> None:
@@ -214,12 +245,22 @@ class SQLiteStore:
             generation = self._fetch(conn, generation_id)
             if generation is None:
                 return None
+            if generation.state == State.QUEUED:
+                self._cancel_queued(conn, generation_id, now, "Cancelled while queued (deleted)")
             conn.execute(
-                "UPDATE generations SET deleted = 1, cancel_requested = 1, updated_at = ?,"
-                " state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END WHERE id = ?",
+                "UPDATE generations SET deleted = 1, cancel_requested = 1, updated_at = ? WHERE id = ?",
                 (now, generation_id),
             )
         return generation
+
+    def _cancel_queued(self, conn: sqlite3.Connection, generation_id: str, now: float, message: str) -> None:
+        conn.execute(
+            "UPDATE generations SET state = 'cancelled', cancel_requested = 1, finished_at = ?, updated_at = ?,"
+            " failure_code = ?, failure_reason = ? WHERE id = ? AND state = 'queued'",
+            (now, now, FailureCode.CANCELLED.value, CANCELLED_REASON, generation_id),
+        )
+        self._event(conn, generation_id, "INFO", message)
+        self._notify(conn, generation_id, now)
 
     def request_cancel(self, generation_id: str) -> Generation | None:
         now = time.time()
@@ -228,12 +269,7 @@ class SQLiteStore:
             if generation is None:
                 return None
             if generation.state == State.QUEUED:
-                conn.execute(
-                    "UPDATE generations SET state = 'cancelled', cancel_requested = 1, finished_at = ?,"
-                    " updated_at = ?, failure_reason = 'cancelled by the caller' WHERE id = ?",
-                    (now, now, generation_id),
-                )
-                self._event(conn, generation_id, "INFO", "Cancelled while queued")
+                self._cancel_queued(conn, generation_id, now, "Cancelled while queued")
             elif generation.state == State.RUNNING:
                 conn.execute(
                     "UPDATE generations SET cancel_requested = 1, updated_at = ? WHERE id = ?",
@@ -254,18 +290,16 @@ class SQLiteStore:
     def _reclaim_lapsed(self, conn: sqlite3.Connection, now: float) -> None:
         """Hand back jobs whose worker stopped heart-beating (it died or hung)."""
         lapsed = conn.execute(
-            "SELECT id, attempts FROM generations WHERE state = 'running' AND lease_expires_at < ?", (now,)
+            "SELECT id, attempts, cancel_requested FROM generations WHERE state = 'running' AND lease_expires_at < ?",
+            (now,),
         ).fetchall()
         for row in lapsed:
-            if row["attempts"] >= MAX_ATTEMPTS:
-                conn.execute(
-                    "UPDATE generations SET state = 'failed', worker_id = NULL, lease_expires_at = NULL,"
-                    " finished_at = ?, updated_at = ?, failure_reason = ? WHERE id = ?",
-                    (now, now, f"worker lost {row['attempts']} times; giving up", row["id"]),
-                )
-                failed = self._fetch(conn, row["id"])
-                if failed is not None:
-                    self._enqueue_callback(conn, failed, now)
+            if row["cancel_requested"]:  # cancelled or deleted while its worker died: nobody wants a re-run
+                self._end(conn, row["id"], State.CANCELLED, FailureCode.CANCELLED, CANCELLED_REASON, now)
+                self._event(conn, row["id"], "INFO", "Worker lease lapsed on a cancelled request; not re-run")
+            elif row["attempts"] >= MAX_ATTEMPTS:
+                self._end(conn, row["id"], State.FAILED, FailureCode.WORKER_LOST,
+                          f"worker lost {row['attempts']} times; giving up", now)
             else:
                 conn.execute(
                     "UPDATE generations SET state = 'queued', worker_id = NULL, lease_expires_at = NULL,"
@@ -273,6 +307,7 @@ class SQLiteStore:
                     (now, row["id"]),
                 )
                 self._event(conn, row["id"], "WARNING", "Worker lease lapsed; request re-queued")
+                self._notify(conn, row["id"], now)
 
     def _expire_deadlines(self, conn: sqlite3.Connection, now: float) -> None:
         """Fail queued jobs whose start deadline passed: the caller asked not to start them late."""
@@ -281,15 +316,19 @@ class SQLiteStore:
             (now,),
         ).fetchall()
         for row in expired:
-            conn.execute(
-                "UPDATE generations SET state = 'failed', finished_at = ?, updated_at = ?, failure_reason = ?"
-                " WHERE id = ?",
-                (now, now, REQUEST_TIMEOUT_REASON, row["id"]),
-            )
+            self._end(conn, row["id"], State.FAILED, FailureCode.REQUEST_TIMEOUT, REQUEST_TIMEOUT_REASON, now)
             self._event(conn, row["id"], "ERROR", "Request timed out before it could start")
-            failed = self._fetch(conn, row["id"])
-            if failed is not None:
-                self._enqueue_callback(conn, failed, now)
+
+    def _end(
+        self, conn: sqlite3.Connection, generation_id: str, state: State, code: FailureCode, reason: str, now: float,
+    ) -> None:
+        """A time-based unsuccessful end (no worker to fence on), with its outbox row."""
+        conn.execute(
+            "UPDATE generations SET state = ?, worker_id = NULL, lease_expires_at = NULL, finished_at = ?,"
+            " updated_at = ?, failure_code = ?, failure_reason = ? WHERE id = ?",
+            (state.value, now, now, code.value, reason, generation_id),
+        )
+        self._notify(conn, generation_id, now)
 
     def housekeep(self) -> None:
         """Time-based transitions nobody else triggers: lapsed leases, passed start deadlines."""
@@ -367,6 +406,7 @@ class SQLiteStore:
             ).rowcount
             if released:
                 self._event(conn, generation_id, "WARNING", "Worker shut down; request re-queued")
+                self._notify(conn, generation_id, time.time())
             return released == 1
 
     def add_event(self, generation_id: str, level: str, message: str) -> None:
@@ -387,9 +427,7 @@ class SQLiteStore:
             ).rowcount
             if changed != 1:
                 return False
-            finished = self._fetch(conn, generation_id)
-            if finished is not None:
-                self._enqueue_callback(conn, finished, now)
+            self._notify(conn, generation_id, now)
             return True
 
     def complete(self, generation_id: str, worker_id: str, assets: Assets, video: VideoInfo) -> bool:
@@ -401,13 +439,13 @@ class SQLiteStore:
             (json.dumps(assets.to_json()), video_info_to_json(video)),
         )
 
-    def fail(self, generation_id: str, worker_id: str | None, reason: str) -> bool:
-        return self._finish(generation_id, worker_id, State.FAILED, "failure_reason = ?", (reason,))
+    def fail(self, generation_id: str, worker_id: str | None, code: FailureCode, reason: str) -> bool:
+        return self._finish(generation_id, worker_id, State.FAILED, "failure_code = ?, failure_reason = ?",
+                            (code.value, reason))
 
     def finish_cancelled(self, generation_id: str, worker_id: str) -> bool:
-        return self._finish(
-            generation_id, worker_id, State.CANCELLED, "failure_reason = ?", ("cancelled by the caller",)
-        )
+        return self._finish(generation_id, worker_id, State.CANCELLED, "failure_code = ?, failure_reason = ?",
+                            (FailureCode.CANCELLED.value, CANCELLED_REASON))
 
     # --- webhook outbox -------------------------------------------------------------------
     def claim_deliveries(self, limit: int, lease_s: float) -> list[Delivery]:
@@ -415,7 +453,7 @@ class SQLiteStore:
         now = time.time()
         with self._write() as conn:
             rows = conn.execute(
-                "SELECT id, generation_id, kind, url, snapshot, attempts FROM outbox"
+                "SELECT id, generation_id, url, snapshot, attempts FROM outbox"
                 " WHERE delivered_at IS NULL AND abandoned = 0 AND next_attempt_at <= ?"
                 # In order per generation: 'completed' never overtakes a 'dreaming' still retrying.
                 " AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.generation_id ="
@@ -433,7 +471,6 @@ class SQLiteStore:
             Delivery(
                 id=row["id"],
                 generation_id=row["generation_id"],
-                kind=row["kind"],
                 url=row["url"],
                 snapshot=snapshot_from_json(row["snapshot"]),
                 attempts=row["attempts"] + 1,

@@ -2,6 +2,10 @@
 
 Shape: one job at a time per process (one model per device); a heartbeat thread renews the lease
 and relays cancellation; a job whose lease is lost is abandoned (another worker owns it now).
+
+What a generation *is* lives in the engine (``engine.render.render``, the same unit ``dreamreel generate``
+runs): this loop only hands it the job's keyframe sources (``worker/inputs.py``), encodes what it yields
+(``media.encode.encode_clip``), and records the outcome. Upscale jobs run no model (``worker/reencode.py``).
 """
 
 from __future__ import annotations
@@ -17,15 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dreamreel.config import Settings
+from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
+from dreamreel.core.jobstore import JobStore
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
+from dreamreel.engine.inputs import InputError
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
+from dreamreel.engine.render import render
 from dreamreel.files import LocalFiles
-from dreamreel.store import JobStore, open_store
-from dreamreel.worker.inputs import InputError, InputResolver
+from dreamreel.media.encode import encode_clip
+from dreamreel.store import open_store
+from dreamreel.worker.inputs import InputResolver
 from dreamreel.worker.preview import PreviewWriter
-from dreamreel.worker.render import render_clip
-from dreamreel.worker.upscale import upscale_clip
+from dreamreel.worker.reencode import upscale_clip
 
 log = logging.getLogger("dreamreel.worker")
 
@@ -74,7 +82,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.store = store or open_store(settings.resolved_database_url)
-        self.storage = LocalFiles(settings.resolved_storage_dir)
+        self.files = LocalFiles(settings.resolved_storage_dir)
         self.specs = specs or specs_from_settings(settings.model_dir, settings.device, settings.dtype)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
@@ -124,11 +132,11 @@ class Worker:
         beat.start()
         preview: PreviewWriter | None = None
         try:
-            if job.kind is Kind.UPSCALE:  # no model: re-encode an earlier clip (worker/upscale.py)
+            if job.kind is Kind.UPSCALE:  # no model: re-encode an earlier clip (worker/reencode.py)
                 clip = upscale_clip(
-                    job, self.store, self.storage,
-                    video_path=self.storage.generation_dir(job.id) / "video.mp4",
-                    poster_path=self.storage.generation_dir(job.id) / "poster.jpg",
+                    job, self.store, self.files,
+                    video_path=self.files.generation_dir(job.id) / "video.mp4",
+                    poster_path=self.files.generation_dir(job.id) / "poster.jpg",
                     on_progress=ProgressReporter(
                         self.store, job.id, self.worker_id, self.settings.progress_interval_seconds,
                         label="Encoded frame",
@@ -138,28 +146,31 @@ class Worker:
             else:
                 backend = self.backend_for(job.model)
                 preview = PreviewWriter(
-                    self.store, self.storage, job.id, self.worker_id, fps=backend.native_grid().fps,
+                    self.store, self.files, job.id, self.worker_id, fps=backend.native_grid().fps,
                     interval_s=self.settings.preview_interval_seconds,
                 )
-                clip = render_clip(
+                rendered = render(
                     backend,
                     job.request,
                     seed=job.seed,
-                    video_path=self.storage.generation_dir(job.id) / "video.mp4",
-                    poster_path=self.storage.generation_dir(job.id) / "poster.jpg",
+                    sources=InputResolver(self.store, self.files, job.owner,
+                                          allow_private_urls=self.settings.allow_private_urls),
                     on_step=ProgressReporter(
                         self.store, job.id, self.worker_id, self.settings.progress_interval_seconds
                     ),
                     should_cancel=control.should_cancel,
                     steps=self.settings.steps,
-                    on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
                     preview=preview,
-                    inputs=InputResolver(self.store, self.storage, job.owner,
-                                         allow_private_urls=self.settings.allow_private_urls),
+                    on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
+                )
+                clip = encode_clip(
+                    rendered,
+                    video_path=self.files.generation_dir(job.id) / "video.mp4",
+                    poster_path=self.files.generation_dir(job.id) / "poster.jpg",
                 )
         except InputError as exc:  # a bad keyframe is the client's problem: say which and why
             log.warning("generation %s: %s", job.id, exc)
-            self.store.fail(job.id, self.worker_id, str(exc))
+            self.store.fail(job.id, self.worker_id, FailureCode.INPUT, str(exc))
             return
         except GenerationCancelled:
             if control.lease_lost:
@@ -171,7 +182,8 @@ class Worker:
             return
         except Exception as exc:  # a job failure must never kill the worker
             log.error("generation %s failed: %s", job.id, traceback.format_exc())
-            self.store.fail(job.id, self.worker_id, f"generation failed: {type(exc).__name__}: {exc}")
+            self.store.fail(job.id, self.worker_id, FailureCode.INTERNAL,
+                           f"generation failed: {type(exc).__name__}: {exc}")
             return
         finally:
             control.stop.set()
@@ -186,8 +198,8 @@ class Worker:
             job.id,
             self.worker_id,
             Assets(
-                video=self.storage.key_for(video.path),
-                image=self.storage.key_for(clip.poster) if clip.poster else None,
+                video=self.files.key_for(video.path),
+                image=self.files.key_for(clip.poster) if clip.poster else None,
             ),
             VideoInfo(video.width, video.height, video.fps, video.frames, video.size_bytes),
         )

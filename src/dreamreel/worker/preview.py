@@ -25,9 +25,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from dreamreel.core.jobstore import JobStore
 from dreamreel.files import LocalFiles
 from dreamreel.media.encode import encode_mp4
-from dreamreel.store.base import JobStore
 
 log = logging.getLogger("dreamreel.worker")
 
@@ -51,10 +51,10 @@ class PreviewWriter:
     """The last preview's cost in this process (a worker runs one model), for a job's first preview."""
 
     def __init__(
-        self, store: JobStore, storage: LocalFiles, generation_id: str, worker_id: str, *,
+        self, store: JobStore, files: LocalFiles, generation_id: str, worker_id: str, *,
         fps: int, interval_s: float, budget: float = DEFAULT_BUDGET,
     ) -> None:
-        self.store, self.storage = store, storage
+        self.store, self.files = store, files
         self.generation_id, self.worker_id = generation_id, worker_id
         self.fps, self.interval_s, self.budget = fps, interval_s, budget
         self._started = time.monotonic()
@@ -78,14 +78,14 @@ class PreviewWriter:
     def deliver(self, frames: np.ndarray) -> None:
         started = self._due_at if self._due_at is not None else time.monotonic()
         self.count += 1
-        directory = self.storage.generation_dir(self.generation_id)
+        directory = self.files.generation_dir(self.generation_id)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"progress-{self.count:03d}.mp4"
         height, width = frames.shape[1:3]
         out_w, out_h = preview_size(width, height)
         encode_mp4(frames, path, width=out_w, height=out_h, fps=self.fps, output_frames=len(frames),
                    crf=PREVIEW_CRF, preset="ultrafast")
-        if self.store.record_preview(self.generation_id, self.worker_id, self.storage.key_for(path)):
+        if self.store.record_preview(self.generation_id, self.worker_id, self.files.key_for(path)):
             self._written.append(path)
             while len(self._written) > 2:  # keep the one a client may still be fetching
                 self._written.pop(0).unlink(missing_ok=True)
@@ -98,6 +98,6 @@ class PreviewWriter:
 
     def cleanup(self) -> None:
         """Remove every preview file of this job (called when the job ends, whatever the outcome)."""
-        for path in self.storage.generation_dir(self.generation_id).glob("progress-*.mp4"):
+        for path in self.files.generation_dir(self.generation_id).glob("progress-*.mp4"):
             path.unlink(missing_ok=True)
         self._written.clear()

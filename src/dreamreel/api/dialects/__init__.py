@@ -1,4 +1,18 @@
-"""One module per external API dialect: parse its request shape, call core, render its responses.
+"""The registry of external API dialects: one module each, one line each here.
 
-Each module exposes ``attach(app)`` which mounts its router and its error handler.
+Order matters only for routing: fal's queue routes match generic ``/{owner}/{alias}/requests/...``
+paths, so fal is mounted last.
 """
+
+from __future__ import annotations
+
+from dreamreel.api.dialects import aiml, fal, luma
+from dreamreel.api.dialects.base import Dialect
+
+DIALECTS: tuple[Dialect, ...] = (
+    luma.DIALECT,
+    aiml.DIALECT,
+    fal.DIALECT,
+)
+
+BY_NAME: dict[str, Dialect] = {dialect.name: dialect for dialect in DIALECTS}

@@ -9,21 +9,39 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.dialects.base import Dialect
 from dreamreel.api.errors import parse_body
 from dreamreel.api.urls import file_url, public_base
 from dreamreel.core.errors import DreamreelError, NotFound
 from dreamreel.core.generation import Generation, State
-from dreamreel.core.request import MAX_PROMPT_CHARS, AspectRatio, GenerationRequest, Keyframes, Resolution
+from dreamreel.core.request import (
+    MAX_PROMPT_CHARS,
+    PUBLIC_MODELS,
+    AspectRatio,
+    GenerationRequest,
+    Keyframes,
+    Resolution,
+)
 from dreamreel.core.usage import units_for
 
 PREFIX = "/v2"
-MODELS = {"luma/ray-2": "ray-2", "luma/ray-flash-2": "ray-flash-2"}
+MODELS = {f"luma/{name}": name for name in PUBLIC_MODELS}
+"""The AI/ML API's model strings: the public names under the ``luma/`` vendor prefix."""
 PUBLIC_NAME = {core: public for public, core in MODELS.items()}
+AimlModel = Literal[tuple(MODELS)]  # type: ignore[valid-type]
+
+STATUS_WORDS = {
+    State.QUEUED: "queued",
+    State.RUNNING: "generating",
+    State.COMPLETED: "completed",
+    State.FAILED: "error",
+    State.CANCELLED: "error",
+}
 
 REASON_PHRASES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
                   413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error"}
@@ -34,7 +52,7 @@ class AimlVideoCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["luma/ray-2", "luma/ray-flash-2"]
+    model: AimlModel
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     resolution: Resolution = Resolution.P1080
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
@@ -82,7 +100,7 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
     units = units_for(generation.request)
     return {
         "id": external_id(generation),
-        "status": generation.status_for("aiml"),
+        "status": STATUS_WORDS[generation.state],
         "video": video,
         "duration": info.duration_s if info and video else None,
         "error": error,
@@ -98,8 +116,8 @@ router = APIRouter(prefix=PREFIX, tags=["aiml"])
 def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a generation; answers ``{"id", "status": "queued"}`` as the AI/ML API does."""
     parsed = parse_body(AimlVideoCreate, body)
-    generation = service.submit(parsed.to_core(), owner=owner, dialect="aiml")
-    return {"id": external_id(generation), "status": generation.status_for("aiml")}
+    generation = service.submit(parsed.to_core(), owner=owner, dialect=DIALECT.name)
+    return {"id": external_id(generation), "status": STATUS_WORDS[generation.state]}
 
 
 @router.get("/video/generations")
@@ -122,5 +140,6 @@ def error_response(exc: DreamreelError) -> JSONResponse:
     )
 
 
-def attach(app: FastAPI) -> None:
-    app.include_router(router)
+DIALECT = Dialect(name="aiml", router=router, path_prefixes=(PREFIX + "/",), status_words=STATUS_WORDS,
+                  render_error=error_response)
+"""The AI/ML API documents no callbacks: polling only."""

@@ -15,25 +15,46 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.dialects.base import Dialect, Notification, json_body
 from dreamreel.api.errors import parse_body
+from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import file_url
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
+from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Generation, State
-from dreamreel.core.request import MAX_PROMPT_CHARS, MAX_URL_CHARS, GenerationRequest, ImageKeyframe, Keyframes
+from dreamreel.core.request import (
+    MAX_PROMPT_CHARS,
+    MAX_URL_CHARS,
+    PUBLIC_MODELS,
+    GenerationRequest,
+    ImageKeyframe,
+    Keyframes,
+)
 from dreamreel.core.service import GenerationService
-from dreamreel.store.sqlite import REQUEST_TIMEOUT_REASON
 
 APP_OWNER, APP_ALIAS = "fal-ai", "luma-dream-machine"
 SYNC_PREFIX = "/fal-run"
 QUEUE_PREFIX = f"/{APP_OWNER}/{APP_ALIAS}"
 SYNC_TIMEOUT_S = 1800.0
 PRIORITIES = {"normal": 0, "low": -1}
+
+STATUS_WORDS = {
+    State.QUEUED: "IN_QUEUE",
+    State.RUNNING: "IN_PROGRESS",
+    State.COMPLETED: "COMPLETED",
+    State.FAILED: "COMPLETED",
+    State.CANCELLED: "COMPLETED",
+}
+"""fal has no failed status: a request that failed or was cancelled is ``COMPLETED`` with an error."""
+
+NOTIFY_ON = frozenset({State.COMPLETED, State.FAILED, State.CANCELLED})
+"""fal: one webhook when the request is done, whatever the outcome."""
 
 FalAspect = Literal["16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
 
@@ -79,12 +100,16 @@ class FalRay2ImageInput(FalRay2Input):
         )
 
 
+FAL_ENDPOINT_IDS: dict[str, str] = {"ray-2": "ray-2", "ray-flash-2": "ray-2-flash"}
+"""Public model name -> fal's endpoint id for it (fal spells the flash model ``ray-2-flash``)."""
+if set(FAL_ENDPOINT_IDS) != set(PUBLIC_MODELS):
+    raise RuntimeError("every public model needs a fal endpoint id")
+
 ENDPOINTS: dict[str, tuple[str, type[FalRay2Input]]] = {
-    "ray-2": ("ray-2", FalRay2Input),
-    "ray-2/image-to-video": ("ray-2", FalRay2ImageInput),
-    "ray-2-flash": ("ray-flash-2", FalRay2Input),
-    "ray-2-flash/image-to-video": ("ray-flash-2", FalRay2ImageInput),
+    **{endpoint: (model, FalRay2Input) for model, endpoint in FAL_ENDPOINT_IDS.items()},
+    **{f"{endpoint}/image-to-video": (model, FalRay2ImageInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
 }
+"""fal endpoint (the path after ``fal-ai/luma-dream-machine/``) -> (public model, its input schema)."""
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -127,10 +152,10 @@ def failure(generation: Generation) -> FalRequestError:
     if generation.state == State.CANCELLED:
         return FalRequestError("Request was cancelled", status_code=400, error_type="client_cancelled",
                                request_id=generation.id)
-    if generation.failure_reason == REQUEST_TIMEOUT_REASON:
+    if generation.failure_code is FailureCode.REQUEST_TIMEOUT:
         return FalRequestError("Request timed out", status_code=504, error_type="request_timeout",
                                request_id=generation.id)
-    if (generation.failure_reason or "").startswith("keyframes."):  # the client's image, not our fault
+    if generation.failure_code is FailureCode.INPUT:  # the client's image, not our fault
         return FalRequestError(generation.failure_reason or "", status_code=422, error_type="image_load_error",
                                request_id=generation.id)
     return FalRequestError(generation.failure_reason or "generation failed", status_code=500,
@@ -138,7 +163,7 @@ def failure(generation: Generation) -> FalRequestError:
 
 
 def status_body(generation: Generation, base: str, service: GenerationService, with_logs: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": generation.status_for("fal"), "request_id": generation.id,
+    body: dict[str, Any] = {"status": STATUS_WORDS[generation.state], "request_id": generation.id,
                             **request_urls(base, generation.id)}
     if generation.state == State.QUEUED:
         body["queue_position"] = service.queue_position(generation.id) or 0
@@ -213,7 +238,7 @@ def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, 
     if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
         raise InvalidRequest("fal_webhook must be an http(s) URL", field="fal_webhook")
     try:
-        return service.submit(parsed.to_core(model, webhook), owner=owner, dialect="fal",
+        return service.submit(parsed.to_core(model, webhook), owner=owner, dialect=DIALECT.name, notify_on=NOTIFY_ON,
                               priority=PRIORITIES.get(priority or "normal", 0), start_timeout_s=start_timeout)
     except InvalidRequest as exc:
         raise _in_fal_fields(exc) from None
@@ -303,5 +328,19 @@ async def run(
     return result_body(generation, _base(request))
 
 
-def attach(app: FastAPI) -> None:
-    app.include_router(queue)
+def render_callback(generation: Generation, base_url: str, signer: WebhookSigner) -> Notification:
+    """fal: its webhook payload, signed over request id, user id, timestamp and body hash."""
+    body = json_body(webhook_payload(generation, base_url))
+    timestamp = str(int(time.time()))
+    return body, {
+        "content-type": "application/json",
+        "X-Fal-Webhook-Request-Id": generation.id,
+        "X-Fal-Webhook-User-Id": generation.owner,
+        "X-Fal-Webhook-Timestamp": timestamp,
+        "X-Fal-Webhook-Signature": signer.sign(generation.id, generation.owner, timestamp, body),
+    }
+
+
+DIALECT = Dialect(name="fal", router=queue, path_prefixes=(QUEUE_PREFIX + "/", SYNC_PREFIX + "/"),
+                  status_words=STATUS_WORDS, render_error=error_response, notify_on=NOTIFY_ON,
+                  render_callback=render_callback)

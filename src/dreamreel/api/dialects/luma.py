@@ -5,29 +5,43 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.dialects.base import Dialect, Notification, json_body
 from dreamreel.api.errors import parse_body
+from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import file_url, public_base
 from dreamreel.core.concepts import camera_motions, supported_concepts
 from dreamreel.core.errors import DreamreelError, InvalidRequest
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.request import (
+    DEFAULT_MODEL,
     MAX_PROMPT_CHARS,
     MAX_URL_CHARS,
     AspectRatio,
     GenerationRequest,
     Keyframes,
+    ModelName,
     Resolution,
 )
-from dreamreel.core.upscale import submit_upscale
 
 PREFIX = "/dream-machine/v1"
 DEFAULT_RESOLUTION = Resolution.P720
 """Luma's API delivers 720p unless asked otherwise (the AI/ML page shows Ray 2's 1280x720 originals)."""
+
+STATUS_WORDS = {
+    State.QUEUED: "queued",
+    State.RUNNING: "dreaming",
+    State.COMPLETED: "completed",
+    State.FAILED: "failed",
+    State.CANCELLED: "failed",
+}
+
+NOTIFY_ON = frozenset({State.RUNNING, State.COMPLETED, State.FAILED})
+"""Luma: "a POST request with Generation object ... when the generation is dreaming, completed, or failed"."""
 
 
 class LumaConcept(BaseModel):
@@ -40,7 +54,7 @@ class LumaVideoCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["ray-2", "ray-flash-2"] = "ray-2"
+    model: ModelName = DEFAULT_MODEL
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     resolution: Resolution = DEFAULT_RESOLUTION
@@ -111,7 +125,7 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
     return {
         "id": generation.id,
         "generation_type": "video",
-        "state": generation.status_for("luma"),
+        "state": STATUS_WORDS[generation.state],
         "failure_reason": generation.failure_reason,
         "created_at": _iso(generation.created_at),
         "model": generation.model,
@@ -136,7 +150,7 @@ router = APIRouter(prefix=PREFIX, tags=["luma"])
 def create_generation(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a text-to-video generation; returns the Generation object in state ``queued``."""
     parsed = parse_body(LumaVideoCreate, body)
-    generation = service.submit(parsed.to_core(), owner=owner, dialect="luma")
+    generation = service.submit(parsed.to_core(), owner=owner, dialect=DIALECT.name, notify_on=NOTIFY_ON)
     return render_generation(generation, public_base(request))
 
 
@@ -194,13 +208,9 @@ def upscale_generation(
     parsed = parse_body(LumaUpscale, body) if body.strip() else LumaUpscale()
     if parsed.resolution is None:
         raise InvalidRequest("resolution is required (1080p or 4k, higher than the source's)", field="resolution")
-    generation = submit_upscale(
-        service,
-        generation_id,
-        resolution=parsed.resolution,
-        owner=owner,
-        dialect="luma",
-        callback_url=parsed.callback_url,
+    generation = service.upscale(
+        generation_id, resolution=parsed.resolution, owner=owner, dialect=DIALECT.name, status_words=STATUS_WORDS,
+        notify_on=NOTIFY_ON, callback_url=parsed.callback_url,
     )
     return render_generation(generation, public_base(request))
 
@@ -221,5 +231,10 @@ def error_response(exc: DreamreelError) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
 
 
-def attach(app: FastAPI) -> None:
-    app.include_router(router)
+def render_callback(generation: Generation, base_url: str, signer: WebhookSigner) -> Notification:
+    """Luma: the Generation object, unsigned (Luma documents no signature)."""
+    return json_body(render_generation(generation, base_url)), {"content-type": "application/json"}
+
+
+DIALECT = Dialect(name="luma", router=router, path_prefixes=(PREFIX,), status_words=STATUS_WORDS,
+                  render_error=error_response, notify_on=NOTIFY_ON, render_callback=render_callback)

@@ -67,9 +67,6 @@ class CheckpointDefaults:
     guidance_scale: float
     max_sequence_length: int
     """Prompt tokens the text encoder reads (small models may read fewer than the pipeline's default)."""
-    guidance_min_sigma: float = 0.0
-    """Classifier-free guidance only on steps whose noise level sigma is at least this (0: every step); see
-    :func:`denoise`."""
     loop_on_image: str = "keyframe"
     """How a loop on a start image closes, where the family can pin its last frame: ``keyframe`` (the image
     again as the last frame's condition) or ``fade`` (the last frames dissolve into the first; for a model
@@ -94,7 +91,6 @@ class CheckpointDefaults:
             num_inference_steps=int(settings.get("num_inference_steps", self.num_inference_steps)),
             guidance_scale=float(settings.get("guidance_scale", self.guidance_scale)),
             max_sequence_length=int(settings.get("max_sequence_length", self.max_sequence_length)),
-            guidance_min_sigma=float(settings.get("guidance_min_sigma", self.guidance_min_sigma)),
             loop_on_image=str(settings.get("loop_on_image", self.loop_on_image)),
             camera_moves=str(settings.get("camera_moves", self.camera_moves)),
         )
@@ -135,11 +131,6 @@ def check_condition_pixels(plan: Plan, pixels: Sequence[np.ndarray]) -> None:
             raise ValueError(f"condition {condition} pixels are {frames.dtype}{frames.shape}, expected {expected}")
 
 
-UNGUIDED = 1.0 + 1e-6
-"""The guidance scale of an unguided step inside a guided call: the conditional prediction, to float precision,
-while the pipeline keeps running the unconditional pass it was set up for."""
-
-
 def denoise(
     pipe: DiffusionPipeline,
     plan: Plan,
@@ -150,7 +141,6 @@ def denoise(
     preview: PreviewSink | None,
     decode_preview: Callable[[torch.Tensor], np.ndarray],
     max_sequence_length: int,
-    guidance_min_sigma: float = 0.0,
 ) -> np.ndarray:
     """Run ``pipe`` for ``plan`` with the family's conditioning ``inputs``; uint8 frames shaped
     (native_frames, native_height, native_width, 3).
@@ -161,26 +151,15 @@ def denoise(
     for output nobody wants. ``preview``, when given and due, gets ``decode_preview(latents)`` after every
     step but the last (the real clip is about to exist then).
 
-    ``guidance_min_sigma`` > 0 limits classifier-free guidance to the steps whose sigma is at least that (a
-    guidance interval); later steps use the conditional prediction alone. Why it exists: on the embedded model,
-    guidance 6 on the low-noise steps is what stretches a moving object into a streak (``bench/probe_motion.py``,
-    model card, session 13). It is not the embedded model's default: guided only above sigma 0.976, its
-    clips moved half as much and the 200-prompt eval fell from 49.0 to 46.3 % (colour 93.75 -> 88 %, motion
-    21 -> 14.75 %). A setting for checkpoints it measures better on. The scale is switched between steps
-    from the step callback; "off" is a scale of :data:`UNGUIDED` rather than 1, because the diffusers pipelines
-    decide whether to run the unconditional pass from ``guidance_scale > 1`` and the LTX pipeline batched its
-    prompt embeddings for two passes before the first step.
+    ``on_step(step, total)`` is called from inside that step-end callback, after step ``step`` and before the
+    next one starts, so a caller may change the pipeline's state for the next step from it (the lab's
+    guidance interval switches ``pipe._guidance_scale`` this way).
     """
     if should_cancel():
         raise GenerationCancelled("cancelled before denoising started")
     total = plan.num_inference_steps
 
-    guided = plan.guidance_scale > 1.0 and guidance_min_sigma > 0.0
-
     def step_end(pipe: DiffusionPipeline, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if guided and i + 1 < len(pipe.scheduler.timesteps):
-            sigma = float(pipe.scheduler.timesteps[i + 1]) / 1000.0
-            pipe._guidance_scale = plan.guidance_scale if sigma >= guidance_min_sigma else UNGUIDED
         on_step(i + 1, total)
         if should_cancel():
             raise GenerationCancelled(f"cancelled after step {i + 1}/{total}")

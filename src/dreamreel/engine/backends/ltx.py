@@ -7,8 +7,9 @@ when given no ``conditions`` and also accepts image/video keyframes later, with 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +28,8 @@ from dreamreel.engine.backends.common import (
     to_uint8,
     torch_dtype,
 )
+from dreamreel.engine.model_dir import read_settings
 from dreamreel.engine.plan import NativeGrid, Plan
-from dreamreel.engine.registry import read_settings
 
 PIPELINE_SIZE_MULTIPLE = 32
 """``LTXConditionPipeline.check_inputs`` rejects heights/widths not divisible by 32, whatever the VAE."""
@@ -38,36 +39,45 @@ LTX_DEFAULTS = CheckpointDefaults(short_side=512, fps=24, max_frames=257, num_in
 """Fallbacks when ``dreamreel.json`` is absent: LTX-Video's published defaults (256 prompt tokens is the
 pipeline's default; small models train on fewer)."""
 
-ROPE_KEYS = frozenset({"theta", "base_num_frames", "base_height", "base_width"})
-"""Attributes of ``LTXVideoRotaryPosEmbed`` that ``dreamreel.json``'s ``rope`` may set."""
-
 
 class LTXConditionBackend:
     """A loaded ``LTXConditionPipeline`` that turns a :class:`Plan` into native-size uint8 frames."""
 
     name = "ltx-condition"
 
-    def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32") -> None:
+    def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32",
+                 settings: Mapping[str, Any] | None = None) -> None:
         """Load the pipeline from a local diffusers directory (never downloads).
 
         ``dtype`` is float32 or bfloat16 only. float16 is not offered: LTX-Video is published in
         bfloat16, its T5 v1.1 text encoder is known to overflow in float16, and CPUs without
         native half-precision kernels run it far slower than bfloat16.
+
+        A ``dreamreel.json`` with a non-empty ``rope`` is refused (``ValueError``): such a checkpoint is a
+        lab experiment trained with a non-stock rotary position embedding, which the service does not set up.
+
+        ``settings`` stands in for ``model_dir``'s parsed ``dreamreel.json`` (``None``: read it from there).
+        Why an override: it is the smallest way for the lab, which sets such a checkpoint up itself
+        (``dreamreel-lab eval`` passes the file minus ``rope``, then tunes ``pipe.transformer``), to run the
+        very backend the service runs: no copy of the weights, and no lab code or rope handling in the service.
         """
         self.dtype = torch_dtype(dtype)
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)
-        settings = read_settings(self.model_dir)
+        settings = read_settings(self.model_dir) if settings is None else settings
+        if settings.get("rope"):
+            raise ValueError(
+                f"{self.model_dir}: dreamreel.json sets a rotary position embedding ('rope'): a lab-trained "
+                "experiment with a non-stock position embedding, which the service does not serve "
+                "(`dreamreel-lab eval` loads it)"
+            )
         self._defaults = LTX_DEFAULTS.updated(settings)
         self.default_steps: int = self._defaults.num_inference_steps
         self.default_guidance: float = self._defaults.guidance_scale
-        self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
-        """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
         self.loop_on_image: str = self._defaults.loop_on_image
         self.camera_moves: str = self._defaults.camera_moves
 
         self.pipe: LTXConditionPipeline = load_pipeline(LTXConditionPipeline, self.model_dir, dtype)
-        tune_rope(self.pipe.transformer, settings.get("rope"))
         self.pipe.to(self.device)
         self._grid = self._compute_grid()
 
@@ -100,8 +110,7 @@ class LTXConditionBackend:
         inputs = {"conditions": self._conditions(plan, conditions), "frame_rate": plan.native_fps}
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=lambda latents: self._decode_preview(latents, plan),
-                       max_sequence_length=self._defaults.max_sequence_length,
-                       guidance_min_sigma=self.guidance_min_sigma)
+                       max_sequence_length=self._defaults.max_sequence_length)
 
     def _decode_preview(self, packed: torch.Tensor, plan: Plan) -> np.ndarray:
         """Decode the current (still noisy) latents as the final decode would, for a progress preview.
@@ -138,21 +147,3 @@ class LTXConditionBackend:
             else:
                 result.append(LTXVideoCondition(video=images, frame_index=condition.frame_index))
         return result
-
-
-def tune_rope(transformer: torch.nn.Module, rope: dict[str, float] | None) -> None:
-    """Set the rotary position embedding's frequency range and grid scale from ``dreamreel.json``.
-
-    LTX-Video scales positions for its own latent grid (coordinates divided by 2048 px and 20 s,
-    frequencies 1 to 10,000) and applies them across the whole hidden width before splitting it into
-    heads, so each head gets one band of frequencies. A model trained on another grid can carry
-    its own values; ``None`` (every published checkpoint) keeps the stock embedding. The values live
-    outside ``config.json`` because the stock class hard-codes them there.
-    """
-    if not rope:
-        return
-    unknown = set(rope) - ROPE_KEYS
-    if unknown:
-        raise ValueError(f"unknown rope settings {sorted(unknown)}; allowed: {sorted(ROPE_KEYS)}")
-    for key, value in rope.items():
-        setattr(transformer.rope, key, float(value))

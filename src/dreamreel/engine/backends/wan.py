@@ -65,8 +65,8 @@ from dreamreel.engine.backends.common import (
     to_uint8,
     torch_dtype,
 )
+from dreamreel.engine.model_dir import read_settings
 from dreamreel.engine.plan import NativeGrid, Plan
-from dreamreel.engine.registry import read_settings
 
 WAN_DEFAULTS = CheckpointDefaults(short_side=480, fps=16, max_frames=81, num_inference_steps=50,
                                   guidance_scale=5.0, max_sequence_length=512)
@@ -145,8 +145,6 @@ class WanBackend:
         self._defaults = self.family_defaults.updated(read_settings(self.model_dir))
         self.default_steps: int = self._defaults.num_inference_steps
         self.default_guidance: float = self._defaults.guidance_scale
-        self.guidance_min_sigma: float = self._defaults.guidance_min_sigma
-        """Guidance only on steps at or above this noise level (``denoise``); ``dreamreel eval`` may override it."""
         self.loop_on_image: str = self._defaults.loop_on_image
         self.camera_moves: str = self._defaults.camera_moves
 
@@ -203,8 +201,7 @@ class WanBackend:
         inputs = self.pipeline_inputs(plan, conditions)
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=self._decode_preview,
-                       max_sequence_length=self._defaults.max_sequence_length,
-                       guidance_min_sigma=self.guidance_min_sigma)
+                       max_sequence_length=self._defaults.max_sequence_length)
 
     def _decode_preview(self, latents: torch.Tensor) -> np.ndarray:
         """Decode the current (still noisy) latents as the end of every Wan pipeline's ``__call__`` does.

@@ -1,0 +1,26 @@
+"""Why a generation ended without a video: a code dialects branch on, beside the human reason.
+
+The reason is free text for people (it names the keyframe, the exception); the code is the contract.
+A dialect maps codes onto its own error vocabulary (fal: ``image_load_error``, ``request_timeout``, ...)
+without parsing the reason.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FailureCode(StrEnum):
+    INPUT = "input"
+    """An input the caller gave could not be used (an image that does not load, a source clip gone)."""
+    REQUEST_TIMEOUT = "request_timeout"
+    """The job was still queued when its start deadline passed (fal's ``X-Fal-Request-Timeout``)."""
+    WORKER_LOST = "worker_lost"
+    """Workers died holding the job ``MAX_ATTEMPTS`` times: a poison job is failed, not re-run forever."""
+    CANCELLED = "cancelled"
+    """The caller cancelled or deleted it (state ``cancelled``)."""
+    INTERNAL = "internal"
+    """The generation raised: a fault of the server or the model, not of the request."""
+
+
+CANCELLED_REASON = "cancelled by the caller"

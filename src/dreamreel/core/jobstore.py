@@ -1,0 +1,165 @@
+"""The job store's contract: the durable verbs every backend (SQLite today) implements, and what each promises.
+
+Rules every verb keeps:
+
+- **Atomic.** A verb is one transaction: its state change, its event line and its outbox row commit
+  together or not at all, and a caller that got an answer can rely on it surviving a crash.
+- **Fenced.** Verbs a worker calls about a job it runs (``heartbeat``, ``record_progress``,
+  ``record_preview``, ``release``, ``complete``, ``fail`` with a worker id, ``finish_cancelled``) change
+  the row only while it is ``running`` and leased to *that* worker; otherwise they change nothing and
+  answer False. A worker whose lease lapsed, and whose job went to another, can never overwrite the new
+  owner's progress or result.
+- **Outbox.** Every transition into a state in the generation's ``notify_on`` writes one delivery for
+  its ``request.callback_url`` (when it has one) in the same transaction, holding a snapshot of the
+  generation as of that transition. Deliveries of one generation go out in the order they were written.
+- **Transitions** follow ``core.generation.ALLOWED_TRANSITIONS``; nothing else moves a state.
+- **Attempts.** ``claim`` counts an attempt; a lapsed lease re-queues the job until it has had
+  :data:`MAX_ATTEMPTS`, then fails it with ``FailureCode.WORKER_LOST``. ``release`` (a worker shutting
+  down cleanly) hands the job back without counting the attempt.
+- **Deleted** generations are invisible to ``get``, ``list``, ``count`` and ``claim``.
+
+``tests/contract/`` is the executable form of this page: every backend runs the same suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from dreamreel.core.failures import FailureCode
+from dreamreel.core.generation import Assets, Generation, VideoInfo
+
+MAX_ATTEMPTS = 3
+"""A job whose worker died this many times is failed instead of re-queued (a poison job)."""
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Answer to a lease renewal: whether the worker still owns the job and whether to stop."""
+
+    owned: bool
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """A progress or log line attached to a generation (fal shows these as ``logs``)."""
+
+    id: int
+    generation_id: str
+    timestamp: float
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery taken from the outbox: a generation snapshot to POST to ``url``."""
+
+    id: int
+    generation_id: str
+    url: str
+    snapshot: Generation
+    attempts: int
+    """Attempts including this one."""
+
+
+class JobStore(Protocol):
+    # --- API side -------------------------------------------------------------------------
+    def create(self, generation: Generation) -> Generation:
+        """Insert a ``queued`` generation and its "accepted" event; durable when this returns."""
+        ...
+
+    def get(self, generation_id: str) -> Generation | None:
+        """The generation, or None when it does not exist or was deleted. Not owner-checked: the caller is."""
+        ...
+
+    def list(self, owner: str, limit: int, offset: int) -> list[Generation]:
+        """``owner``'s generations, newest first (submission order), deleted ones left out."""
+        ...
+
+    def count(self, owner: str) -> int:
+        """How many generations :meth:`list` pages through."""
+        ...
+
+    def queue_position(self, generation_id: str) -> int | None:
+        """Queued jobs that :meth:`claim` will take before this one (0: next); None when it is not queued."""
+        ...
+
+    def delete(self, generation_id: str) -> Generation | None:
+        """Hide a generation from every read; a queued one is cancelled at once, a running one is asked to
+        stop (``cancel_requested``; its worker finishes it cancelled). Returns it as it was, or None."""
+        ...
+
+    def request_cancel(self, generation_id: str) -> Generation | None:
+        """Cancel a queued job at once (``cancelled``, ``FailureCode.CANCELLED``); ask a running one to stop;
+        leave a finished one alone. Returns the generation after the change, or None when it does not exist."""
+        ...
+
+    def events(self, generation_id: str, after_id: int = 0) -> list[Event]:
+        """The generation's event lines with an id above ``after_id``, oldest first."""
+        ...
+
+    def housekeep(self) -> None:
+        """Time-based transitions nobody else triggers: a lapsed lease re-queues its job (fails it after
+        :data:`MAX_ATTEMPTS`; ends it ``cancelled`` when a cancel or delete was requested, since nobody wants a
+        re-run), a passed start deadline fails a queued job (``REQUEST_TIMEOUT``). Safe to call from any
+        process at any time; :meth:`claim` runs it first."""
+        ...
+
+    # --- worker side ----------------------------------------------------------------------
+    def claim(self, worker_id: str, lease_s: float) -> Generation | None:
+        """Take the next queued job (highest priority, then oldest) for ``worker_id``: ``running``, leased
+        for ``lease_s``, one more attempt, a preview of an earlier attempt dropped. No two callers ever get
+        the same job. None when the queue is empty."""
+        ...
+
+    def heartbeat(self, generation_id: str, worker_id: str, lease_s: float) -> Heartbeat:
+        """Extend the lease by ``lease_s`` if ``worker_id`` still holds it (fenced); relay a cancel request."""
+        ...
+
+    def record_progress(self, generation_id: str, worker_id: str, step: int, total: int) -> bool:
+        """Store denoising progress (fenced)."""
+        ...
+
+    def record_preview(self, generation_id: str, worker_id: str, key: str) -> bool:
+        """Point ``assets.progress_video`` at ``key`` while the job runs on this worker (fenced)."""
+        ...
+
+    def release(self, generation_id: str, worker_id: str) -> bool:
+        """Hand a job back to the queue without counting the attempt (a worker shutting down; fenced)."""
+        ...
+
+    def add_event(self, generation_id: str, level: str, message: str) -> None:
+        """Append an event line (not fenced: a line from a stale worker is still true of that attempt)."""
+        ...
+
+    def complete(self, generation_id: str, worker_id: str, assets: Assets, video: VideoInfo) -> bool:
+        """``running`` -> ``completed`` with its files and facts (fenced; outbox)."""
+        ...
+
+    def fail(self, generation_id: str, worker_id: str | None, code: FailureCode, reason: str) -> bool:
+        """``running`` or ``queued`` -> ``failed`` (fenced when ``worker_id`` is given; outbox)."""
+        ...
+
+    def finish_cancelled(self, generation_id: str, worker_id: str) -> bool:
+        """``running`` -> ``cancelled`` once its worker stopped for a cancel request (fenced; outbox)."""
+        ...
+
+    # --- webhook outbox -------------------------------------------------------------------
+    def claim_deliveries(self, limit: int, lease_s: float) -> list[Delivery]:
+        """Take up to ``limit`` due deliveries, oldest first, at most the earliest unfinished one per
+        generation; each is hidden from other claimers for ``lease_s`` while it is sent."""
+        ...
+
+    def delivery_succeeded(self, delivery_id: int) -> None:
+        """Mark it delivered (the next delivery of its generation becomes due)."""
+        ...
+
+    def delivery_failed(self, delivery_id: int, error: str, retry_at: float | None) -> None:
+        """Retry it at ``retry_at``, or abandon it (None), recording ``error``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and pools."""
+        ...

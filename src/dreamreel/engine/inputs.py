@@ -1,0 +1,109 @@
+"""A job's keyframes as pixels: what :func:`dreamreel.engine.render.render` asks of whoever runs it.
+
+The engine needs three things from a request's keyframes (:class:`KeyframeSources`): an image slot's
+picture fitted to a size, the MP4 of a generation a slot references, and the conditioning pixels of the
+plan. Where those come from depends on who runs the engine, so it is a protocol: :class:`ImageSources`
+resolves what any process can (http(s) and ``data:`` image URLs) and refuses the rest, which exist only
+on a server (uploads, earlier generations: ``worker/inputs.py`` adds those from the job store and files).
+
+It runs in the worker (or ``dreamreel generate``), never on the request path, so a slow image URL holds a
+worker slot (bounded by the fetch deadline) rather than an HTTP handler. Any problem raises
+:class:`InputError`, which fails the job with a ``failure_reason`` naming the keyframe; it is never a crash
+and never a lost job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from dreamreel.core.conditioning import UPLOAD_SCHEME
+from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
+from dreamreel.engine.plan import Condition, Plan
+from dreamreel.media.clip import sample_clip
+from dreamreel.media.images import ImageError, decode_image, fit_to_aspect
+from dreamreel.net.fetch import FetchError, load_image_source
+
+FIT_MODE = "crop"
+"""Keyframe images are centre-cropped to the requested aspect, then resized (see media/images.py)."""
+
+
+class InputError(Exception):
+    """A keyframe could not be resolved; the message (``keyframes.<slot>: ...``) is the job's failure reason."""
+
+
+class KeyframeSources(Protocol):
+    """The keyframe pixels of one job, as the engine asks for them. Raises :class:`InputError`."""
+
+    def image(self, request: GenerationRequest, slot: str, width: int, height: int) -> np.ndarray:
+        """The slot's image as ``(height, width, 3)`` uint8, fitted to the size."""
+        ...
+
+    def source_path(self, request: GenerationRequest, slot: str) -> Path:
+        """The MP4 of the generation the slot references (an extension's source clip)."""
+        ...
+
+    def condition_pixels(self, request: GenerationRequest, plan: Plan) -> list[np.ndarray]:
+        """Pixels for each of ``plan.conditions``, ``(num_frames, h, w, 3)`` uint8 at native size."""
+        ...
+
+
+class ImageSources:
+    """Resolves image keyframes (http(s) and ``data:`` URLs) of one job; uploads and generation references
+    are refused, as they exist only on a server. Make one per job: fetched bytes and fitted pictures are
+    cached for the job's life. Subclasses supply :meth:`image_bytes` and :meth:`source_path` from elsewhere."""
+
+    def __init__(self, *, allow_private_urls: bool = False, fetch_timeout_s: float = 15.0) -> None:
+        self.allow_private_urls = allow_private_urls
+        self.fetch_timeout_s = fetch_timeout_s
+        self._fetched: dict[str, bytes] = {}
+        self._images: dict[str, np.ndarray] = {}
+
+    def image_bytes(self, url: str, slot: str) -> bytes:
+        if url[:7].lower() == UPLOAD_SCHEME:
+            raise InputError(f"keyframes.{slot}: uploads exist only on a server")
+        try:
+            return load_image_source(url, allow_private=self.allow_private_urls, timeout_s=self.fetch_timeout_s)
+        except FetchError as exc:
+            raise InputError(f"keyframes.{slot}: could not load the image ({exc})") from None
+
+    def image(self, request: GenerationRequest, slot: str, width: int, height: int) -> np.ndarray:
+        """The slot's image, decoded (EXIF-upright, alpha flattened) and fitted to ``width x height``."""
+        keyframe = getattr(request.keyframes, slot)
+        if not isinstance(keyframe, ImageKeyframe):
+            raise InputError(f"keyframes.{slot} is not an image")
+        key = f"{slot}:{width}x{height}"
+        if key not in self._images:
+            # Fetched once (both sizes then show the same picture, and the URL is not asked twice); the bytes are
+            # kept rather than the decoded picture, whose size only the 40 MP cap bounds.
+            if slot not in self._fetched:
+                self._fetched[slot] = self.image_bytes(keyframe.url, slot)
+            try:
+                picture = decode_image(self._fetched[slot])
+            except ImageError as exc:
+                raise InputError(f"keyframes.{slot}: not a usable image ({exc})") from None
+            self._images[key] = fit_to_aspect(picture, width, height, FIT_MODE)
+        return self._images[key]
+
+    def source_path(self, request: GenerationRequest, slot: str) -> Path:
+        keyframe = getattr(request.keyframes, slot)
+        if not isinstance(keyframe, GenerationKeyframe):
+            raise InputError(f"keyframes.{slot} is not a generation")
+        raise InputError(f"keyframes.{slot}: generations can be referenced only on a server")
+
+    def condition_pixels(self, request: GenerationRequest, plan: Plan) -> list[np.ndarray]:
+        """Pixels for each of ``plan.conditions``, ``(num_frames, h, w, 3)`` uint8 at native size."""
+        return [self._pixels(request, plan, condition) for condition in plan.conditions]
+
+    def _pixels(self, request: GenerationRequest, plan: Plan, condition: Condition) -> np.ndarray:
+        width, height = plan.native_width, plan.native_height
+        if condition.kind == "image":
+            return self.image(request, condition.slot, width, height)[None]
+        path = self.source_path(request, condition.slot)
+        try:
+            return sample_clip(path, end="tail" if condition.slot == "frame0" else "head",
+                               count=condition.num_frames, stride=plan.source_stride, width=width, height=height)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"keyframes.{condition.slot}: cannot read the source clip ({exc})") from None

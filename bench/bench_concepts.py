@@ -4,7 +4,7 @@ For every supported concept, held-out scenes (colour x shape combinations never 
 described without any camera words, the concept is applied exactly as the server applies it
 (``engine.plan``: the caption clause appended to the prompt, or, where a virtual camera makes the move,
 a still-camera clause), the clip is generated
-through the production backend and planner, and ``world.analyze`` reads the camera move back from
+through the production backend and planner, and ``dreamreel_lab.world.analyze`` reads the camera move back from
 the frames. The analyzer on the rendered ground truth of the same scenes is its own ceiling; chance
 is 1/9 (nine camera moves).
 

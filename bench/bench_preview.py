@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.ltx import LTXConditionBackend
@@ -37,7 +38,7 @@ def main() -> None:
     plan = plan_generation(request, backend.native_grid(), seed=1, steps=args.steps,
                            guidance_scale=backend.default_guidance)
     root = Path(tempfile.mkdtemp())
-    store, storage = SQLiteStore(root / "db.sqlite"), LocalFiles(root / "files")
+    store, files = SQLiteStore(root / "db.sqlite"), LocalFiles(root / "files")
 
     cpu_times: dict[float | None, list[float]] = {}
 
@@ -48,12 +49,12 @@ def main() -> None:
         claimed = store.claim("bench-worker", 600)
         assert claimed is not None and claimed.id == job.id
         writer = None if interval is None else PreviewWriter(
-            store, storage, job.id, "bench-worker", fps=backend.native_grid().fps, interval_s=interval)
+            store, files, job.id, "bench-worker", fps=backend.native_grid().fps, interval_s=interval)
         started, cpu = time.perf_counter(), time.process_time()
         backend.generate(plan, lambda *_: None, lambda: False, preview=writer)
         elapsed = time.perf_counter() - started
         cpu_times.setdefault(interval, []).append(time.process_time() - cpu)
-        store.fail(job.id, "bench-worker", "bench done")
+        store.fail(job.id, "bench-worker", FailureCode.INTERNAL, "bench done")
         return elapsed, writer.count if writer else 0, writer.seconds if writer else 0.0
 
     run(None)  # warm-up

@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import get_args
 
 from dreamreel.config import TINY_MODEL_DIR, Settings
 from dreamreel.core.concepts import supported_concepts
-from dreamreel.core.request import DEFAULT_MODEL, PUBLIC_MODELS
+from dreamreel.core.request import DEFAULT_MODEL, PUBLIC_MODELS, DurationSeconds
 from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
 
 
@@ -267,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", default=DEFAULT_MODEL, choices=PUBLIC_MODELS)
     generate.add_argument("--aspect-ratio", default="16:9")
     generate.add_argument("--resolution", default="540p")
-    generate.add_argument("--duration", default="5s", choices=["5s", "9s"])
+    generate.add_argument("--duration", default="5s", choices=[f"{s}s" for s in get_args(DurationSeconds)])
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     generate.add_argument("--start-image", type=Path, help="image the video starts from (keyframes.frame0)")

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     evaluate.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
     evaluate.add_argument("--guidance-min-sigma", type=float, default=None,
-                          help="guidance only on steps at or above this noise level (default, or 0: every step; "
+                          help="guidance only on steps at or above this noise level (default 0: every step; "
                                "see training/sampler.py)")
     evaluate.add_argument("--world", choices=["full", "reduced", "static-camera"], default="full")
     evaluate.add_argument("--seed", type=int, default=0, help="which held-out prompts (another seed, another set)")

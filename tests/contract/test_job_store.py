@@ -476,12 +476,18 @@ def test_deleted_running_job_is_asked_to_stop(store: JobStore) -> None:
     assert store.get(job.id) is None
 
 
-def test_deleted_running_job_still_notifies_when_its_worker_finishes_it_cancelled(store: JobStore) -> None:
-    job = submit(store, callback=HOOK, notify_on=frozenset({State.CANCELLED}))
-    store.claim("w", LONG)
-    store.delete(job.id)
-    assert store.finish_cancelled(job.id, "w")
-    assert [(d.generation_id, d.snapshot.state) for d in drain(store)] == [(job.id, State.CANCELLED)]
+def test_deleted_generation_notifies_nothing_more(store: JobStore) -> None:
+    finished = submit(store, 0, callback=HOOK, notify_on=ALL_STATES)
+    running = submit(store, 1, callback=HOOK, notify_on=ALL_STATES)
+    queued = submit(store, 2, callback=HOOK, notify_on=ALL_STATES)
+    assert [store.claim("w", LONG).id for _ in range(2)] == [finished.id, running.id]
+    assert store.complete(finished.id, "w", Assets(video="v.mp4"), VIDEO)
+    drain(store)
+    store.delete(queued.id)
+    store.delete(running.id)
+    store.delete(finished.id)
+    assert store.finish_cancelled(running.id, "w")  # its worker still stops it, fenced as usual
+    assert drain(store) == []
 
 
 def test_lapsed_lease_on_a_cancelled_or_deleted_job_ends_it_cancelled_instead_of_a_rerun(store: JobStore) -> None:

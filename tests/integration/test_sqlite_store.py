@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from dreamreel.core.failures import FailureCode
+from dreamreel.core.failures import REQUEST_TIMEOUT_REASON, FailureCode
 from dreamreel.core.generation import Kind, State
 from dreamreel.core.request import GenerationRequest
-from dreamreel.store.sqlite import ADDED_COLUMNS, REQUEST_TIMEOUT_REASON, SCHEMA, SQLiteStore
+from dreamreel.store.sqlite import ADDED_COLUMNS, SCHEMA, SQLiteStore
 
 
 def first_release_generations() -> str:

@@ -31,7 +31,7 @@ class CameraConcept:
     phrase: str
     """The clause appended to the prompt (the caption grammar's wording for this move)."""
     camera: str
-    """The world camera move (``world.vocab.Camera`` value) the analyzer should read back."""
+    """The world camera move (``dreamreel_lab.world.vocab.Camera`` value) the analyzer should read back."""
 
 
 CONCEPTS: dict[str, CameraConcept] = {

@@ -24,3 +24,18 @@ class FailureCode(StrEnum):
 
 
 CANCELLED_REASON = "cancelled by the caller"
+REQUEST_TIMEOUT_REASON = "request timed out before it started"
+
+
+def legacy_failure_code(state: str, reason: str | None) -> FailureCode | None:
+    """The code of a record written before failure codes existed, read from its state and reason (the rules
+    dialects applied to the reason text then)."""
+    if state == "cancelled":
+        return FailureCode.CANCELLED
+    if state != "failed":
+        return None
+    if reason == REQUEST_TIMEOUT_REASON:
+        return FailureCode.REQUEST_TIMEOUT
+    if (reason or "").startswith("keyframes."):
+        return FailureCode.INPUT
+    return FailureCode.INTERNAL

@@ -16,7 +16,8 @@ Rules every verb keeps:
 - **Attempts.** ``claim`` counts an attempt; a lapsed lease re-queues the job until it has had
   :data:`MAX_ATTEMPTS`, then fails it with ``FailureCode.WORKER_LOST``. ``release`` (a worker shutting
   down cleanly) hands the job back without counting the attempt.
-- **Deleted** generations are invisible to ``get``, ``list``, ``count`` and ``claim``.
+- **Deleted** generations are invisible to ``get``, ``list``, ``count`` and ``claim``, and notify nothing
+  more: their owner was told they are gone.
 
 ``tests/contract/`` is the executable form of this page: every backend runs the same suite.
 """
@@ -88,7 +89,8 @@ class JobStore(Protocol):
 
     def delete(self, generation_id: str) -> Generation | None:
         """Hide a generation from every read; a queued one is cancelled at once, a running one is asked to
-        stop (``cancel_requested``; its worker finishes it cancelled). Returns it as it was, or None."""
+        stop (``cancel_requested``; its worker finishes it cancelled). No delivery is written for either.
+        Returns it as it was, or None."""
         ...
 
     def request_cancel(self, generation_id: str) -> Generation | None:

@@ -25,7 +25,7 @@ from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
-from dreamreel.engine.inputs import InputError, KeyframeSources
+from dreamreel.engine.inputs import KeyframeSources
 from dreamreel.engine.plan import Plan, plan_generation
 from dreamreel.media.clip import iter_clip_frames
 from dreamreel.media.probe import probe_mp4
@@ -76,7 +76,7 @@ def render(
     if on_plan is not None:  # e.g. log the exact prompt the model receives
         on_plan(plan)
     if plan.conditions and sources is None:
-        raise InputError("keyframes need an input resolver (not available here)")
+        raise ValueError("a request with keyframes needs keyframe sources")
     pixels = sources.condition_pixels(request, plan) if sources is not None and plan.conditions else []
     if preview is not None:
         preview = PartPreview(preview, plan)

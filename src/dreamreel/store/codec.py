@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dreamreel.core.failures import FailureCode
+from dreamreel.core.failures import FailureCode, legacy_failure_code
 from dreamreel.core.generation import Assets, Generation, Kind, State, VideoInfo
 from dreamreel.core.request import GenerationRequest
 
@@ -35,7 +35,7 @@ def generation_from_row(row: dict[str, Any]) -> Generation:
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        failure_code=FailureCode(row["failure_code"]) if row.get("failure_code") else None,
+        failure_code=_failure_code(row),
         failure_reason=row["failure_reason"],
         progress_step=row["progress_step"],
         progress_total=row["progress_total"],
@@ -51,6 +51,12 @@ def generation_from_row(row: dict[str, Any]) -> Generation:
         source_id=row.get("source_id"),
         notify_on=frozenset(State(word) for word in (row.get("notify_on") or "").split(",") if word),
     )
+
+
+def _failure_code(row: dict[str, Any]) -> FailureCode | None:
+    if "failure_code" not in row:  # an outbox snapshot written before failure codes existed
+        return legacy_failure_code(row["state"], row["failure_reason"])
+    return FailureCode(row["failure_code"]) if row["failure_code"] else None
 
 
 def generation_to_row(generation: Generation) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dreamreel.core.failures import CANCELLED_REASON, FailureCode
+from dreamreel.core.failures import CANCELLED_REASON, REQUEST_TIMEOUT_REASON, FailureCode
 from dreamreel.core.generation import Assets, Generation, State, VideoInfo
 from dreamreel.core.jobstore import MAX_ATTEMPTS, Delivery, Event, Heartbeat
 from dreamreel.store.codec import (
@@ -31,8 +31,6 @@ from dreamreel.store.codec import (
     snapshot_to_json,
     video_info_to_json,
 )
-
-REQUEST_TIMEOUT_REASON = "request timed out before it started"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -78,7 +76,7 @@ CREATE INDEX IF NOT EXISTS events_generation ON events (generation_id, id);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     generation_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
+    kind TEXT NOT NULL,  -- always 'callback' (the one kind of delivery); kept for the first release's rows
     url TEXT NOT NULL,
     snapshot TEXT NOT NULL,
     created_at REAL NOT NULL,
@@ -166,15 +164,17 @@ class SQLiteStore:
                 raise
             conn.execute("COMMIT")
 
-    def _fetch(self, conn: sqlite3.Connection, generation_id: str, *, deleted: bool = False) -> Generation | None:
-        """The row as a Generation; a deleted one only with ``deleted=True`` (its transitions still notify)."""
-        hidden = "" if deleted else " AND deleted = 0"
-        row = conn.execute(f"SELECT {COLUMNS} FROM generations WHERE id = ?{hidden}", (generation_id,)).fetchone()
+    def _fetch(self, conn: sqlite3.Connection, generation_id: str) -> Generation | None:
+        """The row as a Generation, or None when it is absent or deleted."""
+        row = conn.execute(
+            f"SELECT {COLUMNS} FROM generations WHERE id = ? AND deleted = 0", (generation_id,)
+        ).fetchone()
         return generation_from_row(dict(row)) if row else None
 
     def _notify(self, conn: sqlite3.Connection, generation_id: str, now: float) -> None:
-        """After a transition: the outbox row for the state it entered, if the generation notifies on it."""
-        generation = self._fetch(conn, generation_id, deleted=True)
+        """After a transition: the outbox row for the state it entered, if the generation notifies on it (a
+        deleted generation notifies nothing: its owner was told it is gone)."""
+        generation = self._fetch(conn, generation_id)
         if generation is not None:
             self._enqueue_callback(conn, generation, now)
 
@@ -245,12 +245,12 @@ class SQLiteStore:
             generation = self._fetch(conn, generation_id)
             if generation is None:
                 return None
-            if generation.state == State.QUEUED:
-                self._cancel_queued(conn, generation_id, now, "Cancelled while queued (deleted)")
             conn.execute(
                 "UPDATE generations SET deleted = 1, cancel_requested = 1, updated_at = ? WHERE id = ?",
                 (now, generation_id),
             )
+            if generation.state == State.QUEUED:
+                self._cancel_queued(conn, generation_id, now, "Cancelled while queued (deleted)")
         return generation
 
     def _cancel_queued(self, conn: sqlite3.Connection, generation_id: str, now: float, message: str) -> None:

@@ -1,7 +1,8 @@
 """What a dialect is to the rest of the server: one object per external API, registered in one place.
 
-A dialect module parses its own request shapes and renders its own objects; everything the app, the
-webhook dispatcher and the generation service need from it is on its :class:`Dialect`. Adding an API is a
+A dialect module parses its own request shapes and renders its own objects; everything the app and the
+webhook dispatcher need from it is on its :class:`Dialect`, and what it creates carries its name and
+``notify_on`` into the service and the store. Adding an API is a
 new module exporting ``DIALECT`` plus one line in ``api/dialects/__init__.py``.
 """
 

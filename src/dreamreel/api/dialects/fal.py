@@ -238,8 +238,9 @@ def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, 
     if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
         raise InvalidRequest("fal_webhook must be an http(s) URL", field="fal_webhook")
     try:
-        return service.submit(parsed.to_core(model, webhook), owner=owner, dialect=DIALECT.name, notify_on=NOTIFY_ON,
-                              priority=PRIORITIES.get(priority or "normal", 0), start_timeout_s=start_timeout)
+        return service.submit(parsed.to_core(model, webhook), owner=owner, dialect=DIALECT.name,
+                              notify_on=DIALECT.notify_on, priority=PRIORITIES.get(priority or "normal", 0),
+                              start_timeout_s=start_timeout)
     except InvalidRequest as exc:
         raise _in_fal_fields(exc) from None
 

@@ -150,7 +150,7 @@ router = APIRouter(prefix=PREFIX, tags=["luma"])
 def create_generation(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a text-to-video generation; returns the Generation object in state ``queued``."""
     parsed = parse_body(LumaVideoCreate, body)
-    generation = service.submit(parsed.to_core(), owner=owner, dialect=DIALECT.name, notify_on=NOTIFY_ON)
+    generation = service.submit(parsed.to_core(), owner=owner, dialect=DIALECT.name, notify_on=DIALECT.notify_on)
     return render_generation(generation, public_base(request))
 
 
@@ -209,8 +209,8 @@ def upscale_generation(
     if parsed.resolution is None:
         raise InvalidRequest("resolution is required (1080p or 4k, higher than the source's)", field="resolution")
     generation = service.upscale(
-        generation_id, resolution=parsed.resolution, owner=owner, dialect=DIALECT.name, status_words=STATUS_WORDS,
-        notify_on=NOTIFY_ON, callback_url=parsed.callback_url,
+        generation_id, resolution=parsed.resolution, owner=owner, dialect=DIALECT.name,
+        status_words=DIALECT.status_words, notify_on=DIALECT.notify_on, callback_url=parsed.callback_url,
     )
     return render_generation(generation, public_base(request))
 

@@ -38,8 +38,9 @@ lint: setup
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/lint-imports --no-cache
 
+# The store contract suite and the PostgreSQL tests need a real server: the machine's, or a private one.
 test: setup lint
-	$(BIN)/python -m pytest
+	url=$$(scripts/ensure_postgres.sh) && DREAMREEL_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest
 
 serve: setup model
 	$(BIN)/dreamreel serve --model-dir $(MODEL_DIR) --data-dir data

@@ -1,4 +1,4 @@
-"""``dreamreel`` command line: serve, worker, generate, build-tiny-model.
+"""``dreamreel`` command line: serve, worker, generate, db upgrade, build-tiny-model.
 
 Every flag has a ``DREAMREEL_*`` environment twin (see ``config.Settings``); flags win.
 Heavy imports (torch, uvicorn) happen inside the command that needs them.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from dreamreel.config import TINY_MODEL_DIR, Settings
+from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
 from dreamreel.core.request import DEFAULT_MODEL, PUBLIC_MODELS, DurationSeconds
 from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
@@ -35,6 +35,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="database and files (DREAMREEL_DATA_DIR)")
+    parser.add_argument("--database-url", help="sqlite:///path or postgresql://... (DREAMREEL_DATABASE_URL)")
+    parser.add_argument("--storage-dir", type=Path, help="generated files, shared by all nodes (DREAMREEL_STORAGE_DIR)")
     parser.add_argument("--model-dir", type=Path, help="checkpoint directory (DREAMREEL_MODEL_DIR)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (DREAMREEL_DEVICE)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="(DREAMREEL_DTYPE)")
@@ -99,7 +101,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)  # opens (and migrates) the store before workers start
+    try:
+        app = create_app(settings)  # opens (and migrates) the store before workers start
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ssl: dict[str, str] = {}
     if settings.tls_self_signed:
         from dreamreel.api.tls import ensure_self_signed
@@ -224,6 +230,14 @@ def _local_keyframes(start: Path | None, end: Path | None) -> dict | None:
     return {slot: as_keyframe(path) for slot, path in slots.items() if path is not None} or None
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply the store's schema migrations now (every process also applies them when it opens the store)."""
+    from dreamreel.store import upgrade_schema
+
+    print(upgrade_schema(_settings(args).resolved_database_url))
+    return 0
+
+
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     if args.family.startswith("wan-"):
         from dreamreel.engine.tiny_wan import build_tiny_wan
@@ -276,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--loop", action="store_true", help="make the end flow back into the start")
     generate.add_argument("--concept", choices=supported_concepts(), help="camera concept (Luma's concepts)")
     generate.set_defaults(func=cmd_generate)
+
+    db = sub.add_parser("db", help="the job store: schema migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations this database lacks")
+    _add_common(upgrade)
+    upgrade.set_defaults(func=cmd_db_upgrade)
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
     tiny.add_argument("out_dir", type=Path, nargs="?", default=None,

@@ -15,6 +15,10 @@ TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-ltx"
 """Where ``dreamreel build-tiny-model`` puts the tiny random model (tests and benchmarks of code paths)."""
 
 
+class SettingError(ValueError):
+    """A setting's value cannot be used (the message names the ``DREAMREEL_*`` variable)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DREAMREEL_", extra="ignore")
 
@@ -61,6 +65,11 @@ class Settings(BaseSettings):
     """Let callbacks and image fetches reach loopback/private addresses (tests, trusted LANs)."""
     webhook_timeout_seconds: float = 10.0
     webhook_max_attempts: int = 8
+    webhook_signing_key_file: Path | None = None
+    """Ed25519 private key (PEM, PKCS8, unencrypted: ``openssl genpkey -algorithm ed25519 -out webhook.pem``)
+    that signs fal-style webhooks and is published at ``/.well-known/jwks.json``. Give every API node the
+    same file so a callback sent by one verifies against the JWKS of any; it is only read, never created,
+    and an unusable file stops the server at startup. Unset: a key created once in ``<data_dir>/keys/``."""
 
     @property
     def resolved_database_url(self) -> str:

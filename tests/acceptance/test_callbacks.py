@@ -2,46 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
+from tests.acceptance.receiver import Receiver
 from tests.conftest import ServerProcess, wait_for
-
-
-class Receiver:
-    """A loopback HTTP endpoint that records POSTed JSON, failing the first ``fail_first`` calls."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.bodies: list[dict] = []
-        self.deliveries: list[tuple[bytes, dict[str, str]]] = []
-        """Accepted deliveries: raw body and lower-cased headers."""
-        self.calls = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.calls += 1
-                if receiver.calls <= fail_first:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                receiver.bodies.append(json.loads(body))
-                receiver.deliveries.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 def test_callback_receives_dreaming_then_completed(server: ServerProcess) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from tests.acceptance.test_callbacks import Receiver
+from tests.acceptance.receiver import Receiver
 from tests.conftest import ServerProcess, wait_for
 
 from dreamreel.media.probe import probe_mp4

@@ -17,9 +17,9 @@ from dreamreel import __version__
 from dreamreel.api import downloads, uploads
 from dreamreel.api.dialects import DIALECTS
 from dreamreel.api.errors import describe_validation_error
-from dreamreel.api.signing import WebhookSigner
+from dreamreel.api.signing import KeyFileError, WebhookSigner, load_key, load_or_create_key
 from dreamreel.api.webhooks import WebhookDispatcher
-from dreamreel.config import Settings
+from dreamreel.config import SettingError, Settings
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
 from dreamreel.core.service import GenerationService
 from dreamreel.engine.registry import specs_from_settings
@@ -36,10 +36,22 @@ def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
 
 
+def webhook_signer(settings: Settings) -> WebhookSigner:
+    """The provisioned key when ``webhook_signing_key_file`` is set (shared by every API node; an unusable
+    file is a :class:`SettingError`, never replaced by a new key), else this node's own in ``<data_dir>/keys``."""
+    path = settings.webhook_signing_key_file
+    if path is None:
+        return WebhookSigner(load_or_create_key(settings.data_dir / "keys" / "webhook-ed25519.pem"))
+    try:
+        return WebhookSigner(load_key(path))
+    except KeyFileError as exc:
+        raise SettingError(f"DREAMREEL_WEBHOOK_SIGNING_KEY_FILE (webhook_signing_key_file): {exc}") from exc
+
+
 def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
+    signer = webhook_signer(settings)  # first: a bad key file stops startup before anything is opened
     store = open_store(settings.resolved_database_url)
     files = LocalFiles(settings.resolved_storage_dir)
-    signer = WebhookSigner(settings.data_dir / "keys" / "webhook-ed25519.pem")
     dispatcher = WebhookDispatcher(store, settings, signer)
 
     @asynccontextmanager

@@ -22,6 +22,10 @@ from dreamreel.net.guard import BlockedURL, resolve_checked
 
 log = logging.getLogger("dreamreel.webhooks")
 
+DELIVERY_ID_HEADER = "X-Dreamreel-Delivery-Id"
+"""Sent with every callback: delivery is at least once (a node dying mid-POST retries it from another), and a
+retry carries the same id, so a receiver drops what it has seen."""
+
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 
@@ -70,6 +74,7 @@ class WebhookDispatcher:
             return
         try:
             body, headers = dialect.render_callback(delivery.snapshot, self.settings.resolved_public_url, self.signer)
+            headers = {**headers, DELIVERY_ID_HEADER: str(delivery.id)}
             response = self._post(delivery.url, body, headers)
             if 200 <= response.status_code < 300:
                 self.store.delivery_succeeded(delivery.id)

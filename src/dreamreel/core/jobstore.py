@@ -148,6 +148,13 @@ class JobStore(Protocol):
         """``running`` -> ``cancelled`` once its worker stopped for a cancel request (fenced; outbox)."""
         ...
 
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Block until a job may have been queued (a create, a release, a re-queue) or ``timeout_s`` passed.
+
+        An idle worker calls this between ``claim`` attempts. A backend with notifications (PostgreSQL's
+        ``LISTEN``) returns at once on one; one without simply waits, and the worker polls."""
+        ...
+
     # --- webhook outbox -------------------------------------------------------------------
     def claim_deliveries(self, limit: int, lease_s: float) -> list[Delivery]:
         """Take up to ``limit`` due deliveries, oldest first, at most the earliest unfinished one per

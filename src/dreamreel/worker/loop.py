@@ -105,8 +105,8 @@ class Worker:
     def run_forever(self) -> None:
         log.info("worker %s polling %s", self.worker_id, self.settings.resolved_database_url)
         while not self.stop_event.is_set() and not self.exit_when():
-            if not self.run_once():
-                self.stop_event.wait(self.settings.poll_seconds)
+            if not self.run_once():  # idle: woken by the store's notification, else polling
+                self.store.wait_for_work(self.settings.poll_seconds)
 
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""

@@ -112,7 +112,7 @@ def test_every_generation_completes_once_while_workers_and_an_api_node_are_kille
             for job_id, killed_worker in kills:  # claimed by the killed worker, finished by another
                 claims = [m for m in log[job_id] if "started the request" in m]
                 assert any(killed_worker in m for m in claims) and killed_worker not in claims[-1], log[job_id]
-            for job_id, messages in log.items():
+            for messages in log.values():
                 claims = [i for i, m in enumerate(messages) if "started the request" in m]
                 for earlier, later in zip(claims, claims[1:], strict=False):
                     between = messages[earlier:later]

@@ -1,4 +1,4 @@
-"""``dreamreel`` command line: serve, worker, generate, db upgrade, build-tiny-model.
+"""``dreamreel`` command line: serve, worker, generate, db upgrade, workers, build-tiny-model.
 
 Every flag has a ``DREAMREEL_*`` environment twin (see ``config.Settings``); flags win.
 Heavy imports (torch, uvicorn) happen inside the command that needs them.
@@ -120,6 +120,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
     pool = WorkerPool(settings, settings.workers)
     pool.start()
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; with the default handler that kills this
+    # process before the pool is stopped, and the workers die by PR_SET_PDEATHSIG instead of handing their
+    # jobs back. A no-op handler lets the ``finally`` run.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, **ssl)
     finally:
@@ -238,6 +242,40 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workers(args: argparse.Namespace) -> int:
+    """The workers that announced themselves to the store, newest heartbeat first (read from the store
+    directly: no server needed, ``--database-url`` for a shared one)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dreamreel.store import open_store
+
+    settings = _settings(args)
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        print(f"error: no database at {url.removeprefix('sqlite:///')} (--data-dir or --database-url)", file=sys.stderr)
+        return 2
+    store = open_store(url)
+    try:
+        workers = store.list_workers(None if args.all else settings.lease_seconds)
+    finally:
+        store.close()
+    console = Console()
+    if not console.is_terminal:
+        console.width = 1000  # piped: one line per worker, ids never wrapped
+    if not workers:
+        print("no workers announced" if args.all else "no workers seen within the lease (--all shows every one)")
+        return 0
+    table = Table("worker", "host", "device", "models", "current job", "last seen")
+    now = time.time()
+    for w in workers:
+        alive = now - w.last_seen <= settings.lease_seconds
+        table.add_row(w.worker_id, w.host, w.device, ", ".join(w.models) or "-", w.current_job or "-",
+                      f"{max(0.0, now - w.last_seen):.0f} s ago", style=None if alive else "dim")
+    console.print(table)
+    return 0
+
+
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     if args.family.startswith("wan-"):
         from dreamreel.engine.tiny_wan import build_tiny_wan
@@ -296,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations this database lacks")
     _add_common(upgrade)
     upgrade.set_defaults(func=cmd_db_upgrade)
+
+    workers = sub.add_parser("workers", help="list the workers that announced themselves to the store")
+    _add_common(workers)
+    workers.add_argument("--all", action="store_true",
+                         help="include workers not seen within the lease (stopped or crashed)")
+    workers.set_defaults(func=cmd_workers)
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
     tiny.add_argument("out_dir", type=Path, nargs="?", default=None,

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     api_keys: list[str] = []
     """Accepted bearer/key tokens; empty means no authentication (a local, single-user server)."""
+    admin_token: str | None = None
+    """Token for the operator routes (``GET /admin/workers``), sent as ``Authorization: Bearer <token>`` and
+    compared in constant time. Unset: those routes answer 404 as if absent (a loopback check would be no
+    protection behind a reverse proxy, so there is none). Not one of ``api_keys``: a client key is no admin."""
     max_body_bytes: int = 16 * 1024 * 1024
     allow_private_urls: bool = False
     """Let callbacks and image fetches reach loopback/private addresses (tests, trusted LANs)."""

@@ -19,7 +19,7 @@ import pytest
 
 from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import ALLOWED_TRANSITIONS, Assets, Generation, Kind, State, VideoInfo, check_transition
-from dreamreel.core.jobstore import MAX_ATTEMPTS, JobStore
+from dreamreel.core.jobstore import MAX_ATTEMPTS, JobStore, WorkerInfo
 from dreamreel.core.request import GenerationRequest
 
 LEASE = 0.05
@@ -717,3 +717,60 @@ def test_add_event_is_not_fenced(store: JobStore) -> None:
     store.add_event(job.id, "INFO", "a line from the lapsed attempt")
     assert store.events(job.id)[-1].message == "a line from the lapsed attempt"
     assert len(store.events(job.id)) == before + 1
+
+
+# --- 13. workers -------------------------------------------------------------------------------------
+
+def worker_info(worker_id: str, *, seen_ago: float = 0.0, **changes: Any) -> WorkerInfo:
+    now = time.time()
+    fields: dict[str, Any] = dict(worker_id=worker_id, host="gpu-node-1", pid=4242, device="cuda:0",
+                                  models=(), current_job=None, started_at=now - 60, last_seen=now - seen_ago)
+    return WorkerInfo(**{**fields, **changes})
+
+
+def test_announced_worker_reads_back_whole_from_another_handle(store: JobStore, open_store) -> None:
+    info = worker_info("w1", models=("ray-2", "ray-flash-2"), current_job="gen-1")
+    store.announce_worker(info)
+    assert open_store().list_workers() == [info]
+    assert store.list_workers(alive_within_s=LONG) == [info]
+
+
+def test_announce_again_updates_the_one_row_of_that_worker(store: JobStore) -> None:
+    store.announce_worker(worker_info("w1", seen_ago=5))
+    store.announce_worker(worker_info("w2", seen_ago=5))
+    later = worker_info("w1", models=("ray-2",), current_job="gen-7", pid=99)
+    store.announce_worker(later)
+    workers = store.list_workers()
+    assert [w.worker_id for w in workers] == ["w1", "w2"] and workers[0] == later
+    idle = worker_info("w1", models=("ray-2",), current_job=None)
+    store.announce_worker(idle)
+    assert store.list_workers()[0] == idle and len(store.list_workers()) == 2
+
+
+def test_workers_are_listed_newest_heartbeat_first(store: JobStore) -> None:
+    for worker_id, seen_ago in [("old", 30.0), ("new", 0.0), ("mid", 10.0)]:
+        store.announce_worker(worker_info(worker_id, seen_ago=seen_ago))
+    assert [w.worker_id for w in store.list_workers()] == ["new", "mid", "old"]
+    store.announce_worker(worker_info("old", seen_ago=-1.0))  # its heartbeat is now the newest
+    assert [w.worker_id for w in store.list_workers()] == ["old", "new", "mid"]
+
+
+def test_alive_window_leaves_out_workers_not_seen_within_it(store: JobStore) -> None:
+    store.announce_worker(worker_info("fresh", seen_ago=1.0))
+    store.announce_worker(worker_info("stale", seen_ago=120.0))
+    assert [w.worker_id for w in store.list_workers(alive_within_s=LONG)] == ["fresh"]
+    assert [w.worker_id for w in store.list_workers(alive_within_s=600.0)] == ["fresh", "stale"]
+    assert [w.worker_id for w in store.list_workers()] == ["fresh", "stale"]
+    assert store.list_workers(alive_within_s=0.5) == []
+
+
+def test_forget_worker_removes_only_that_worker(store: JobStore, open_store) -> None:
+    store.announce_worker(worker_info("w1"))
+    store.announce_worker(worker_info("w2", seen_ago=1.0))
+    store.forget_worker("w1")
+    assert [w.worker_id for w in open_store().list_workers()] == ["w2"]
+    store.forget_worker("w1")  # already gone: nothing happens
+    store.forget_worker("never-announced")
+    assert [w.worker_id for w in store.list_workers()] == ["w2"]
+    store.announce_worker(worker_info("w1"))  # a worker id may come back
+    assert {w.worker_id for w in store.list_workers()} == {"w1", "w2"}

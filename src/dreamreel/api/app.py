@@ -14,13 +14,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
-from dreamreel.api import downloads, uploads
+from dreamreel.api import admin, downloads, uploads
 from dreamreel.api.dialects import DIALECTS
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.signing import KeyFileError, WebhookSigner, load_key, load_or_create_key
 from dreamreel.api.webhooks import WebhookDispatcher
 from dreamreel.config import SettingError, Settings
-from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
+from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound, StoreUnavailable
 from dreamreel.core.service import GenerationService
 from dreamreel.engine.registry import specs_from_settings
 from dreamreel.files import LocalFiles
@@ -30,10 +30,13 @@ log = logging.getLogger("dreamreel.api")
 
 def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
     """The error in the shape of the dialect whose path was called; elsewhere ``{"detail": ...}``."""
-    for dialect in DIALECTS:
-        if request.url.path.startswith(dialect.path_prefixes):
-            return dialect.render_error(exc)
-    return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+    response = next((dialect.render_error(exc) for dialect in DIALECTS
+                     if request.url.path.startswith(dialect.path_prefixes)), None)
+    if response is None:
+        response = JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+    if isinstance(exc, StoreUnavailable):
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 def webhook_signer(settings: Settings) -> WebhookSigner:
@@ -110,6 +113,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
 
     app.include_router(downloads.router)
     app.include_router(uploads.router)
+    app.include_router(admin.router)
     for dialect in DIALECTS:  # in registry order: fal's generic /{owner}/{alias}/... routes come last
         app.include_router(dialect.router)
     return app

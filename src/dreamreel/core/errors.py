@@ -48,6 +48,16 @@ class Unauthorized(DreamreelError):
     status_code = 401
 
 
+class StoreUnavailable(DreamreelError):
+    """The job store cannot be reached right now (a database restart, a network partition); retry shortly.
+
+    Nothing was accepted or changed: a store verb is one transaction. Dialects answer 503 with
+    ``Retry-After``."""
+
+    status_code = 503
+    retry_after_s = 5
+
+
 class PayloadTooLarge(DreamreelError):
     """The request body is larger than this server accepts."""
 

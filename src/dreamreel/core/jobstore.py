@@ -18,6 +18,8 @@ Rules every verb keeps:
   down cleanly) hands the job back without counting the attempt.
 - **Deleted** generations are invisible to ``get``, ``list``, ``count`` and ``claim``, and notify nothing
   more: their owner was told they are gone.
+- **Workers** announce themselves (:class:`WorkerInfo`, one row per worker id) so operators can see them;
+  the row is a report, not a lock: nothing about jobs depends on it.
 
 ``tests/contract/`` is the executable form of this page: every backend runs the same suite.
 """
@@ -63,6 +65,26 @@ class Delivery:
     snapshot: Generation
     attempts: int
     """Attempts including this one."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a worker last announced about itself (``JobStore.announce_worker``), for operators to read."""
+
+    worker_id: str
+    host: str
+    """``socket.gethostname()`` of its machine."""
+    pid: int
+    device: str
+    """The torch device it renders on (its ``device`` setting)."""
+    models: tuple[str, ...]
+    """Public model names whose checkpoint it has loaded so far."""
+    current_job: str | None
+    """The generation it is running, or None while idle."""
+    started_at: float
+    last_seen: float
+    """When it last announced (``time.time()`` on its machine): at start, after a model loads, when a job
+    starts or ends, on every job heartbeat and at least every ``heartbeat_seconds`` while idle."""
 
 
 class JobStore(Protocol):
@@ -153,6 +175,21 @@ class JobStore(Protocol):
 
         An idle worker calls this between ``claim`` attempts. A backend with notifications (PostgreSQL's
         ``LISTEN``) returns at once on one; one without simply waits, and the worker polls."""
+        ...
+
+    # --- workers --------------------------------------------------------------------------
+    def announce_worker(self, info: WorkerInfo) -> None:
+        """Insert or replace the row of ``info.worker_id`` with ``info`` (at worker start, after a model loads,
+        when a job starts or ends, and from the heartbeat). Not fenced: a worker only speaks for itself."""
+        ...
+
+    def list_workers(self, alive_within_s: float | None = None) -> list[WorkerInfo]:
+        """Announced workers, newest ``last_seen`` first; with ``alive_within_s``, only those seen within that
+        many seconds of now (a crashed worker's row stays until forgotten, and drops out of this window)."""
+        ...
+
+    def forget_worker(self, worker_id: str) -> None:
+        """Remove a worker's row (a clean shutdown); nothing happens when there is none."""
         ...
 
     # --- webhook outbox -------------------------------------------------------------------

@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from dreamreel.core.errors import StoreUnavailable
 from dreamreel.store.sql import Cursor, SQLJobStore
 
 log = logging.getLogger("dreamreel.store")
@@ -91,6 +92,18 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (delivered_at, abandoned, next_attempt_at);
 CREATE INDEX outbox_generation ON outbox (generation_id, id);
 """),
+    (2, """
+CREATE TABLE workers (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    models TEXT NOT NULL DEFAULT '[]',
+    current_job TEXT,
+    started_at DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL
+);
+"""),
 ]
 """``(version, SQL)`` in order; a released migration is never edited, a change is a new entry. The column
 names and types mirror SQLite's so ``store/codec.py`` reads both (flags stay 0/1 integers)."""
@@ -137,18 +150,28 @@ class PostgresStore(SQLJobStore):
     SET_PREVIEW = "(assets::jsonb || jsonb_build_object('progress_video', ?::text))::text"
     DROP_PREVIEW = "(assets::jsonb - 'progress_video')::text"
 
-    def __init__(self, conninfo: str, *, pool_size: int = 8) -> None:
+    def __init__(self, conninfo: str, *, pool_size: int = 8, connect_timeout_s: float = 3.0) -> None:
         self.conninfo = conninfo
+        self.connect_timeout_s = connect_timeout_s
         migrate(conninfo)
+        # ``check`` tests a pooled connection before lending it: after a database restart every idle one is
+        # dead, and a request should get a fresh connection rather than an error.
         self.pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, kwargs={"row_factory": dict_row},
-                                   open=True, name="dreamreel")
+                                   open=True, name="dreamreel", check=ConnectionPool.check_connection,
+                                   timeout=connect_timeout_s)
         self._listener: psycopg.Connection[Any] | None = None
 
     @contextmanager
     def _write(self) -> Iterator[_QmarkConnection]:
-        """One transaction on a pooled connection: committed when the block ends, rolled back if it raises."""
-        with self.pool.connection() as conn, conn.transaction():
-            yield _QmarkConnection(conn)
+        """One transaction on a pooled connection: committed when the block ends, rolled back if it raises.
+
+        A lost or unreachable database is :class:`StoreUnavailable` (503 with ``Retry-After`` in every dialect)
+        after at most ``connect_timeout_s``, never a hung request or a 500."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield _QmarkConnection(conn)
+        except psycopg.OperationalError as exc:  # includes the pool's PoolTimeout
+            raise StoreUnavailable("the job store is unavailable; retry shortly") from exc
 
     _read = _write
 

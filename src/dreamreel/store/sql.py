@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from dreamreel.core.failures import CANCELLED_REASON, REQUEST_TIMEOUT_REASON, FailureCode
 from dreamreel.core.generation import Assets, Generation, State, VideoInfo
-from dreamreel.core.jobstore import MAX_ATTEMPTS, Delivery, Event, Heartbeat
+from dreamreel.core.jobstore import MAX_ATTEMPTS, Delivery, Event, Heartbeat, WorkerInfo
 from dreamreel.store.codec import (
     generation_from_row,
     generation_to_row,
@@ -37,6 +37,7 @@ COLUMNS = (
     "finished_at, failure_code, failure_reason, progress_step, progress_total, assets, video_info, attempts, "
     "priority, start_deadline, cancel_requested, worker_id, lease_expires_at, kind, source_id, notify_on"
 )
+WORKER_COLUMNS = "worker_id, host, pid, device, models, current_job, started_at, last_seen"
 
 
 class Cursor(Protocol):
@@ -363,6 +364,35 @@ class SQLJobStore:
     def finish_cancelled(self, generation_id: str, worker_id: str) -> bool:
         return self._finish(generation_id, worker_id, State.CANCELLED, "failure_code = ?, failure_reason = ?",
                             (FailureCode.CANCELLED.value, CANCELLED_REASON))
+
+    # --- workers --------------------------------------------------------------------------
+    def announce_worker(self, info: WorkerInfo) -> None:
+        """Upsert by worker id (``ON CONFLICT ... DO UPDATE``: SQLite 3.24+ and PostgreSQL spell it alike)."""
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+                " device = excluded.device, models = excluded.models, current_job = excluded.current_job,"
+                " started_at = excluded.started_at, last_seen = excluded.last_seen",
+                (info.worker_id, info.host, info.pid, info.device, json.dumps(list(info.models)),
+                 info.current_job, info.started_at, info.last_seen),
+            )
+
+    def list_workers(self, alive_within_s: float | None = None) -> list[WorkerInfo]:
+        where, params = "", ()
+        if alive_within_s is not None:
+            where, params = " WHERE last_seen >= ?", (time.time() - alive_within_s,)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {WORKER_COLUMNS} FROM workers{where} ORDER BY last_seen DESC, worker_id", params
+            ).fetchall()
+        return [
+            WorkerInfo(**{**dict(row), "models": tuple(json.loads(row["models"]))}) for row in rows
+        ]
+
+    def forget_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
 
     # --- webhook outbox -------------------------------------------------------------------
     def claim_deliveries(self, limit: int, lease_s: float) -> list[Delivery]:

@@ -75,6 +75,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (delivered_at, abandoned, next_attempt_at);
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    models TEXT NOT NULL DEFAULT '[]',  -- JSON list of public model names
+    current_job TEXT,
+    started_at REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
 """
 
 ADDED_COLUMNS = {

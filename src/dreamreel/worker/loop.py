@@ -19,11 +19,13 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from dreamreel.config import Settings
+from dreamreel.core.errors import StoreUnavailable
 from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
-from dreamreel.core.jobstore import JobStore
+from dreamreel.core.jobstore import JobStore, WorkerInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.inputs import InputError
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
@@ -36,6 +38,8 @@ from dreamreel.worker.preview import PreviewWriter
 from dreamreel.worker.reencode import upscale_clip
 
 log = logging.getLogger("dreamreel.worker")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,8 +71,11 @@ class ProgressReporter:
         if step < total and now - self._last_write < self.interval_s:
             return
         self._last_write = now
-        self.store.record_progress(self.generation_id, self.worker_id, step, total)
-        self.store.add_event(self.generation_id, "INFO", f"{self.label} {step}/{total}")
+        try:
+            self.store.record_progress(self.generation_id, self.worker_id, step, total)
+            self.store.add_event(self.generation_id, "INFO", f"{self.label} {step}/{total}")
+        except StoreUnavailable:  # progress is a courtesy: the job goes on, the next write catches up
+            log.warning("%s: progress %d/%d not recorded (store unavailable)", self.generation_id, step, total)
 
 
 class Worker:
@@ -85,6 +92,11 @@ class Worker:
         self.files = LocalFiles(settings.resolved_storage_dir)
         self.specs = specs or specs_from_settings(settings.model_dir, settings.device, settings.dtype)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.started_at = time.time()
+        self.models: tuple[str, ...] = ()
+        """Public names whose checkpoint is loaded (replaced whole, so the heartbeat thread reads it safely)."""
+        self.current_job: str | None = None
+        self._last_announce = float("-inf")
         self.stop_event = threading.Event()
         self.exit_when = exit_when or (lambda: False)
         self._backends: dict[ModelSpec, Backend] = {}
@@ -96,17 +108,48 @@ class Worker:
             started = time.perf_counter()
             self._backends[spec] = load_backend(spec)
             log.info("loaded %s (%s) in %.1fs", model, spec.path, time.perf_counter() - started)
+            self.models = tuple(sorted(name for name, each in self.specs.items() if each in self._backends))
+            self.announce()
         return self._backends[spec]
 
+    def announce(self) -> None:
+        """Tell the store who this worker is and what it runs (``GET /admin/workers``, ``dreamreel workers``).
+        A store error is logged, never raised: being seen must not cost the worker or its job."""
+        self._last_announce = time.monotonic()
+        info = WorkerInfo(
+            worker_id=self.worker_id, host=socket.gethostname(), pid=os.getpid(), device=self.settings.device,
+            models=self.models, current_job=self.current_job, started_at=self.started_at, last_seen=time.time(),
+        )
+        try:
+            self.store.announce_worker(info)
+        except Exception as exc:
+            log.warning("could not announce worker %s: %s: %s", self.worker_id, type(exc).__name__, exc)
+
+    def forget(self) -> None:
+        """Remove this worker's row (a clean shutdown); a store error is logged."""
+        try:
+            self.store.forget_worker(self.worker_id)
+        except Exception as exc:
+            log.warning("could not forget worker %s: %s: %s", self.worker_id, type(exc).__name__, exc)
+
     def warm_up(self) -> None:
+        self.announce()
         for model in self.specs:
             self.backend_for(model)
 
     def run_forever(self) -> None:
         log.info("worker %s polling %s", self.worker_id, self.settings.resolved_database_url)
+        self.announce()
         while not self.stop_event.is_set() and not self.exit_when():
-            if not self.run_once():  # idle: woken by the store's notification, else polling
-                self.store.wait_for_work(self.settings.poll_seconds)
+            if time.monotonic() - self._last_announce >= self.settings.heartbeat_seconds:
+                self.announce()  # idle: no job heartbeat says this worker is alive
+            try:
+                if not self.run_once():  # idle: woken by the store's notification, else polling
+                    self.store.wait_for_work(self.settings.poll_seconds)
+            except StoreUnavailable as exc:  # the database is away: keep the model loaded, try again
+                log.warning("store unavailable (%s); retrying in %.1fs", exc, self.settings.poll_seconds)
+                self.stop_event.wait(self.settings.poll_seconds)
+        self.forget()  # a clean stop; a crashed worker's row stays, and drops out of the alive window
 
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
@@ -118,14 +161,42 @@ class Worker:
 
     def _heartbeat(self, job: Generation, control: JobControl) -> None:
         while not control.stop.wait(self.settings.heartbeat_seconds):
-            beat = self.store.heartbeat(job.id, self.worker_id, self.settings.lease_seconds)
+            try:
+                beat = self.store.heartbeat(job.id, self.worker_id, self.settings.lease_seconds)
+            except StoreUnavailable:  # keep working: the lease may lapse meanwhile, and the fence will say so
+                log.warning("heartbeat for %s not recorded (store unavailable)", job.id)
+                continue
             control.lease_lost = not beat.owned
             control.cancel_requested = beat.cancel_requested
+            self.announce()
             if control.lease_lost:
                 log.warning("lost the lease on %s; abandoning it", job.id)
                 return
 
+    def _stored(self, verb: Callable[..., T], *args: Any) -> T:
+        """``verb(*args)``, retried while the store is unavailable: a finished job's outcome must not be lost
+        to a database restart. Fenced verbs stay safe to retry: if the lease lapsed meanwhile, the store
+        refuses the write and the job's new owner decides."""
+        while True:
+            try:
+                return verb(*args)
+            except StoreUnavailable:
+                if self.stop_event.is_set():  # shutting down: the lease will hand the job to another worker
+                    raise
+                log.warning("store unavailable; retrying %s in %.1fs", verb.__name__, self.settings.heartbeat_seconds)
+                self.stop_event.wait(self.settings.heartbeat_seconds)
+
     def process(self, job: Generation) -> None:
+        """Run one claimed job, announcing it as this worker's ``current_job`` while it runs."""
+        self.current_job = job.id
+        self.announce()
+        try:
+            self._process(job)
+        finally:
+            self.current_job = None
+            self.announce()
+
+    def _process(self, job: Generation) -> None:
         log.info("running %s (attempt %d): %r", job.id, job.attempts, job.request.prompt[:80])
         control = JobControl(shutting_down=self.stop_event)
         beat = threading.Thread(target=self._heartbeat, args=(job, control), daemon=True)
@@ -161,7 +232,8 @@ class Worker:
                     should_cancel=control.should_cancel,
                     steps=self.settings.steps,
                     preview=preview,
-                    on_plan=lambda plan: self.store.add_event(job.id, "INFO", f"Model prompt: {plan.prompt}"),
+                    on_plan=lambda plan: self._stored(self.store.add_event, job.id, "INFO",
+                                                      f"Model prompt: {plan.prompt}"),
                 )
                 clip = encode_clip(
                     rendered,
@@ -170,19 +242,19 @@ class Worker:
                 )
         except InputError as exc:  # a bad keyframe is the client's problem: say which and why
             log.warning("generation %s: %s", job.id, exc)
-            self.store.fail(job.id, self.worker_id, FailureCode.INPUT, str(exc))
+            self._stored(self.store.fail, job.id, self.worker_id, FailureCode.INPUT, str(exc))
             return
         except GenerationCancelled:
             if control.lease_lost:
                 return
             if control.cancel_requested:
-                self.store.finish_cancelled(job.id, self.worker_id)
+                self._stored(self.store.finish_cancelled, job.id, self.worker_id)
             else:  # this worker is shutting down: hand the job straight back to the queue
-                self.store.release(job.id, self.worker_id)
+                self._stored(self.store.release, job.id, self.worker_id)
             return
         except Exception as exc:  # a job failure must never kill the worker
             log.error("generation %s failed: %s", job.id, traceback.format_exc())
-            self.store.fail(job.id, self.worker_id, FailureCode.INTERNAL,
+            self._stored(self.store.fail, job.id, self.worker_id, FailureCode.INTERNAL,
                            f"generation failed: {type(exc).__name__}: {exc}")
             return
         finally:
@@ -193,8 +265,10 @@ class Worker:
                 if preview.count:
                     log.info("%s: %d previews took %.2fs", job.id, preview.count, preview.seconds)
         video = clip.video
-        self.store.add_event(job.id, "INFO", f"Encoded {video.width}x{video.height} {video.frames} frames")
-        done = self.store.complete(
+        self._stored(self.store.add_event, job.id, "INFO",
+                     f"Encoded {video.width}x{video.height} {video.frames} frames")
+        done = self._stored(
+            self.store.complete,
             job.id,
             self.worker_id,
             Assets(

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from dreamreel.core.errors import StoreUnavailable
 from dreamreel.core.jobstore import JobStore
 from dreamreel.files import LocalFiles
 from dreamreel.media.encode import encode_mp4
@@ -85,7 +86,11 @@ class PreviewWriter:
         out_w, out_h = preview_size(width, height)
         encode_mp4(frames, path, width=out_w, height=out_h, fps=self.fps, output_frames=len(frames),
                    crf=PREVIEW_CRF, preset="ultrafast")
-        if self.store.record_preview(self.generation_id, self.worker_id, self.files.key_for(path)):
+        try:
+            recorded = self.store.record_preview(self.generation_id, self.worker_id, self.files.key_for(path))
+        except StoreUnavailable:  # a preview is a courtesy: skip this one, the job goes on
+            recorded = False
+        if recorded:
             self._written.append(path)
             while len(self._written) > 2:  # keep the one a client may still be fetching
                 self._written.pop(0).unlink(missing_ok=True)

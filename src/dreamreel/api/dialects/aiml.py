@@ -44,7 +44,8 @@ STATUS_WORDS = {
 }
 
 REASON_PHRASES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
-                  413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error"}
+                  413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
+                  503: "Service Unavailable"}
 
 
 class AimlVideoCreate(BaseModel):

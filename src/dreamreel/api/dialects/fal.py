@@ -199,7 +199,7 @@ def error_response(exc: DreamreelError) -> JSONResponse:
         error_type, request_id = exc.error_type, exc.request_id
     else:
         error_type = {400: "bad_request", 401: "unauthorized", 404: "not_found", 413: "bad_request",
-                      422: "bad_request"}.get(exc.status_code, "internal_error")
+                      422: "bad_request", 503: "service_unavailable"}.get(exc.status_code, "internal_error")
         request_id = None
     headers = {"X-Fal-Error-Type": error_type}
     if request_id:

@@ -66,16 +66,17 @@ def kill_a_busy_worker(db: psycopg.Connection, workers: list[subprocess.Popen]) 
 
 def verify(db: psycopg.Connection, files: Path, ids: set[str]) -> list[tuple]:
     """Every generation completed once with one MP4; returns the rows (id, created, started, finished, attempts)."""
-    rows = db.execute("SELECT id, state, created_at, started_at, finished_at, attempts FROM generations").fetchall()
+    rows = db.execute("SELECT id, state, created_at, started_at, finished_at, attempts, failure_reason"
+                      " FROM generations").fetchall()
     if {row[0] for row in rows} != ids or len(rows) != len(ids):
         raise AssertionError(f"{len(rows)} rows for {len(ids)} submitted generations")
-    not_done = [(row[0], row[1]) for row in rows if row[1] != "completed"]
+    not_done = [(row[0], row[1], row[6]) for row in rows if row[1] != "completed"]
     if not_done:
         raise AssertionError(f"{len(not_done)} generations not completed, e.g. {not_done[:3]}")
     events: dict[str, list[str]] = {job_id: [] for job_id in ids}
     for job_id, message in db.execute("SELECT generation_id, message FROM events ORDER BY id"):
         events[job_id].append(message)
-    for job_id, _, _, _, _, attempts in rows:
+    for job_id, _, _, _, _, attempts, _ in rows:
         mp4s = list((files / "generations" / job_id).glob("*.mp4"))
         if [p.name for p in mp4s] != ["video.mp4"] or probe_mp4(mp4s[0]).frames != 120:
             raise AssertionError(f"{job_id}: MP4s {[p.name for p in mp4s]}")

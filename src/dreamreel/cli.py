@@ -276,6 +276,25 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    """Copy generations, events and pending callbacks from one store to another (moving up to PostgreSQL)."""
+    from dreamreel.store import open_store
+    from dreamreel.store.copy import TargetNotEmpty, copy_store
+
+    source, target = open_store(args.source), open_store(args.target)
+    try:
+        report = copy_store(source, target, force=args.force)  # type: ignore[arg-type]
+    except TargetNotEmpty as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        source.close()
+        target.close()
+    for table, count in report.copied.items():
+        print(f"{table}: {count} copied, {report.skipped[table]} already there")
+    return 0
+
+
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     if args.family.startswith("wan-"):
         from dreamreel.engine.tiny_wan import build_tiny_wan
@@ -329,11 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--concept", choices=supported_concepts(), help="camera concept (Luma's concepts)")
     generate.set_defaults(func=cmd_generate)
 
-    db = sub.add_parser("db", help="the job store: schema migrations")
+    db = sub.add_parser("db", help="the job store: schema migrations, copying to another store")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations this database lacks")
     _add_common(upgrade)
     upgrade.set_defaults(func=cmd_db_upgrade)
+    copy = db_sub.add_parser("copy", help="copy a store's generations, events and callbacks into another")
+    copy.add_argument("--from", dest="source", required=True, help="e.g. sqlite:///data/dreamreel.db")
+    copy.add_argument("--to", dest="target", required=True, help="e.g. postgresql://user@host/db")
+    copy.add_argument("--force", action="store_true", help="copy into a target that already holds generations")
+    copy.set_defaults(func=cmd_db_copy)
 
     workers = sub.add_parser("workers", help="list the workers that announced themselves to the store")
     _add_common(workers)

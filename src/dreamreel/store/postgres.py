@@ -175,6 +175,11 @@ class PostgresStore(SQLJobStore):
 
     _read = _write
 
+    def _after_copy(self, conn: _QmarkConnection) -> None:  # type: ignore[override]
+        for table, column in (("generations", "seq"), ("events", "id"), ("outbox", "id")):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+                         f" COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)")
+
     def _wake_workers(self, conn: _QmarkConnection) -> None:  # type: ignore[override]
         conn.execute(f"NOTIFY {WAKE_CHANNEL}")
 

@@ -89,13 +89,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="racing worker processes")
     parser.add_argument("--backends", default="postgres,sqlite")
     args = parser.parse_args()
-    print(f"| backend | jobs | worker processes | total s | jobs/s | jobs per worker | each claimed exactly once |")
+    print("| backend | jobs | worker processes | total s | jobs/s | jobs per worker | each claimed exactly once |")
     print("|---|---|---|---|---|---|---|")
     for backend in args.backends.split(","):
         seconds, per_worker = race(backend, args.jobs, args.workers)
         split = " / ".join(str(n) for n in per_worker.values())
-        print(f"| {backend} | {args.jobs} | {args.workers} | {seconds:.2f} | {args.jobs / seconds:.0f} | {split} | yes |",
-              flush=True)
+        print(f"| {backend} | {args.jobs} | {args.workers} | {seconds:.2f} | {args.jobs / seconds:.0f} | {split}"
+              " | yes |", flush=True)
 
 
 if __name__ == "__main__":

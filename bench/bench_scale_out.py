@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 import psycopg
 from harness import ROOT, database, percentile
+from tests.conftest import DREAMREEL, ServerProcess, start_worker
 
 from dreamreel.media.probe import probe_mp4
-from tests.conftest import DREAMREEL, ServerProcess, start_worker
 
 DIALECTS = ("luma", "fal", "aiml")
 
@@ -64,6 +64,15 @@ def kill_a_busy_worker(db: psycopg.Connection, workers: list[subprocess.Popen]) 
     return None
 
 
+def wait_until_polling(worker_dir: Path, timeout: float = 180) -> None:
+    """Until the worker in ``worker_dir`` has loaded its model and logged that it polls for work."""
+    deadline = time.monotonic() + timeout
+    while not any("polling" in log.read_text() for log in worker_dir.glob("worker-*.log")):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no worker in {worker_dir} ready after {timeout} s")
+        time.sleep(0.5)
+
+
 def verify(db: psycopg.Connection, files: Path, ids: set[str]) -> list[tuple]:
     """Every generation completed once with one MP4; returns the rows (id, created, started, finished, attempts)."""
     rows = db.execute("SELECT id, state, created_at, started_at, finished_at, attempts, failure_reason"
@@ -83,7 +92,7 @@ def verify(db: psycopg.Connection, files: Path, ids: set[str]) -> list[tuple]:
         claims = [i for i, m in enumerate(events[job_id]) if "started the request" in m]
         if len(claims) != attempts:
             raise AssertionError(f"{job_id}: {len(claims)} claim events for {attempts} attempts")
-        for earlier, later in zip(claims, claims[1:]):
+        for earlier, later in zip(claims, claims[1:], strict=False):
             if not any("lease lapsed" in m or "shut down" in m for m in events[job_id][earlier:later]):
                 raise AssertionError(f"{job_id} claimed again while its holder kept the lease: {events[job_id]}")
     return [(row[0], row[2], row[3], row[4], row[5]) for row in rows]
@@ -105,6 +114,8 @@ def run(args: argparse.Namespace, model_dir: Path, tmp: Path) -> None:
             for i in range(args.workers):
                 (tmp / f"worker{i}").mkdir()
                 workers.append(start_worker(tmp / f"worker{i}", model_dir, apis[0].env))
+            for i in range(args.workers):  # measure the cluster warm: models loaded before the first submit
+                wait_until_polling(tmp / f"worker{i}")
             with httpx.Client(timeout=30) as client:
                 ids = {submit(client, apis[(n // len(DIALECTS)) % len(apis)], DIALECTS[n % len(DIALECTS)], n)
                        for n in range(args.generations)}

@@ -1,5 +1,5 @@
 """Shared by the scale-out benchmarks (`bench_wakeup.py`, `bench_claim_race.py`, `bench_scale_out.py`): a
-fresh database per backend, jobs made at the store level, store-level worker processes, and percentiles.
+fresh database per backend, jobs made at the store level, spawned worker processes, and percentiles.
 
 Each PostgreSQL run gets a private schema (``tests/postgres.py:fresh_schema``), dropped afterwards; each
 SQLite run a file in a temporary directory. Not a benchmark itself.
@@ -11,7 +11,7 @@ import multiprocessing
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,16 +44,8 @@ def make_job(n: int) -> Generation:
     return Generation.new(owner="bench", dialect="luma", request=GenerationRequest(prompt=f"bench clip {n}"), seed=n)
 
 
-def start_processes(target: Callable, args_each: Sequence[tuple]) -> list[multiprocessing.process.BaseProcess]:
-    """One fresh interpreter (``spawn``: no inherited connections or pool threads) per argument tuple."""
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=target, args=args, daemon=True) for args in args_each]
-    for proc in procs:
-        proc.start()
-    return procs
-
-
 def spawn_context() -> multiprocessing.context.SpawnContext:
+    """Worker processes start as fresh interpreters: no inherited connections or pool threads."""
     return multiprocessing.get_context("spawn")
 
 

@@ -20,7 +20,7 @@ from tests.postgres import fresh_schema
 
 from dreamreel.media.probe import probe_mp4
 
-GENERATIONS = 9
+GENERATIONS = 6
 WORKER_KILLS = 3
 
 
@@ -54,7 +54,7 @@ def test_every_generation_completes_once_while_workers_and_an_api_node_are_kille
         env = {
             "DREAMREEL_DATABASE_URL": url,
             "DREAMREEL_STORAGE_DIR": str(tmp_path / "shared-files"),
-            "DREAMREEL_STEPS": "24",
+            "DREAMREEL_STEPS": "20",
             "DREAMREEL_PROGRESS_INTERVAL_SECONDS": "0",
             "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0",
             "DREAMREEL_WEBHOOK_TIMEOUT_SECONDS": "2",

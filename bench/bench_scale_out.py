@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from harness import ROOT, database, percentile
-from tests.conftest import DREAMREEL, ServerProcess, start_worker
+from tests.conftest import DREAMREEL, ServerProcess, start_worker, stop_all
 
 from dreamreel.media.probe import probe_mp4
 
@@ -138,16 +138,7 @@ def run(args: argparse.Namespace, model_dir: Path, tmp: Path) -> None:
                 time.sleep(0.2)
             rows = verify(db, files, ids)
         finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.terminate()
-            for worker in workers:
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-            for api in apis:
-                api.stop()
+            stop_all(workers, apis)
     report(args, rows, kills)
 
 

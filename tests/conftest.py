@@ -119,6 +119,20 @@ def start_worker(data_dir: Path, model_dir: Path, env: dict) -> subprocess.Popen
         )
 
 
+def stop_all(workers: list[subprocess.Popen], servers: list[ServerProcess]) -> None:
+    """Stop worker processes (SIGTERM, then SIGKILL after 30 s) and servers, whatever state they are in."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    for server in servers:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
     """One server for a whole module of tests that do not depend on each other's generations."""

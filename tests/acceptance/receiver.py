@@ -1,10 +1,14 @@
-"""A loopback webhook receiver for the callback tests."""
+"""A loopback webhook receiver for the callback tests, and the check of a fal-style webhook signature."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 class Receiver:
@@ -39,3 +43,17 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def verifies_with_jwks(jwks: dict, headers: dict, body: bytes) -> bool:
+    """Whether a fal-style webhook (lower-cased ``headers``) is signed by one of the keys in ``jwks``."""
+    message = "\n".join([headers["x-fal-webhook-request-id"], headers["x-fal-webhook-user-id"],
+                         headers["x-fal-webhook-timestamp"], hashlib.sha256(body).hexdigest()]).encode()
+    for key in jwks["keys"]:
+        public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "=="))
+        try:
+            public.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message)
+            return True
+        except Exception:
+            continue
+    return False

@@ -6,8 +6,6 @@ through environment variables, as a user switching hosts would do.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import subprocess
 import sys
@@ -18,8 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from tests.acceptance.receiver import Receiver
+from tests.acceptance.receiver import Receiver, verifies_with_jwks
 from tests.conftest import ServerProcess, wait_for
 
 from dreamreel.media.probe import probe_mp4
@@ -131,19 +128,6 @@ def test_submit_then_cancel_a_queued_request(tmp_path, tiny_model_dir) -> None:
         server.stop()
 
 
-def _verify_with_jwks(jwks: dict, headers: dict, body: bytes) -> bool:
-    message = "\n".join([headers["x-fal-webhook-request-id"], headers["x-fal-webhook-user-id"],
-                         headers["x-fal-webhook-timestamp"], hashlib.sha256(body).hexdigest()]).encode()
-    for key in jwks["keys"]:
-        public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "=="))
-        try:
-            public.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message)
-            return True
-        except Exception:
-            continue
-    return False
-
-
 def test_webhook_signed_delivered_once_after_failures(tls_server: ServerProcess) -> None:
     receiver = Receiver(fail_first=2)
     try:
@@ -160,8 +144,8 @@ def test_webhook_signed_delivered_once_after_failures(tls_server: ServerProcess)
         assert payload["request_id"] == submitted["request_id"] and payload["status"] == "OK"
         assert payload["payload"]["video"]["url"].endswith("video.mp4")
         jwks = httpx.get(f"{tls_server.url}/.well-known/jwks.json", verify=tls_server.verify).json()
-        assert _verify_with_jwks(jwks, headers, body)
-        assert not _verify_with_jwks(jwks, headers, body + b" ")
+        assert verifies_with_jwks(jwks, headers, body)
+        assert not verifies_with_jwks(jwks, headers, body + b" ")
 
         # The same generation through the two other dialects.
         rid = submitted["request_id"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from tests.acceptance.receiver import Receiver
-from tests.conftest import ServerProcess, start_worker
+from tests.conftest import ServerProcess, start_worker, stop_all
 from tests.postgres import fresh_schema
 
 from dreamreel.media.probe import probe_mp4
@@ -132,14 +132,5 @@ def test_every_generation_completes_once_while_workers_and_an_api_node_are_kille
             assert set(completed) == luma_ids, completed
             assert all(len(delivery_ids) == 1 for delivery_ids in completed.values()), completed
         finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.terminate()
-            for worker in workers:
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-            for api in apis:
-                api.stop()
+            stop_all(workers, apis)
             receiver.close()

@@ -6,8 +6,6 @@ loopback receiver; ``dreamreel serve`` itself for the refusal to start on an unu
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,9 +13,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from tests.acceptance.receiver import Receiver
+from tests.acceptance.receiver import Receiver, verifies_with_jwks
 from tests.conftest import DREAMREEL, free_port, wait_for
 
 from dreamreel.api.app import create_app
@@ -38,19 +36,6 @@ def _settings(tmp_path: Path, node: str, key_file: Path | None) -> Settings:
     return Settings(data_dir=tmp_path / node, database_url=f"sqlite:///{tmp_path / 'shared.db'}",
                     storage_dir=tmp_path / "files", webhook_signing_key_file=key_file,
                     allow_private_urls=True, poll_seconds=0.05)
-
-
-def _verifies(jwks: dict, headers: dict[str, str], body: bytes) -> bool:
-    message = "\n".join([headers["x-fal-webhook-request-id"], headers["x-fal-webhook-user-id"],
-                         headers["x-fal-webhook-timestamp"], hashlib.sha256(body).hexdigest()]).encode()
-    for key in jwks["keys"]:
-        public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "=="))
-        try:
-            public.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message)
-            return True
-        except Exception:
-            continue
-    return False
 
 
 def test_nodes_sharing_a_key_file_publish_one_jwks_and_verify_each_others_webhooks(tmp_path: Path) -> None:
@@ -77,8 +62,8 @@ def test_nodes_sharing_a_key_file_publish_one_jwks_and_verify_each_others_webhoo
 
         body, headers = receiver.deliveries[0]
         assert headers["x-fal-webhook-request-id"] == request_id
-        assert _verifies(jwks_b, headers, body)
-        assert not _verifies(jwks_b, headers, body + b" ")
+        assert verifies_with_jwks(jwks_b, headers, body)
+        assert not verifies_with_jwks(jwks_b, headers, body + b" ")
     finally:
         receiver.close()
     # The provisioned key is only read: no node made one of its own.

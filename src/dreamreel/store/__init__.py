@@ -10,6 +10,10 @@ from dreamreel.core.jobstore import JobStore
 __all__ = ["JobStore", "open_store"]
 
 
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def open_store(url: str) -> JobStore:
     """Open the store a URL names (``sqlite:///path/to.db`` or ``postgresql://user@host/db``), its schema
     brought up to date. The drivers are imported only for the backend asked for."""
@@ -17,7 +21,7 @@ def open_store(url: str) -> JobStore:
         from dreamreel.store.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite:///"))
-    if url.startswith(("postgresql://", "postgres://")):
+    if _is_postgres(url):
         from dreamreel.store.postgres import PostgresStore
 
         return PostgresStore(url)
@@ -26,7 +30,7 @@ def open_store(url: str) -> JobStore:
 
 def upgrade_schema(url: str) -> str:
     """Bring the store a URL names up to date (what opening it does anyway); says what was done."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if _is_postgres(url):
         from dreamreel.store.postgres import migrate
 
         applied = migrate(url)

@@ -51,5 +51,5 @@ def copy_store(source: SQLJobStore, target: SQLJobStore, *, force: bool = False)
                 ).rowcount
                 copied[table] += inserted
                 skipped[table] += 1 - inserted
-        target._after_copy(dst)
+        target._after_copy(dst, TABLES)
     return CopyReport(copied=copied, skipped=skipped)

@@ -175,8 +175,10 @@ class PostgresStore(SQLJobStore):
 
     _read = _write
 
-    def _after_copy(self, conn: _QmarkConnection) -> None:  # type: ignore[override]
-        for table, column in (("generations", "seq"), ("events", "id"), ("outbox", "id")):
+    def _after_copy(  # type: ignore[override]
+        self, conn: _QmarkConnection, id_columns: tuple[tuple[str, str], ...],
+    ) -> None:
+        for table, column in id_columns:
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
                          f" COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)")
 

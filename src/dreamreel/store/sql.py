@@ -71,8 +71,9 @@ class SQLJobStore:
         """One transaction; committed when the block ends, rolled back if it raises."""
         raise NotImplementedError
 
-    def _after_copy(self, conn: Connection) -> None:
-        """After rows were inserted with their ids (``store/copy.py``): make new ids continue after them."""
+    def _after_copy(self, conn: Connection, id_columns: tuple[tuple[str, str], ...]) -> None:
+        """After rows were inserted with their ids (``store/copy.py``): make new values of each ``(table,
+        column)`` continue after them (SQLite's AUTOINCREMENT already does)."""
 
     def _wake_workers(self, conn: Connection) -> None:
         """Tell idle workers a job may be waiting (sent when the transaction commits); polling needs nothing."""

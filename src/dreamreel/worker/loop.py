@@ -139,7 +139,6 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker %s polling %s", self.worker_id, self.settings.resolved_database_url)
-        self.announce()
         while not self.stop_event.is_set() and not self.exit_when():
             if time.monotonic() - self._last_announce >= self.settings.heartbeat_seconds:
                 self.announce()  # idle: no job heartbeat says this worker is alive

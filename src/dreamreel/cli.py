@@ -1,4 +1,4 @@
-"""``dreamreel`` command line: serve, worker, generate, db upgrade, workers, build-tiny-model.
+"""``dreamreel`` command line: serve, worker, generate, db upgrade/copy, workers, keys, usage, build-tiny-model.
 
 Every flag has a ``DREAMREEL_*`` environment twin (see ``config.Settings``); flags win.
 Heavy imports (torch, uvicorn) happen inside the command that needs them.
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import get_args
 
+from dreamreel import accounts_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
 from dreamreel.core.request import DEFAULT_MODEL, PUBLIC_MODELS, DurationSeconds
@@ -98,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dreamreel.api.app import create_app
+    from dreamreel.api.server import edge_config
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +120,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("error: --tls-cert needs --tls-key", file=sys.stderr)
             return 2
         ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    # Header/body timeouts, the connection cap, the raised open-file limit (inherited by the workers started
+    # next) and the log's repeat throttle: api/server.py.
+    server = uvicorn.Server(edge_config(app, settings, log_level=args.log_level, **ssl))
     pool = WorkerPool(settings, settings.workers)
     pool.start()
     # uvicorn re-raises the SIGTERM it handled once it has shut down; with the default handler that kills this
@@ -125,10 +130,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # jobs back. A no-op handler lets the ``finally`` run.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, **ssl)
+        server.run()
     finally:
         pool.stop()
-    return 0
+    return 0 if server.started else 3  # 3: uvicorn's startup failure (e.g. the port is taken)
 
 
 # --- worker -----------------------------------------------------------------------------------
@@ -364,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--all", action="store_true",
                          help="include workers not seen within the lease (stopped or crashed)")
     workers.set_defaults(func=cmd_workers)
+
+    accounts_cli.add_parsers(sub, _add_common, _settings)
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
     tiny.add_argument("out_dir", type=Path, nargs="?", default=None,

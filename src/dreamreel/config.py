@@ -75,6 +75,54 @@ class Settings(BaseSettings):
     same file so a callback sent by one verifies against the JWKS of any; it is only read, never created,
     and an unusable file stops the server at startup. Unset: a key created once in ``<data_dir>/keys/``."""
 
+    secret_key_file: Path | None = None
+    """32+ random bytes every API node shares (``head -c 32 /dev/urandom > server.key``): the pepper that
+    API-key hashes are keyed with and the key that signs file URLs. Only read, never created, when set.
+    Unset: ``<data_dir>/keys/server.key``, created once (nodes sharing a data dir share it)."""
+    insecure_no_auth: bool = False
+    """Serve without any API key on a non-loopback address (every caller is the one local user)."""
+    key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    """How long an API node trusts a looked-up key: a revocation or limit change reaches every node within it."""
+    file_url_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=365 * 24 * 3600)
+    """Lifetime of the signed asset URLs the dialects return (``?exp=&sig=``)."""
+    min_free_disk_bytes: int = Field(default=1024**3, ge=0)
+    """No new job is accepted (503 + Retry-After) while the output volume has less free space than this."""
+
+    # --- HTTP edge: connection guards ---
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """A connection's request line and headers must all arrive within this long of it opening (or of its next
+    request's first byte on a kept-alive connection); else it is closed (with a 408 if a request had begun)."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """A request body that makes no progress for this long (no byte arrives) has its connection closed."""
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """Open client connections one API process keeps; one more is answered 503 and closed at once. Held well
+    under the process's open-file limit (raised to its hard limit at start), which also bounds it."""
+    log_repeat_limit: int = Field(default=5, ge=1, le=10_000)
+    """The same warning or error (same logger and message template) is written at most this often per
+    ``log_repeat_window_seconds``; the rest are counted and reported in one ``suppressed N`` line."""
+    log_repeat_window_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    # --- uploads, webhooks, retention ---
+    max_image_pixels: int = Field(default=4096 * 4096, ge=1, le=8192 * 8192)
+    """Largest keyframe image (width x height) accepted, read from its header before any decoding: a larger one
+    is refused by ``POST /uploads`` (413) and fails its job (``input``). 16.8 MP holds a 4k frame."""
+    image_decode_concurrency: int = Field(default=2, ge=1, le=64)
+    """Uploads decoded at once by one API process (each up to ``max_image_pixels`` x 4 bytes); others wait."""
+    upload_max_count: int = Field(default=100, ge=1)
+    """Uploads one key may hold at a time; one more is a 413 until it deletes some (``DELETE /uploads/{id}``)."""
+    upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    """Total bytes of the uploads one key may hold at a time."""
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    """Callback destinations (scheme://host:port) posted to at once; each one gets one request at a time."""
+    retention_days: float | None = Field(default=None, gt=0)
+    """Generations finished longer ago than this are deleted with their files, and uploads older than this
+    (their ledger entries stay). Unset: kept forever. Applied hourly by every API process and by
+    ``dreamreel retention``."""
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often an API process applies ``retention_days``."""
+
+    # --- worker guards ---
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'dreamreel.db'}"

@@ -6,24 +6,29 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 class Receiver:
-    """A loopback HTTP endpoint that records POSTed JSON, failing the first ``fail_first`` calls."""
+    """A loopback HTTP endpoint that records POSTed JSON, failing the first ``fail_first`` calls; with
+    ``delay_s``, each request is answered that much later (a slow tenant's receiver)."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delay_s: float = 0.0) -> None:
         self.bodies: list[dict] = []
         self.deliveries: list[tuple[bytes, dict[str, str]]] = []
         """Accepted deliveries: raw body and lower-cased headers."""
+        self.arrived_at: list[float] = []
+        """``time.time()`` at which each accepted delivery's body had been read (before any delay)."""
         self.calls = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers["content-length"]))
+                arrived = time.time()
                 receiver.calls += 1
                 if receiver.calls <= fail_first:
                     self.send_response(503)
@@ -31,6 +36,8 @@ class Receiver:
                     return
                 receiver.bodies.append(json.loads(body))
                 receiver.deliveries.append((body, {k.lower(): v for k, v in self.headers.items()}))
+                receiver.arrived_at.append(arrived)
+                time.sleep(delay_s)
                 self.send_response(200)
                 self.end_headers()
 

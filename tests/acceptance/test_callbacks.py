@@ -19,7 +19,8 @@ def test_callback_receives_dreaming_then_completed(server: ServerProcess) -> Non
         assert states == ["dreaming", "completed"], states
         completed = receiver.bodies[-1]
         assert completed["id"] == created["id"]
-        assert completed["assets"]["video"].endswith("video.mp4")
+        assert completed["assets"]["video"].split("?")[0].endswith("video.mp4")  # then ?exp=&sig=
+        assert httpx.get(completed["assets"]["video"]).status_code == 200  # the signed URL, no headers
         assert completed["request"]["callback_url"] == receiver.url
     finally:
         receiver.close()

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from dreamreel.api.deps import AppSettings, Service
+from dreamreel.api.schema import DetailError, WorkerList, error_responses
 from dreamreel.core.errors import NotFound, Unauthorized
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -33,7 +34,7 @@ def require_admin(request: Request, settings: AppSettings) -> None:
 Admin = Annotated[None, Depends(require_admin)]
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=WorkerList, responses=error_responses(DetailError))
 def list_workers(_: Admin, service: Service, settings: AppSettings) -> dict[str, Any]:
     """Every announced worker, newest heartbeat first; ``alive``: seen within ``lease_seconds``."""
     workers = service.store.list_workers()

@@ -15,12 +15,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamreel import __version__
 from dreamreel.api import admin, downloads, uploads
+from dreamreel.api.admission import AdmissionMiddleware
 from dreamreel.api.dialects import DIALECTS
 from dreamreel.api.errors import describe_validation_error
+from dreamreel.api.exposure import check_exposure
+from dreamreel.api.keyring import KeyRing
+from dreamreel.api.origin import CrossSiteGuard
+from dreamreel.api.schema import DetailError, Health, Jwks, error_responses
+from dreamreel.api.server_secret import API_KEY_PEPPER, derive_key, load_server_secret
 from dreamreel.api.signing import KeyFileError, WebhookSigner, load_key, load_or_create_key
+from dreamreel.api.urls import FileUrls
 from dreamreel.api.webhooks import WebhookDispatcher
 from dreamreel.config import SettingError, Settings
-from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound, StoreUnavailable
+from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
 from dreamreel.core.service import GenerationService
 from dreamreel.engine.registry import specs_from_settings
 from dreamreel.files import LocalFiles
@@ -34,8 +41,9 @@ def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
                      if request.url.path.startswith(dialect.path_prefixes)), None)
     if response is None:
         response = JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
-    if isinstance(exc, StoreUnavailable):
-        response.headers["Retry-After"] = str(exc.retry_after_s)
+    retry_after_s = getattr(exc, "retry_after_s", None)  # 429, 503: when trying again can succeed
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
     return response
 
 
@@ -55,7 +63,8 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     signer = webhook_signer(settings)  # first: a bad key file stops startup before anything is opened
     store = open_store(settings.resolved_database_url)
     files = LocalFiles(settings.resolved_storage_dir)
-    dispatcher = WebhookDispatcher(store, settings, signer)
+    file_urls = FileUrls.from_settings(settings)  # signed asset URLs on the public URL, never the Host header
+    dispatcher = WebhookDispatcher(store, settings, signer, file_urls)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +83,16 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.state.service = GenerationService(store, files, families=families,
                                           allow_private_urls=settings.allow_private_urls)
     app.state.files = files
-    app.state.public_url = settings.public_url
+    app.state.file_urls = file_urls
+    keyring = KeyRing(store, derive_key(load_server_secret(settings), API_KEY_PEPPER), settings.api_keys,
+                      settings.key_cache_seconds)
+    check_exposure(settings, keyring)
+    app.state.keyring = keyring
+    app.add_middleware(AdmissionMiddleware, keyring=keyring, store=store, storage_dir=settings.resolved_storage_dir,
+                       min_free_bytes=settings.min_free_disk_bytes, max_body_bytes=settings.max_body_bytes,
+                       render_error=render_error)
+    # Outermost (added last): a cross-site browser POST is refused before admission reads or counts it.
+    app.add_middleware(CrossSiteGuard, public_url=settings.resolved_public_url, render_error=render_error)
 
     @app.exception_handler(DreamreelError)
     async def _dreamreel_error(request: Request, exc: DreamreelError) -> JSONResponse:
@@ -102,11 +120,11 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
         log.exception("unhandled error on %s", request.url.path)
         return render_error(request, DreamreelError("internal error"))
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health, responses=error_responses(DetailError))
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/.well-known/jwks.json", tags=["webhooks"])
+    @app.get("/.well-known/jwks.json", tags=["webhooks"], response_model=Jwks, responses=error_responses(DetailError))
     def jwks() -> dict[str, list[dict[str, str]]]:
         """Public key(s) that verify this server's signed (fal-style) webhooks."""
         return signer.jwks()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from dreamreel.api.keyring import Caller
 from dreamreel.config import Settings
-from dreamreel.core.errors import PayloadTooLarge, Unauthorized
+from dreamreel.core.errors import PayloadTooLarge
 from dreamreel.core.service import GenerationService
-
-LOCAL_OWNER = "local"
-"""Owner of every generation when the server runs without API keys (one trusted user)."""
 
 
 def get_service(request: Request) -> GenerationService:
@@ -24,23 +20,18 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _token_from(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() in ("bearer", "key") and token.strip():
-        return token.strip()
-    return None
+def get_caller(request: Request) -> Caller:
+    """Who is calling (``api/keyring.py``); resolved once per request (the admission middleware may have)."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        caller = request.app.state.keyring.resolve(request.headers.get("authorization"))
+        request.state.caller = caller
+    return caller
 
 
-def get_owner(request: Request) -> str:
-    """Who is calling: an opaque id derived from their key, so generations stay per-key."""
-    settings: Settings = request.app.state.settings
-    if not settings.api_keys:
-        return LOCAL_OWNER
-    token = _token_from(request)
-    if token is None or not any(hmac.compare_digest(token, key) for key in settings.api_keys):
-        raise Unauthorized("missing or invalid API key (send Authorization: Bearer <key>)")
-    return "key-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+def get_owner(caller: Annotated[Caller, Depends(get_caller)]) -> str:
+    """The owner id the caller's generations, uploads and ledger entries carry."""
+    return caller.owner
 
 
 async def read_body(request: Request) -> bytes:
@@ -59,5 +50,6 @@ async def read_body(request: Request) -> bytes:
 
 Service = Annotated[GenerationService, Depends(get_service)]
 Owner = Annotated[str, Depends(get_owner)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 Body = Annotated[bytes, Depends(read_body)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

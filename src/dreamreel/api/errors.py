@@ -44,6 +44,10 @@ def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise body_error(f"invalid JSON ({exc})", "json_invalid") from None
+    except RecursionError:  # hostile nesting: the C scanner stops at the interpreter's recursion limit
+        raise body_error("invalid JSON (nested too deeply)", "json_invalid") from None
+    except ValueError:  # an integer past Python's int-string conversion limit (4300 digits)
+        raise body_error("invalid JSON (a number has too many digits)", "json_invalid") from None
     if not isinstance(data, dict):
         raise body_error("a JSON object is required", "dict_type")
     try:

@@ -62,3 +62,35 @@ class PayloadTooLarge(DreamreelError):
     """The request body is larger than this server accepts."""
 
     status_code = 413
+
+
+class TooManyRequests(DreamreelError):
+    """A per-key limit is reached (requests per minute, queued generations, uploads); retry later."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class InsufficientCredits(DreamreelError):
+    """The key's balance, less what its running work has reserved, is below this request's cost."""
+
+    status_code = 402
+
+
+class ServiceBusy(DreamreelError):
+    """The server cannot take new work right now (e.g. its output volume is nearly full); retry later."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after_s: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Forbidden(DreamreelError):
+    """The caller may not do this (an operator route with a client key, a cross-site browser request)."""
+
+    status_code = 403

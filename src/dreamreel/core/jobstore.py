@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from dreamreel.core.accounts import ApiKey, Balance, LedgerEntry, StoredResponse
 from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, VideoInfo
 
@@ -192,6 +193,61 @@ class JobStore(Protocol):
         """Remove a worker's row (a clean shutdown); nothing happens when there is none."""
         ...
 
+    # --- accounts (core.accounts) -----------------------------------------------------------
+    def create_key(self, key: ApiKey) -> ApiKey:
+        """Store a new key; a name already taken is a ``Conflict``."""
+        ...
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not."""
+        ...
+
+    def find_key(self, name_or_id: str) -> ApiKey | None:
+        """The key with this name or id."""
+        ...
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, oldest first, revoked ones included."""
+        ...
+
+    def update_key(self, key_id: str, *, admin: bool | None = None, revoked_at: float | None = None,
+                   limits: dict[str, int | None] | None = None) -> ApiKey | None:
+        """Set the named limits (None lifts one), the admin flag, or revoke (the first revocation time is
+        kept); returns the key after the change, or None when there is no such key."""
+        ...
+
+    def balance(self, owner: str) -> Balance:
+        """The owner's credits (its key's; None: unlimited), spent (charged) and held (reserved)."""
+        ...
+
+    def ledger(self, owner: str | None = None, since: float = 0.0) -> list[LedgerEntry]:
+        """Ledger entries from ``since`` on, in the order written; kept after their generations are gone.
+
+        ``create`` reserves a generation's cost in its own transaction and refuses (nothing written) when
+        the owner's key is at ``max_queued`` (``TooManyRequests``) or cannot afford it
+        (``InsufficientCredits``); every ending transition releases the reservation and a completion
+        charges the delivered clip, each at most once per generation."""
+        ...
+
+    def charged(self, generation_id: str) -> int | None:
+        """Milli-units charged for a completed generation; None otherwise."""
+        ...
+
+    def count_request(self, owner: str, now: float | None = None) -> tuple[int, float]:
+        """Count one creating request in the owner's current one-minute window: (count including this
+        one, seconds left in the window). Every node counts in the same row."""
+        ...
+
+    def begin_idempotent(self, owner: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """None: first use, now recorded in progress (run the request, then :meth:`finish_idempotent`).
+        A stored response: replay it. Another fingerprint under the key: ``InvalidRequest``; the first
+        still in progress: ``Conflict``. Records last 24 h."""
+        ...
+
+    def finish_idempotent(self, owner: str, key: str, response: StoredResponse | None) -> None:
+        """Store the first response for replays, or forget the key (None) so a retry runs anew."""
+        ...
+
     # --- webhook outbox -------------------------------------------------------------------
     def claim_deliveries(self, limit: int, lease_s: float) -> list[Delivery]:
         """Take up to ``limit`` due deliveries, oldest first, at most the earliest unfinished one per
@@ -208,4 +264,21 @@ class JobStore(Protocol):
 
     def close(self) -> None:
         """Release connections and pools."""
+        ...
+
+    # --- retention; handing deliveries back -----------------------------------------------
+    def finished_before(self, cutoff: float, limit: int) -> list[Generation]:
+        """Up to ``limit`` generations that finished (``completed``, ``failed``, ``cancelled``) before
+        ``cutoff`` (Unix time), oldest first, deleted ones included (their rows still exist)."""
+        ...
+
+    def purge_generations(self, generation_ids: list[str]) -> list[str]:
+        """Remove the rows of these generations for good, with their events and outbox rows, in one
+        transaction; an id that is not finished is skipped. Metering (ledger) rows are kept: they outlive
+        the generations they bill. Returns the ids removed. Files are the caller's to delete."""
+        ...
+
+    def defer_deliveries(self, delivery_ids: list[int], retry_at: float) -> None:
+        """Hand claimed, unsent deliveries back to the outbox, due again at ``retry_at``, without counting
+        the claim as an attempt (the dispatcher had no free lane for their destination)."""
         ...

@@ -46,6 +46,15 @@ class Resolution(StrEnum):
         return {"540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}[self.value]
 
 
+def delivered_size(aspect: AspectRatio, resolution: Resolution) -> tuple[int, int]:
+    """Exact delivered (width, height): the short side is the resolution's, the long side follows the aspect,
+    both even (yuv420p); e.g. 16:9 540p -> 960x540, 9:16 4k -> 2160x3840."""
+    a, b = aspect.ratio
+    short = resolution.short_side
+    long = max(2, round(short * max(a, b) / min(a, b) / 2) * 2)
+    return (long, short) if a >= b else (short, long)
+
+
 ModelName = Literal["ray-2", "ray-flash-2"]
 """The public model names, the one place they are spelled; every dialect maps its own model id onto one."""
 

@@ -21,9 +21,12 @@ from dreamreel.core.errors import Conflict, InvalidRequest, NotFound, NotSupport
 from dreamreel.core.filestore import FileStore
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.jobstore import Event, JobStore
+from dreamreel.core.metering import MILLI_PER_UNIT, units
 from dreamreel.core.request import GenerationRequest, Resolution
 
 MAX_PAGE = 1000
+UNLIMITED_CREDITS = 1_000_000
+"""The balance (units) reported to a key with no credit limit, less what it spent: Luma's SDK wants a number."""
 
 
 class GenerationService:
@@ -109,6 +112,17 @@ class GenerationService:
     def cancel(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.get(generation_id, owner=owner)
         return self.store.request_cancel(generation.id) or generation
+
+    def charged(self, generation: Generation) -> int | None:
+        """Milli-units the ledger charged for this generation (None until it completed)."""
+        return self.store.charged(generation.id) if generation.state is State.COMPLETED else None
+
+    def credit_balance(self, owner: str) -> float:
+        """What the owner may still spend, in units; an owner without a credit limit starts from
+        :data:`UNLIMITED_CREDITS`."""
+        balance = self.store.balance(owner)
+        credits = balance.credits if balance.credits is not None else UNLIMITED_CREDITS * MILLI_PER_UNIT
+        return units(credits - balance.spent - balance.held)
 
     def queue_position(self, generation_id: str) -> int | None:
         return self.store.queue_position(generation_id)

@@ -23,7 +23,7 @@ from dreamreel.core.conditioning import UPLOAD_SCHEME
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.plan import Condition, Plan
 from dreamreel.media.clip import sample_clip
-from dreamreel.media.images import ImageError, decode_image, fit_to_aspect
+from dreamreel.media.images import DEFAULT_MAX_PIXELS, ImageError, decode_image, fit_to_aspect
 from dreamreel.net.fetch import FetchError, load_image_source
 
 FIT_MODE = "crop"
@@ -55,9 +55,14 @@ class ImageSources:
     are refused, as they exist only on a server. Make one per job: fetched bytes and fitted pictures are
     cached for the job's life. Subclasses supply :meth:`image_bytes` and :meth:`source_path` from elsewhere."""
 
-    def __init__(self, *, allow_private_urls: bool = False, fetch_timeout_s: float = 15.0) -> None:
+    def __init__(
+        self, *, allow_private_urls: bool = False, fetch_timeout_s: float = 15.0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         self.allow_private_urls = allow_private_urls
         self.fetch_timeout_s = fetch_timeout_s
+        self.max_pixels = max_pixels
+        """Images declaring more pixels than this are refused from their header, before decoding."""
         self._fetched: dict[str, bytes] = {}
         self._images: dict[str, np.ndarray] = {}
 
@@ -77,11 +82,11 @@ class ImageSources:
         key = f"{slot}:{width}x{height}"
         if key not in self._images:
             # Fetched once (both sizes then show the same picture, and the URL is not asked twice); the bytes are
-            # kept rather than the decoded picture, whose size only the 40 MP cap bounds.
+            # kept rather than the decoded picture, whose size only the max_pixels cap bounds.
             if slot not in self._fetched:
                 self._fetched[slot] = self.image_bytes(keyframe.url, slot)
             try:
-                picture = decode_image(self._fetched[slot])
+                picture = decode_image(self._fetched[slot], max_pixels=self.max_pixels)
             except ImageError as exc:
                 raise InputError(f"keyframes.{slot}: not a usable image ({exc})") from None
             self._images[key] = fit_to_aspect(picture, width, height, FIT_MODE)

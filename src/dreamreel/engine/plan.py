@@ -37,7 +37,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dreamreel.core.concepts import model_prompt, requested_camera
-from dreamreel.core.request import AspectRatio, GenerationKeyframe, GenerationRequest, ImageKeyframe, Resolution
+from dreamreel.core.request import (
+    AspectRatio,
+    GenerationKeyframe,
+    GenerationRequest,
+    ImageKeyframe,
+    Resolution,
+    delivered_size,
+)
 from dreamreel.media.camera import shows_whole_frame
 
 
@@ -159,8 +166,8 @@ def frame_size(aspect: AspectRatio, short_side: int, multiple: int = 2) -> tuple
 
 
 def output_size(aspect: AspectRatio, resolution: Resolution) -> tuple[int, int]:
-    """Exact delivered size: e.g. 16:9 540p -> 960x540, 9:16 4k -> 2160x3840 (even, for yuv420p)."""
-    return frame_size(aspect, resolution.short_side, 2)
+    """Exact delivered size (``core.request.delivered_size``: what metering bills too)."""
+    return delivered_size(aspect, resolution)
 
 
 def native_frame_count(duration_s: int, grid: NativeGrid) -> int:

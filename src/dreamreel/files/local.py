@@ -1,13 +1,24 @@
-"""A local directory of generated files, addressed by keys like ``generations/<id>/video.mp4``."""
+"""A local directory of generated files, addressed by keys like ``generations/<id>/video.mp4``.
+
+Uploads live in ``uploads/<owner>/<id>``: the directory listing *is* the upload index (count, bytes, age for
+the quota and for retention), so API nodes sharing the directory share it with no table to keep in step.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from dreamreel.core.filestore import UploadInfo, UploadQuota, UploadQuotaExceeded
+
 _UPLOAD_ID = re.compile(r"^[a-f0-9]{32}$")
+_OWNER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.:-]+)*$")
 
@@ -40,23 +51,72 @@ class LocalFiles:
     def delete_generation(self, generation_id: str) -> None:
         shutil.rmtree(self.root / "generations" / generation_id, ignore_errors=True)
 
+    def generation_bytes(self, generation_id: str) -> int:
+        folder = self.root / "generations" / generation_id
+        return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
+
     def _upload_path(self, owner: str, upload_id: str) -> Path | None:
         """Uploads live per owner, so one caller can never reference another's (ids are also random)."""
-        if not _UPLOAD_ID.match(upload_id) or not re.match(r"^[A-Za-z0-9_-]{1,64}$", owner):
+        if not _UPLOAD_ID.match(upload_id) or not _OWNER.match(owner):
             return None
         return self.root / "uploads" / owner / upload_id
 
-    def save_upload(self, owner: str, data: bytes) -> str:
-        """Store an uploaded keyframe image; returns its id (``upload:<id>`` in keyframe URLs)."""
+    @contextmanager
+    def _owner_lock(self, folder: Path) -> Iterator[None]:
+        """An exclusive lock on one owner's upload folder (``flock``: every process on this machine), so a
+        quota check and the write it allows happen as one step."""
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def save_upload(self, owner: str, data: bytes, quota: UploadQuota | None = None) -> str:
+        """Store an uploaded keyframe image; returns its id (``upload:<id>`` in keyframe URLs). With a
+        ``quota``, refuses (:class:`UploadQuotaExceeded`) when the owner would hold too many or too many bytes."""
         upload_id = secrets.token_hex(16)
         path = self._upload_path(owner, upload_id)
         if path is None:
             raise ValueError(f"unusable owner id {owner!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{upload_id}.part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with self._owner_lock(path.parent):
+            if quota is not None:
+                _check_quota(self.list_uploads(owner), len(data), quota)
+            tmp = path.with_name(f".{upload_id}.part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
         return upload_id
+
+    def list_uploads(self, owner: str | None = None) -> list[UploadInfo]:
+        base = self.root / "uploads"
+        if owner is not None and not _OWNER.match(owner):
+            return []
+        folders = [base / owner] if owner is not None else (sorted(base.iterdir()) if base.is_dir() else [])
+        found = []
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                if not _UPLOAD_ID.match(entry.name):
+                    continue  # the lock file, a write in progress (".<id>.part")
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:  # deleted while we listed
+                    continue
+                found.append(UploadInfo(id=entry.name, owner=folder.name, bytes=stat.st_size,
+                                        created_at=stat.st_mtime))
+        return sorted(found, key=lambda info: (info.created_at, info.id))
+
+    def delete_upload(self, owner: str, upload_id: str) -> bool:
+        path = self._upload_path(owner, upload_id)
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def upload_bytes(self, owner: str, upload_id: str) -> bytes | None:
         path = self._upload_path(owner, upload_id)
@@ -65,3 +125,18 @@ class LocalFiles:
     def upload_exists(self, owner: str, upload_id: str) -> bool:
         path = self._upload_path(owner, upload_id)
         return path is not None and path.is_file()
+
+
+def _check_quota(held: list[UploadInfo], size: int, quota: UploadQuota) -> None:
+    """Refuse an upload of ``size`` bytes that would take the owner past ``quota``, saying which limit."""
+    held_bytes = sum(info.bytes for info in held)
+    if len(held) + 1 > quota.max_count:
+        raise UploadQuotaExceeded(
+            f"upload quota exceeded: this key holds {len(held)} of its {quota.max_count} uploads; "
+            "delete some (DELETE /uploads/{id}) to upload more"
+        )
+    if held_bytes + size > quota.max_bytes:
+        raise UploadQuotaExceeded(
+            f"upload quota exceeded: this key holds {held_bytes} bytes of uploads and this one is {size} bytes, "
+            f"over its {quota.max_bytes}-byte limit; delete some (DELETE /uploads/{{id}}) to upload more"
+        )

@@ -1,13 +1,17 @@
 """Turn untrusted keyframe bytes into a clean RGB frame of exactly the generation's size.
 
 Decoding is where a hostile image does damage (a 100000x100000 PNG is a few hundred bytes and ~30 GB of
-pixels), so :func:`decode_image` reads only the header first, refuses what is too big or of an unexpected
-format, and only then decodes. :func:`fit_to_aspect` then maps the keyframe onto the output frame.
+pixels; eight 128 KB PNGs of 6500x6000 are 3 GB), so every entry point here reads only the header first and
+refuses what is too big (:class:`ImageTooLarge`) or of an unexpected format before a pixel is decoded:
+:func:`read_header` stops there, :func:`check_decodes` then decodes once in the image's own mode and drops
+the pixels (the API's check of an upload), :func:`decode_image` gives the upright RGB picture (the worker).
+:func:`fit_to_aspect` then maps the keyframe onto the output frame.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -17,7 +21,13 @@ from PIL import Image, ImageOps
 #: no product benefit, so Pillow is not even allowed to try those decoders.
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = 4096 * 4096
+"""16.8 MP: a 4k keyframe fits (3840x2160 is 8.3 MP); decoded as RGBA it is 67 MB. The ``max_image_pixels``
+setting overrides it, up to :data:`HARD_MAX_PIXELS`."""
+
+HARD_MAX_PIXELS = 8192 * 8192
+"""Pillow's own decompression-bomb limit, set explicitly below: it warns above this and refuses twice this
+in ``Image.open`` itself, a second line of defence should a caller pass a larger ``max_pixels``."""
 
 #: Transparent pixels are composited onto mid-grey. Our decision: the model sees pixels scaled to [-1, 1], where
 #: 128 is ~0, so transparent regions add neither a bright nor a dark bias to the generated clip's exposure
@@ -27,14 +37,25 @@ ALPHA_BACKGROUND = (128, 128, 128)
 #: Letterbox bars in "pad" mode are black, the video convention a model has seen in its training data.
 PAD_COLOUR = (0, 0, 0)
 
-# Pillow's own decompression-bomb check is the second line of defence behind max_pixels; if something in the
-# process switched it off (``MAX_IMAGE_PIXELS = None``), switch it back on at Pillow's default.
-if Image.MAX_IMAGE_PIXELS is None:
-    Image.MAX_IMAGE_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
+# Set, not trusted to be Pillow's default: something else in the process may have changed or disabled it.
+Image.MAX_IMAGE_PIXELS = HARD_MAX_PIXELS
 
 
 class ImageError(ValueError):
     """The bytes are not an acceptable keyframe image (unknown format, too large, corrupt)."""
+
+
+class ImageTooLarge(ImageError):
+    """The header declares more pixels than allowed; nothing was decoded."""
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says: its format and size (as stored, before any EXIF rotation)."""
+
+    format: str
+    width: int
+    height: int
 
 
 def _open_header(data: bytes) -> Image.Image:
@@ -42,9 +63,62 @@ def _open_header(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"image refused as a decompression bomb: {exc}") from None
+        raise ImageTooLarge(f"image refused as a decompression bomb: {exc}") from None
     except Exception as exc:  # hostile headers trip assorted parser errors; all mean "not an image"
         raise ImageError(f"not a {'/'.join(ALLOWED_FORMATS)} image ({type(exc).__name__})") from None
+
+
+def _checked_open(data: bytes, max_pixels: int) -> tuple[Image.Image, ImageHeader]:
+    """The lazily opened image and its header, refused before decoding when unacceptable."""
+    if not data:
+        raise ImageError("empty image data")
+    image = _open_header(data)
+    width, height = image.size
+    if image.format not in ALLOWED_FORMATS:
+        raise ImageError(f"image format {image.format!r} is not accepted; use {', '.join(ALLOWED_FORMATS)}")
+    if width < 1 or height < 1:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} = {width * height} pixels, over the {max_pixels}-pixel limit"
+        )
+    return image, ImageHeader(image.format, width, height)
+
+
+def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader:
+    """Format and size from the header alone; raises :class:`ImageTooLarge` / :class:`ImageError` without
+    decoding any pixels, so it is cheap enough to run on every request before anything is queued."""
+    return _checked_open(data, max_pixels)[1]
+
+
+def _load(image: Image.Image) -> None:
+    try:
+        image.seek(0)
+        image.load()
+    except Exception as exc:  # truncated/corrupt streams raise OSError, SyntaxError, struct.error ...
+        raise ImageError(f"corrupt {image.format} image: {exc}") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF must not reject an otherwise valid picture
+        return image
+    return upright if upright is not None else image
+
+
+def check_decodes(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """Decode once in the image's own mode (no RGB copy, no rotation) to prove the pixels are readable, and
+    return the upright ``(width, height)``. Peak memory is one decoded frame, at most ``max_pixels`` x 4
+    bytes; the caller bounds how many run at once."""
+    image, header = _checked_open(data, max_pixels)
+    _load(image)
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: decode_image ignores it too
+        orientation = 1
+    rotated = orientation in (5, 6, 7, 8)
+    return (header.height, header.width) if rotated else (header.width, header.height)
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -62,26 +136,9 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     Animated GIF/WEBP yield their first frame. EXIF orientation is applied (phones store portrait shots as
     rotated landscape); unreadable EXIF is ignored rather than fatal, since the pixels are still fine.
     """
-    if not data:
-        raise ImageError("empty image data")
-    image = _open_header(data)
-    width, height = image.size
-    if image.format not in ALLOWED_FORMATS:
-        raise ImageError(f"image format {image.format!r} is not accepted; use {', '.join(ALLOWED_FORMATS)}")
-    if width < 1 or height < 1:
-        raise ImageError(f"image has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageError(f"image is {width}x{height} = {width * height} pixels, over the {max_pixels}-pixel limit")
-    try:
-        image.seek(0)
-        image.load()
-    except Exception as exc:  # truncated/corrupt streams raise OSError, SyntaxError, struct.error ...
-        raise ImageError(f"corrupt {image.format} image: {exc}") from None
-    try:
-        upright = ImageOps.exif_transpose(image)
-    except Exception:  # malformed EXIF must not reject an otherwise valid picture
-        upright = image
-    return _flatten(upright if upright is not None else image)
+    image, _ = _checked_open(data, max_pixels)
+    _load(image)
+    return _flatten(_upright(image))
 
 
 def fit_to_aspect(image: Image.Image, width: int, height: int, mode: Literal["crop", "pad"] = "crop") -> np.ndarray:

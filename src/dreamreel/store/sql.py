@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from dreamreel.core.failures import CANCELLED_REASON, REQUEST_TIMEOUT_REASON, FailureCode
 from dreamreel.core.generation import Assets, Generation, State, VideoInfo
 from dreamreel.core.jobstore import MAX_ATTEMPTS, Delivery, Event, Heartbeat, WorkerInfo
+from dreamreel.store.accounts import AccountVerbs, admit, settle
 from dreamreel.store.codec import (
     generation_from_row,
     generation_to_row,
@@ -54,7 +55,7 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Any = ()) -> Cursor: ...
 
 
-class SQLJobStore:
+class SQLJobStore(AccountVerbs):
     """``core.jobstore.JobStore`` over SQL; a subclass provides :meth:`_read`, :meth:`_write` and the fragments."""
 
     FOR_UPDATE = ""
@@ -117,6 +118,7 @@ class SQLJobStore:
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._write() as conn:
+            admit(conn, generation, self.FOR_UPDATE)
             conn.execute(f"INSERT INTO generations ({names}) VALUES ({marks})", tuple(row.values()))
             self._event(conn, generation.id, "INFO", "Request accepted and queued")
             self._wake_workers(conn)
@@ -177,6 +179,7 @@ class SQLJobStore:
             (now, now, FailureCode.CANCELLED.value, CANCELLED_REASON, generation_id),
         )
         self._event(conn, generation_id, "INFO", message)
+        settle(conn, COLUMNS, generation_id, now)
         self._notify(conn, generation_id, now)
 
     def request_cancel(self, generation_id: str) -> Generation | None:
@@ -248,6 +251,7 @@ class SQLJobStore:
             " updated_at = ?, failure_code = ?, failure_reason = ? WHERE id = ?",
             (state.value, now, now, code.value, reason, generation_id),
         )
+        settle(conn, COLUMNS, generation_id, now)
         self._notify(conn, generation_id, now)
 
     def housekeep(self) -> None:
@@ -256,16 +260,14 @@ class SQLJobStore:
         with self._write() as conn:
             self._reclaim_lapsed(conn, now)
             self._expire_deadlines(conn, now)
+            self._prune_accounts(conn, now)
 
     def claim(self, worker_id: str, lease_s: float) -> Generation | None:
         now = time.time()
         with self._write() as conn:
             self._reclaim_lapsed(conn, now)
             self._expire_deadlines(conn, now)
-            row = conn.execute(
-                "SELECT id FROM generations WHERE state = 'queued' AND deleted = 0 ORDER BY priority DESC, seq LIMIT 1"
-                + self.SKIP_LOCKED
-            ).fetchone()
+            row = self._next_job(conn)
             if row is None:
                 return None
             conn.execute(
@@ -280,6 +282,36 @@ class SQLJobStore:
             assert claimed is not None
             self._enqueue_callback(conn, claimed, now)
             return claimed
+
+    def _next_job(self, conn: Connection) -> Any:
+        """The job to run next, fairly across owners: the highest priority first; among owners with that
+        priority queued, the one with the fewest jobs running, then the one whose last job started longest
+        ago (round-robin), then the one waiting longest, so one key's 500 queued jobs never put another key's next job behind them all.
+        Within an owner, oldest first. An owner at its key's ``concurrency`` is passed over until one of its
+        running jobs ends; its key row is locked while counting, so workers on several machines cannot
+        both take its last free slot."""
+        owners = conn.execute(
+            "SELECT q.owner, MAX(q.priority) AS top, MIN(q.seq) AS first_seq,"
+            " (SELECT COUNT(*) FROM generations r WHERE r.owner = q.owner AND r.state = 'running') AS running,"
+            " (SELECT MAX(r.started_at) FROM generations r WHERE r.owner = q.owner) AS last_start,"
+            " (SELECT k.concurrency FROM api_keys k WHERE k.owner = q.owner) AS concurrency"
+            " FROM generations q WHERE q.state = 'queued' AND q.deleted = 0 GROUP BY q.owner"
+        ).fetchall()
+        for owner in sorted(owners, key=lambda o: (-o["top"], o["running"], o["last_start"] or 0.0, o["first_seq"])):
+            if owner["concurrency"] is not None:
+                conn.execute("SELECT key_id FROM api_keys WHERE owner = ?" + self.FOR_UPDATE, (owner["owner"],))
+                running = conn.execute(
+                    "SELECT COUNT(*) AS n FROM generations WHERE owner = ? AND state = 'running'", (owner["owner"],)
+                ).fetchone()["n"]
+                if running >= owner["concurrency"]:
+                    continue
+            row = conn.execute(
+                "SELECT id FROM generations WHERE owner = ? AND state = 'queued' AND deleted = 0"
+                " ORDER BY priority DESC, seq LIMIT 1" + self.SKIP_LOCKED, (owner["owner"],)
+            ).fetchone()
+            if row is not None:
+                return row
+        return None
 
     def heartbeat(self, generation_id: str, worker_id: str, lease_s: float) -> Heartbeat:
         now = time.time()
@@ -349,6 +381,7 @@ class SQLJobStore:
             ).rowcount
             if changed != 1:
                 return False
+            settle(conn, COLUMNS, generation_id, now)
             self._notify(conn, generation_id, now)
             return True
 
@@ -451,3 +484,46 @@ class SQLJobStore:
 
     def close(self) -> None:
         """Release connections (a backend with a pool overrides this)."""
+
+    # --- retention; handing deliveries back (appended: see core.jobstore) ---------------------
+    def finished_before(self, cutoff: float, limit: int) -> list[Generation]:
+        """Finished generations (deleted ones included) with ``finished_at`` before ``cutoff``, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM generations WHERE state IN ('completed', 'failed', 'cancelled')"
+                " AND finished_at < ? ORDER BY finished_at, seq LIMIT ?",
+                (cutoff, limit),
+            ).fetchall()
+        return [generation_from_row(dict(row)) for row in rows]
+
+    def purge_generations(self, generation_ids: list[str]) -> list[str]:
+        """Remove finished generations' rows for good, with their events and outbox rows; a generation not
+        finished is left alone. Ledger rows are not touched. Returns the ids removed."""
+        if not generation_ids:
+            return []
+        marks = ", ".join("?" for _ in generation_ids)
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM generations WHERE id IN ({marks})"
+                " AND state IN ('completed', 'failed', 'cancelled')" + self.FOR_UPDATE,
+                tuple(generation_ids),
+            ).fetchall()
+            doomed = [row["id"] for row in rows]
+            if doomed:
+                marks = ", ".join("?" for _ in doomed)
+                for table, column in (("events", "generation_id"), ("outbox", "generation_id"),
+                                      ("generations", "id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", tuple(doomed))
+        return doomed
+
+    def defer_deliveries(self, delivery_ids: list[int], retry_at: float) -> None:
+        """Hand claimed deliveries back unsent, due again at ``retry_at``; the claim's attempt is not counted."""
+        if not delivery_ids:
+            return
+        marks = ", ".join("?" for _ in delivery_ids)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1"
+                f" ELSE 0 END WHERE id IN ({marks}) AND delivered_at IS NULL AND abandoned = 0",
+                (retry_at, *delivery_ids),
+            )

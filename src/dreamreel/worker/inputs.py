@@ -16,6 +16,7 @@ from dreamreel.core.jobstore import JobStore
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest
 from dreamreel.engine.inputs import ImageSources, InputError
 from dreamreel.files import LocalFiles
+from dreamreel.media.images import DEFAULT_MAX_PIXELS
 
 
 class InputResolver(ImageSources):
@@ -23,9 +24,10 @@ class InputResolver(ImageSources):
 
     def __init__(
         self, store: JobStore, files: LocalFiles, owner: str, *,
-        allow_private_urls: bool = False, fetch_timeout_s: float = 15.0,
+        allow_private_urls: bool = False, fetch_timeout_s: float = 15.0, max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        super().__init__(allow_private_urls=allow_private_urls, fetch_timeout_s=fetch_timeout_s)
+        super().__init__(allow_private_urls=allow_private_urls, fetch_timeout_s=fetch_timeout_s,
+                         max_pixels=max_pixels)
         self.store, self.files, self.owner = store, files, owner
 
     def image_bytes(self, url: str, slot: str) -> bytes:

@@ -224,7 +224,8 @@ class Worker:
                     job.request,
                     seed=job.seed,
                     sources=InputResolver(self.store, self.files, job.owner,
-                                          allow_private_urls=self.settings.allow_private_urls),
+                                          allow_private_urls=self.settings.allow_private_urls,
+                                          max_pixels=self.settings.max_image_pixels),
                     on_step=ProgressReporter(
                         self.store, job.id, self.worker_id, self.settings.progress_interval_seconds
                     ),

@@ -14,11 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from dreamreel.api.deps import Body, Owner, Service
+from dreamreel.api.dialects.aiml_schema import ERRORS, AimlCreated, AimlGeneration
 from dreamreel.api.dialects.base import Dialect
 from dreamreel.api.errors import parse_body
-from dreamreel.api.urls import file_url, public_base
+from dreamreel.api.schema import json_request_body
+from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.errors import DreamreelError, NotFound
 from dreamreel.core.generation import Generation, State
+from dreamreel.core.metering import units
 from dreamreel.core.request import (
     MAX_PROMPT_CHARS,
     PUBLIC_MODELS,
@@ -27,7 +30,6 @@ from dreamreel.core.request import (
     Keyframes,
     Resolution,
 )
-from dreamreel.core.usage import units_for
 
 PREFIX = "/v2"
 MODELS = {f"luma/{name}": name for name in PUBLIC_MODELS}
@@ -89,31 +91,32 @@ def internal_id(generation_id: str) -> str:
     return generation_id.split(":", 1)[0]
 
 
-def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
+def render_generation(generation: Generation, urls: FileUrls, charged: int | None = None) -> dict[str, Any]:
+    """The poll response; ``meta.usage`` is the ledger's charge for it (milli-units -> units), once completed."""
     info = generation.video_info
     video = None
     if generation.state == State.COMPLETED and generation.assets.video:
-        video = {"url": file_url(base_url, generation.assets.video), "duration": info.duration_s if info else None}
+        video = {"url": urls.url(generation.assets.video), "duration": info.duration_s if info else None}
     error = None
     if generation.state in (State.FAILED, State.CANCELLED):
         error = {"name": "GenerationError" if generation.state == State.FAILED else "GenerationCancelled",
                  "message": generation.failure_reason or generation.state.value}
-    units = units_for(generation.request)
+    used = units(charged) if charged is not None else None
     return {
         "id": external_id(generation),
         "status": STATUS_WORDS[generation.state],
         "video": video,
         "duration": info.duration_s if info and video else None,
         "error": error,
-        "meta": {"usage": {"credits_used": units, "tokens_used": units}} if generation.state == State.COMPLETED
-        else None,
+        "meta": {"usage": {"credits_used": used, "tokens_used": used}} if used is not None else None,
     }
 
 
 router = APIRouter(prefix=PREFIX, tags=["aiml"])
 
 
-@router.post("/video/generations")
+@router.post("/video/generations", response_model=AimlCreated, responses=ERRORS,
+             openapi_extra=json_request_body(AimlVideoCreate))
 def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a generation; answers ``{"id", "status": "queued"}`` as the AI/ML API does."""
     parsed = parse_body(AimlVideoCreate, body)
@@ -121,7 +124,7 @@ def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, A
     return {"id": external_id(generation), "status": STATUS_WORDS[generation.state]}
 
 
-@router.get("/video/generations")
+@router.get("/video/generations", response_model=AimlGeneration, responses=ERRORS)
 def poll_generation(
     request: Request, service: Service, owner: Owner,
     generation_id: str = Query(min_length=1, max_length=300),
@@ -130,7 +133,7 @@ def poll_generation(
         generation = service.get(internal_id(generation_id), owner=owner)
     except NotFound:
         raise NotFound(f"generation {generation_id} not found") from None
-    return render_generation(generation, public_base(request))
+    return render_generation(generation, file_urls(request), service.charged(generation))
 
 
 def error_response(exc: DreamreelError) -> JSONResponse:

@@ -16,14 +16,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from dreamreel.api.signing import WebhookSigner
+from dreamreel.api.urls import FileUrls
 from dreamreel.core.errors import DreamreelError
 from dreamreel.core.generation import Generation, State
 
 Notification = tuple[bytes, dict[str, str]]
 """A rendered webhook: the exact body bytes and the headers to send with them."""
 
-CallbackRenderer = Callable[[Generation, str, WebhookSigner], Notification]
-"""``(snapshot, public base URL, signer) -> notification`` for a generation this dialect created."""
+CallbackRenderer = Callable[[Generation, FileUrls, WebhookSigner], Notification]
+"""``(snapshot, the signer of asset URLs, webhook signer) -> notification`` for a generation this dialect created."""
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,30 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.dialects.base import Dialect, Notification, json_body
+from dreamreel.api.dialects.fal_schema import (
+    CANCEL_RESPONSES,
+    ERRORS,
+    RESULT_ERRORS,
+    RUN_ERRORS,
+    STATUS_RESPONSES,
+    FalCancelRequested,
+    FalQueued,
+    FalQueueStatus,
+    FalVideoResult,
+)
 from dreamreel.api.errors import parse_body
+from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
-from dreamreel.api.urls import file_url
+from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
 from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Generation, State
@@ -131,9 +143,9 @@ def _iso(timestamp: float) -> str:
 LEVELS = {"INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "DEBUG": "DEBUG"}
 
 
-def result_body(generation: Generation, base_url: str) -> dict[str, Any]:
+def result_body(generation: Generation, urls: FileUrls) -> dict[str, Any]:
     info = generation.video_info
-    return {"video": {"url": file_url(base_url, generation.assets.video), "content_type": "video/mp4",
+    return {"video": {"url": urls.url(generation.assets.video), "content_type": "video/mp4",
                       "file_name": "output.mp4", "file_size": info.size_bytes if info else None}}
 
 
@@ -181,11 +193,11 @@ def status_body(generation: Generation, base: str, service: GenerationService, w
     return body
 
 
-def webhook_payload(generation: Generation, base_url: str) -> dict[str, Any]:
+def webhook_payload(generation: Generation, urls: FileUrls) -> dict[str, Any]:
     """fal's webhook body: ``request_id, gateway_request_id, status OK|ERROR, payload, error``."""
     common = {"request_id": generation.id, "gateway_request_id": generation.id}
     if generation.state == State.COMPLETED:
-        return {**common, "status": "OK", "payload": result_body(generation, base_url), "error": None}
+        return {**common, "status": "OK", "payload": result_body(generation, urls), "error": None}
     error = failure(generation)
     return {**common, "status": "ERROR", "payload": {"detail": error.message, "error_type": error.error_type},
             "error": f"Invalid status code: {error.status_code}"}
@@ -258,9 +270,17 @@ def _in_fal_fields(exc: InvalidRequest) -> InvalidRequest:
                           details=[{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
-@queue.post(QUEUE_PREFIX + "/{endpoint:path}")
+EndpointParam = Annotated[str, Path(description="The endpoint under fal-ai/luma-dream-machine.",
+                                    json_schema_extra={"enum": sorted(ENDPOINTS)})]
+AppOwnerParam = Annotated[str, Path(json_schema_extra={"enum": [APP_OWNER]})]
+AppAliasParam = Annotated[str, Path(json_schema_extra={"enum": [APP_ALIAS]})]
+BODY_DOC = json_request_body(FalRay2Input, FalRay2ImageInput)
+"""Documented only: ``_submit`` parses the body with the endpoint's model (``ENDPOINTS``)."""
+
+
+@queue.post(QUEUE_PREFIX + "/{endpoint:path}", response_model=FalQueued, responses=ERRORS, openapi_extra=BODY_DOC)
 def submit(
-    request: Request, endpoint: str, body: Body, service: Service, owner: Owner,
+    request: Request, endpoint: EndpointParam, body: Body, service: Service, owner: Owner,
     fal_webhook: str | None = Query(default=None, max_length=MAX_URL_CHARS),
     x_fal_queue_priority: str | None = Header(default=None),
     x_fal_request_timeout: str | None = Header(default=None),
@@ -271,9 +291,10 @@ def submit(
             "queue_position": service.queue_position(generation.id) or 0}
 
 
-@queue.get("/{owner_name}/{alias}/requests/{request_id}/status")
+@queue.get("/{owner_name}/{alias}/requests/{request_id}/status", response_model=FalQueueStatus,
+           responses=STATUS_RESPONSES)
 def status(
-    request: Request, owner_name: str, alias: str, request_id: str, service: Service, owner: Owner,
+    request: Request, owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, service: Service, owner: Owner,
     logs: str | None = Query(default=None),
 ) -> JSONResponse:
     _app_or_404(owner_name, alias)
@@ -282,8 +303,8 @@ def status(
     return JSONResponse(status_code=200 if generation.state.is_terminal else 202, content=body)
 
 
-@queue.get("/{owner_name}/{alias}/requests/{request_id}")
-def result(request: Request, owner_name: str, alias: str, request_id: str, service: Service,
+@queue.get("/{owner_name}/{alias}/requests/{request_id}", response_model=FalVideoResult, responses=RESULT_ERRORS)
+def result(request: Request, owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, service: Service,
            owner: Owner) -> dict[str, Any]:
     _app_or_404(owner_name, alias)
     generation = service.get(request_id, owner=owner)
@@ -291,11 +312,13 @@ def result(request: Request, owner_name: str, alias: str, request_id: str, servi
         raise InvalidRequest("Request is still in progress", field="request_id")
     if generation.state != State.COMPLETED:
         raise failure(generation)
-    return result_body(generation, _base(request))
+    return result_body(generation, file_urls(request))
 
 
-@queue.put("/{owner_name}/{alias}/requests/{request_id}/cancel")
-def cancel(owner_name: str, alias: str, request_id: str, service: Service, owner: Owner) -> JSONResponse:
+@queue.put("/{owner_name}/{alias}/requests/{request_id}/cancel", status_code=202, response_model=FalCancelRequested,
+           responses=CANCEL_RESPONSES)
+def cancel(owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, service: Service,
+           owner: Owner) -> JSONResponse:
     _app_or_404(owner_name, alias)
     try:
         generation = service.get(request_id, owner=owner)
@@ -307,9 +330,10 @@ def cancel(owner_name: str, alias: str, request_id: str, service: Service, owner
     return JSONResponse(status_code=202, content={"status": "CANCELLATION_REQUESTED"})
 
 
-@queue.post(SYNC_PREFIX + QUEUE_PREFIX + "/{endpoint:path}")
+@queue.post(SYNC_PREFIX + QUEUE_PREFIX + "/{endpoint:path}", response_model=FalVideoResult, responses=RUN_ERRORS,
+            openapi_extra=BODY_DOC)
 async def run(
-    request: Request, endpoint: str, body: Body, service: Service, owner: Owner,
+    request: Request, endpoint: EndpointParam, body: Body, service: Service, owner: Owner,
     x_fal_request_timeout: str | None = Header(default=None),
 ) -> dict[str, Any]:
     """The sync host: submit, wait for the outcome, answer with the result body (or its error)."""
@@ -326,12 +350,12 @@ async def run(
         generation = await run_in_threadpool(service.get, generation.id, owner=owner)
     if generation.state != State.COMPLETED:
         raise failure(generation)
-    return result_body(generation, _base(request))
+    return result_body(generation, file_urls(request))
 
 
-def render_callback(generation: Generation, base_url: str, signer: WebhookSigner) -> Notification:
+def render_callback(generation: Generation, urls: FileUrls, signer: WebhookSigner) -> Notification:
     """fal: its webhook payload, signed over request id, user id, timestamp and body hash."""
-    body = json_body(webhook_payload(generation, base_url))
+    body = json_body(webhook_payload(generation, urls))
     timestamp = str(int(time.time()))
     return body, {
         "content-type": "application/json",

@@ -11,9 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.dialects.base import Dialect, Notification, json_body
+from dreamreel.api.dialects.luma_schema import ERRORS, LumaCredits, LumaGeneration, LumaGenerationList, LumaPing
 from dreamreel.api.errors import parse_body
+from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
-from dreamreel.api.urls import file_url, public_base
+from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.concepts import camera_motions, supported_concepts
 from dreamreel.core.errors import DreamreelError, InvalidRequest
 from dreamreel.core.generation import Generation, Kind, State
@@ -114,7 +116,7 @@ def render_upscale_request(generation: Generation) -> dict[str, Any]:
     }
 
 
-def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
+def render_generation(generation: Generation, urls: FileUrls) -> dict[str, Any]:
     """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``.
 
     ``progress_video`` (a low-res preview of the clip so far) is shown only while the state is dreaming.
@@ -130,9 +132,9 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
         "created_at": _iso(generation.created_at),
         "model": generation.model,
         "assets": {
-            "video": file_url(base_url, assets.video),
-            "image": file_url(base_url, assets.image),
-            "progress_video": file_url(base_url, progress_video),
+            "video": urls.url(assets.video),
+            "image": urls.url(assets.image),
+            "progress_video": urls.url(progress_video),
         }
         if has_assets
         else None,
@@ -145,27 +147,29 @@ def render_generation(generation: Generation, base_url: str) -> dict[str, Any]:
 router = APIRouter(prefix=PREFIX, tags=["luma"])
 
 
-@router.post("/generations", status_code=201)
-@router.post("/generations/video", status_code=201)
+@router.post("/generations", status_code=201, response_model=LumaGeneration, responses=ERRORS,
+             openapi_extra=json_request_body(LumaVideoCreate))
+@router.post("/generations/video", status_code=201, response_model=LumaGeneration, responses=ERRORS,
+             openapi_extra=json_request_body(LumaVideoCreate))
 def create_generation(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
     """Queue a text-to-video generation; returns the Generation object in state ``queued``."""
     parsed = parse_body(LumaVideoCreate, body)
     generation = service.submit(parsed.to_core(), owner=owner, dialect=DIALECT.name, notify_on=DIALECT.notify_on)
-    return render_generation(generation, public_base(request))
+    return render_generation(generation, file_urls(request))
 
 
-@router.get("/generations")
+@router.get("/generations", response_model=LumaGenerationList, responses=ERRORS)
 def list_generations(
     request: Request,
     service: Service,
     owner: Owner,
     limit: int = Query(default=100, ge=0, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**62),  # SQLite/PostgreSQL integers are 64-bit
 ) -> dict[str, Any]:
     """Newest first, paged with ``limit``/``offset``."""
     generations, total = service.list(owner=owner, limit=limit, offset=offset)
     return {
-        "generations": [render_generation(g, public_base(request)) for g in generations],
+        "generations": [render_generation(g, file_urls(request)) for g in generations],
         "count": len(generations),
         "has_more": offset + len(generations) < total,
         "limit": limit,
@@ -173,30 +177,31 @@ def list_generations(
     }
 
 
-@router.get("/generations/concepts/list")
+@router.get("/generations/concepts/list", response_model=list[str], responses=ERRORS)
 def list_concepts() -> list[str]:
     """Concept keys this server honours in ``concepts: [{"key": ...}]`` (camera moves; core/concepts.py)."""
     return supported_concepts()
 
 
-@router.get("/generations/camera_motion/list")
+@router.get("/generations/camera_motion/list", response_model=list[str], responses=ERRORS)
 def list_camera_motions() -> list[str]:
     """Camera-motion phrases to write into prompts (what the embedded model was trained on)."""
     return camera_motions()
 
 
-@router.get("/generations/{generation_id}")
+@router.get("/generations/{generation_id}", response_model=LumaGeneration, responses=ERRORS)
 def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> dict[str, Any]:
-    return render_generation(service.get(generation_id, owner=owner), public_base(request))
+    return render_generation(service.get(generation_id, owner=owner), file_urls(request))
 
 
-@router.delete("/generations/{generation_id}", status_code=204)
+@router.delete("/generations/{generation_id}", status_code=204, response_class=Response, responses=ERRORS)
 def delete_generation(generation_id: str, service: Service, owner: Owner) -> Response:
     service.delete(generation_id, owner=owner)
     return Response(status_code=204)
 
 
-@router.post("/generations/{generation_id}/upscale", status_code=201)
+@router.post("/generations/{generation_id}/upscale", status_code=201, response_model=LumaGeneration, responses=ERRORS,
+             openapi_extra=json_request_body(LumaUpscale, required=False))
 def upscale_generation(
     request: Request, generation_id: str, body: Body, service: Service, owner: Owner
 ) -> dict[str, Any]:
@@ -212,16 +217,18 @@ def upscale_generation(
         generation_id, resolution=parsed.resolution, owner=owner, dialect=DIALECT.name,
         status_words=DIALECT.status_words, notify_on=DIALECT.notify_on, callback_url=parsed.callback_url,
     )
-    return render_generation(generation, public_base(request))
+    return render_generation(generation, file_urls(request))
 
 
-@router.get("/credits")
-def credits() -> dict[str, float]:
-    """A self-hosted server does not bill: report a large constant balance for SDK compatibility."""
-    return {"credit_balance": 1_000_000.0}
+@router.get("/credits", response_model=LumaCredits, responses=ERRORS)
+def credits(service: Service, owner: Owner) -> dict[str, float]:
+    """The caller's balance from the ledger, in units (``core/metering.py``): its credits less what it was
+    charged and what its queued and running generations hold. A key without a credit limit reports
+    ``UNLIMITED_CREDITS`` less the same."""
+    return {"credit_balance": service.credit_balance(owner)}
 
 
-@router.get("/ping")
+@router.get("/ping", response_model=LumaPing, responses=ERRORS)
 def ping() -> dict[str, str]:
     return {"message": "pong"}
 
@@ -231,9 +238,9 @@ def error_response(exc: DreamreelError) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
 
 
-def render_callback(generation: Generation, base_url: str, signer: WebhookSigner) -> Notification:
+def render_callback(generation: Generation, urls: FileUrls, signer: WebhookSigner) -> Notification:
     """Luma: the Generation object, unsigned (Luma documents no signature)."""
-    return json_body(render_generation(generation, base_url)), {"content-type": "application/json"}
+    return json_body(render_generation(generation, urls)), {"content-type": "application/json"}
 
 
 DIALECT = Dialect(name="luma", router=router, path_prefixes=(PREFIX,), status_words=STATUS_WORDS,

@@ -1,0 +1,87 @@
+"""Luma Dream Machine v1 objects exactly as ``dialects/luma.py`` renders them: its routes' response models.
+
+The SDK (``lumaai``) parses these; the fields follow the render functions' key order, and unknown keys are
+refused (``api/schema.ResponseModel``), so the OpenAPI document cannot drift from the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from dreamreel.api.schema import DetailError, ResponseModel, error_responses
+from dreamreel.core.request import AspectRatio, Keyframes, ModelName, Resolution
+
+LumaState = Literal["queued", "dreaming", "completed", "failed"]
+"""Luma has no cancelled state: a cancelled generation reads ``failed``."""
+
+
+class LumaAssets(ResponseModel):
+    """Signed, expiring file URLs; ``progress_video`` only while dreaming."""
+
+    video: str | None
+    image: str | None
+    progress_video: str | None
+
+
+class LumaConceptOut(ResponseModel):
+    key: str
+
+
+class LumaVideoRequestOut(ResponseModel):
+    """What a video generation was asked for (the SDK's ``GenerationRequest``)."""
+
+    generation_type: Literal["video"]
+    model: ModelName
+    prompt: str
+    aspect_ratio: AspectRatio
+    resolution: Resolution
+    duration: Literal["5s", "9s"]
+    loop: bool
+    keyframes: Keyframes | None
+    concepts: list[LumaConceptOut] | None
+    callback_url: str | None
+
+
+class LumaUpscaleRequestOut(ResponseModel):
+    """What an upscale was asked for (the SDK's ``RequestUpscaleVideoGenerationRequest``)."""
+
+    generation_type: Literal["upscale_video"]
+    resolution: Resolution
+    callback_url: str | None
+
+
+class LumaGeneration(ResponseModel):
+    """The Generation object: returned by create, get, list and upscale, and POSTed to ``callback_url``."""
+
+    id: str
+    generation_type: Literal["video"]
+    state: LumaState
+    failure_reason: str | None
+    created_at: str
+    """ISO 8601, UTC, ``Z``."""
+    model: ModelName
+    assets: LumaAssets | None
+    request: Annotated[LumaVideoRequestOut | LumaUpscaleRequestOut, Field(discriminator="generation_type")]
+
+
+class LumaGenerationList(ResponseModel):
+    generations: list[LumaGeneration]
+    """Newest first."""
+    count: int
+    has_more: bool
+    limit: int
+    offset: int
+
+
+class LumaCredits(ResponseModel):
+    credit_balance: float
+
+
+class LumaPing(ResponseModel):
+    message: str
+
+
+ERRORS = error_responses(DetailError)
+"""Luma's error body, ``{"detail": "<message>"}``, on every route."""

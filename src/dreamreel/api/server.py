@@ -1,0 +1,267 @@
+"""The HTTP edge of ``dreamreel serve``: uvicorn with connection guards.
+
+uvicorn closes idle *kept-alive* connections, but nothing else: a socket that sends nothing, part of its
+headers, or a body shorter than its ``Content-Length`` is held forever, and enough of them exhaust the
+process's file descriptors (the API stops accepting, and asyncio logs every failed ``accept``). The guards:
+
+- **header timeout**: from a connection's opening, or from the first byte of its next request, the whole
+  request line and headers must arrive within ``header_timeout_seconds``; else the connection is closed
+  (after a 408 when a request had begun);
+- **body timeout**: while a request body is still owed, some of it must arrive every
+  ``body_timeout_seconds`` (time the server itself stops reading, by flow control, does not count); else a
+  408 if no response has started, and the connection is closed;
+- **connection cap**: past ``max_connections`` open connections a new one gets a 503 with ``Retry-After``
+  and is closed at once, before it holds a descriptor for long. At start the open-file limit is raised
+  to its hard limit and the cap is kept well under it (:func:`connection_cap`);
+- protocol errors (malformed or oversized headers) answer in the error shape of the dialect whose path
+  the request line named, like every other error.
+
+**Why a subclass of uvicorn's h11 protocol** (passed as ``http=`` to ``uvicorn.Config``) rather than an ASGI
+wrapper or another server: the guards must see bytes arrive on the socket. An ASGI wrapper sees a request
+only once its headers are complete and its body only when the app asks for it, so a connection that never
+finishes its headers is invisible to it; only the protocol that owns the socket sees it. Subclassing keeps
+everything else uvicorn does (parsing, flow control, keep-alive, graceful shutdown, TLS options) exactly as
+tested, and adds timers at three points of its state machine (``h11``'s ``their_state``: ``IDLE`` while the
+headers are owed, ``SEND_BODY`` while the body is). A different server would change all of that to gain
+three timers. h11 rather than httptools: pure Python (no extension to install), what uvicorn picks without
+httptools anyway, and its parser state is public.
+
+Limits: with TLS, asyncio completes the handshake before the protocol sees the connection, so sockets
+still handshaking are bounded by asyncio's own 60 s handshake timeout, not by these guards; on a hostile
+network terminate TLS at a proxy in front. One client may fill the cap for ``header_timeout_seconds`` at a
+time: per-address limits belong to that proxy or the firewall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import h11
+import uvicorn
+from starlette.requests import Request
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from dreamreel.api.app import render_error
+from dreamreel.api.logthrottle import RepeatThrottle, install
+from dreamreel.config import Settings
+from dreamreel.core.errors import DreamreelError, ServiceBusy
+
+log = logging.getLogger("dreamreel.edge")
+
+FD_RESERVE = 128
+"""Descriptors kept for everything but client sockets: the store, logs, worker pipes, uploads in flight."""
+FDS_PER_CONNECTION = 2
+"""A file download holds the file open beside its socket."""
+REQUEST_LINE_BYTES = 2048
+"""How much of a request's first bytes is kept to name its path in an edge error."""
+H11_MAX_HEADER_BYTES = 16 * 1024
+"""h11's default limit on an incomplete request head; a longer one is answered 431."""
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    header_timeout_s: float
+    body_timeout_s: float
+    max_connections: int
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit (children inherit it); returns the soft
+    limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit from %d to %d", soft, target)
+    return soft
+
+
+def connection_cap(configured: int, open_file_limit: int) -> int:
+    """``configured``, lowered so that every connection at the cap, each with a file open, still leaves
+    ``FD_RESERVE`` descriptors free: accepting must never be what fails."""
+    room = max(1, (open_file_limit - FD_RESERVE) // FDS_PER_CONNECTION)
+    return min(configured, room)
+
+
+def error_bytes(path: str, exc: DreamreelError) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response for ``exc``, in the error shape of the dialect that
+    owns ``path`` (written straight to the socket: these errors happen before or outside the app)."""
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode("latin-1", "replace"),
+             "query_string": b"", "headers": [], "scheme": "http", "server": None, "root_path": ""}
+    response = render_error(Request(scope), exc)
+    phrase = HTTPStatus(response.status_code).phrase
+    lines = [f"HTTP/1.1 {response.status_code} {phrase}".encode()]
+    lines += [name + b": " + value for name, value in response.raw_headers]
+    lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + bytes(response.body)
+
+
+def _error(status: int, message: str) -> DreamreelError:
+    error = DreamreelError(message)
+    error.status_code = status
+    return error
+
+
+def _path_of(head: bytes) -> str:
+    """The path named by a (possibly partial or malformed) request line, or ``/``."""
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
+    target = parts[1] if len(parts) > 1 else b"/"
+    path = target.split(b"?", 1)[0].decode("latin-1")
+    return path if path.startswith("/") else "/"
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with header and body receive timeouts and a connection cap."""
+
+    limits: ClassVar[EdgeLimits]
+    busy: ClassVar[bytes] = b""
+    """The canned 503 for a connection over the cap (rendered once by :func:`protocol_for`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refused = False
+        self.header_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.head = bytearray()
+        """The first bytes of the request whose headers are being received (its request line)."""
+        self.head_bytes = 0
+
+    # --- the cap --------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.limits.max_connections:
+            self.refused = True
+            log.warning("connection cap reached (%d open): refusing new connections", len(self.connections))
+            transport.write(self.busy)
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.refused:
+            return
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    # --- tracking what the client owes ------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
+        if self.conn.their_state is h11.IDLE:  # bytes of a request whose headers are not complete yet
+            self.head_bytes += len(data)
+            if len(self.head) < REQUEST_LINE_BYTES:
+                self.head += data[: REQUEST_LINE_BYTES - len(self.head)]
+        super().data_received(data)
+        self._follow_state()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # may start the next pipelined request
+        if self.conn.their_state is not h11.IDLE:
+            self._follow_state()
+        # else: idle between requests; uvicorn's keep-alive timer owns that time, and the next request's
+        # first byte (data_received) starts its header timer.
+
+    def _follow_state(self) -> None:
+        if self.transport.is_closing():
+            self._cancel_timers()
+            return
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            if self.head_bytes:
+                self._arm_header_timer()
+            return
+        self._cancel_header_timer()
+        if state is h11.SEND_BODY:
+            self._cancel_body_timer()  # progress was made (or the body just began): a new deadline
+            self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_stalled)
+        else:
+            self._cancel_body_timer()
+
+    # --- the timers -------------------------------------------------------------------------------
+    def _arm_header_timer(self) -> None:
+        if self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_late)
+
+    def _headers_late(self) -> None:
+        self.header_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.head_bytes:
+            message = f"request headers not received within {self.limits.header_timeout_s:g} s"
+            self.transport.write(error_bytes(_path_of(bytes(self.head)), _error(408, message)))
+        self.transport.close()
+
+    def _body_stalled(self) -> None:
+        self.body_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+            return
+        if self.flow.read_paused:  # the server is not reading (the app is behind): not the client's stall
+            self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_stalled)
+            return
+        if self.cycle is not None and not self.cycle.response_started:
+            message = f"request body stalled: nothing received for {self.limits.body_timeout_s:g} s"
+            self.transport.write(error_bytes(self.scope["path"], _error(408, message)))
+        self.transport.close()  # the app's receive() sees a disconnect
+
+    def _cancel_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+        self.head.clear()
+        self.head_bytes = 0
+
+    def _cancel_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_header_timer()
+        self._cancel_body_timer()
+
+    # --- protocol errors in the dialect's shape -----------------------------------------------------
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 could not parse: 431 when its head outgrew h11's limit, else 400; then close."""
+        # No head kept: the head was fine and the body was not (e.g. bad chunked framing).
+        path = _path_of(bytes(self.head)) if self.head else (self.scope or {}).get("path", "/")
+        too_large = self.head_bytes > (self.config.h11_max_incomplete_event_size or H11_MAX_HEADER_BYTES)
+        self._cancel_timers()
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # a response is already on the wire: nothing more can be said
+            return
+        if too_large:
+            error = _error(431, f"request headers are larger than {H11_MAX_HEADER_BYTES} bytes")
+        else:
+            error = _error(400, "malformed HTTP request")
+        self.transport.write(error_bytes(path, error))
+        self.transport.close()
+
+
+def protocol_for(limits: EdgeLimits) -> type[GuardedH11Protocol]:
+    """A protocol class carrying ``limits`` (uvicorn instantiates it once per connection)."""
+    busy = error_bytes("/", ServiceBusy("server busy: too many open connections; retry shortly", retry_after_s=1))
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits, "busy": busy})
+
+
+def edge_config(app: Any, settings: Settings, *, log_level: str, **ssl: Any) -> uvicorn.Config:
+    """The ``uvicorn.Config`` that ``dreamreel serve`` runs: guarded protocol, raised file limit, and the
+    repeat throttle on every log handler (installed after uvicorn configured its own handlers)."""
+    open_files = raise_open_file_limit()
+    cap = connection_cap(settings.max_connections, open_files)
+    if cap < settings.max_connections:
+        log.warning("max_connections lowered from %d to %d: the open-file limit is %d",
+                    settings.max_connections, cap, open_files)
+    limits = EdgeLimits(header_timeout_s=settings.header_timeout_seconds,
+                        body_timeout_s=settings.body_timeout_seconds, max_connections=cap)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+                            http=protocol_for(limits), **ssl)
+    install(RepeatThrottle(settings.log_repeat_limit, settings.log_repeat_window_seconds))
+    return config

@@ -315,6 +315,41 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Delete generations finished more than ``retention_days`` ago with their files, and older uploads; list
+    them (``--dry-run``: only list). Ledger entries are kept. API processes also run this hourly."""
+    from dreamreel.core.retention import run_retention
+    from dreamreel.files import LocalFiles
+    from dreamreel.store import open_store
+
+    settings = _settings(args)
+    if settings.retention_days is None:
+        print("error: no retention period: set DREAMREEL_RETENTION_DAYS or pass --days", file=sys.stderr)
+        return 2
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        print(f"error: no database at {url.removeprefix('sqlite:///')} (--data-dir or --database-url)", file=sys.stderr)
+        return 2
+    store = open_store(url)
+    try:
+        report = run_retention(store, LocalFiles(settings.resolved_storage_dir), days=settings.retention_days,
+                               dry_run=args.dry_run)
+    finally:
+        store.close()
+
+    def when(ts: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+    print(f"{'kind':<10}  {'id':<36}  {'owner':<24}  {'finished (UTC)':<19}  {'bytes':>12}")
+    for item in report.items:
+        print(f"{item.kind:<10}  {item.id:<36}  {item.owner:<24}  {when(item.finished_at):<19}  {item.bytes:>12}")
+    generations = sum(item.kind == "generation" for item in report.items)
+    verb = "would delete" if report.dry_run else "deleted"
+    print(f"{verb} {generations} generations and {len(report.items) - generations} uploads, {report.bytes} bytes, "
+          f"finished before {when(report.cutoff)} UTC" + (" (listing truncated)" if report.truncated else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamreel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -330,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve https with a locally generated CA (clients trust <data-dir>/tls/ca.pem)")
     serve.add_argument("--tls-cert", type=Path, help="serve https with this certificate chain (PEM)")
     serve.add_argument("--tls-key", type=Path, help="private key for --tls-cert (PEM)")
+    serve.add_argument("--insecure-no-auth", action="store_const", const=True, default=None,
+                       help="serve without API keys on a non-loopback address (DREAMREEL_INSECURE_NO_AUTH)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="an extra worker against the same store")
@@ -371,6 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
     workers.set_defaults(func=cmd_workers)
 
     accounts_cli.add_parsers(sub, _add_common, _settings)
+
+    retention = sub.add_parser("retention", help="delete generations and uploads older than the retention period")
+    _add_common(retention)
+    retention.add_argument("--days", dest="retention_days", type=float,
+                           help="delete what finished more than this many days ago (DREAMREEL_RETENTION_DAYS)")
+    retention.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    retention.set_defaults(func=cmd_retention)
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
     tiny.add_argument("out_dir", type=Path, nargs="?", default=None,

@@ -122,6 +122,23 @@ class Settings(BaseSettings):
     """How often an API process applies ``retention_days``."""
 
     # --- worker guards ---
+    job_time_limit_seconds: float | None = Field(default=None, gt=0)
+    """One wall-clock limit for every job, replacing the size-based one below (unset: derived per job)."""
+    job_time_base_seconds: float = Field(default=300.0, ge=0)
+    """A job's limit is this plus its delivered megapixel-frames times its model's allowance: a 16:9 540p 5 s
+    clip is 0.52 MP x 120 frames = 62 MPx-frames, a 4k 9 s one 1792 (``worker/limits.py``)."""
+    job_seconds_per_megapixel_frame: float = Field(default=1.0, gt=0)
+    """Speed allowance of a model not named in ``model_seconds_per_megapixel_frame``: seconds a job may take per
+    delivered megapixel-frame. Generous on purpose: the limit frees a worker from a hung job, it is no quota."""
+    model_seconds_per_megapixel_frame: dict[str, float] = {}
+    """Allowance per public model name, e.g. ``{"ray-flash-2": 0.5}`` (JSON in the environment variable)."""
+    job_stop_grace_seconds: float = Field(default=60.0, gt=0)
+    """A job asked to stop (cancelled, deleted, past its limit) that has not stopped this long after is stuck
+    in native code: it is recorded as cancelled or failed and the worker process exits with code 70, for its
+    supervisor (``dreamreel serve``, systemd, Kubernetes) to start a fresh one."""
+    cancel_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often a running job looks for a cancel or delete between lease renewals: a job stops within about
+    this long of a cancel (each stage checks between steps, decoder blocks and frames)."""
 
     @property
     def resolved_database_url(self) -> str:

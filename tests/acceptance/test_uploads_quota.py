@@ -15,7 +15,6 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-
 from tests.conftest import ServerProcess
 
 KEY_A, KEY_B = "key-a", "key-b"

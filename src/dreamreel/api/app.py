@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from dreamreel import __version__
 from dreamreel.api import admin, downloads, uploads
@@ -114,6 +115,12 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
         error = NotFound("not found") if exc.status_code == 404 else DreamreelError(str(exc.detail))
         error.status_code = exc.status_code
         return render_error(request, error)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, exc: ClientDisconnect) -> Response:
+        """The client hung up mid-body (or the edge closed its stalled body, api/server.py): no one to answer,
+        and nothing went wrong here, so nothing to log."""
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

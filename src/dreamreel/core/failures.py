@@ -21,6 +21,10 @@ class FailureCode(StrEnum):
     """The caller cancelled or deleted it (state ``cancelled``)."""
     INTERNAL = "internal"
     """The generation raised: a fault of the server or the model, not of the request."""
+    OUT_OF_MEMORY = "out_of_memory"
+    """An allocation failed while the job ran (host or GPU memory): the job is too large for this worker now."""
+    TIME_LIMIT = "time_limit"
+    """The job ran past its wall-clock limit (derived from its size and model, ``worker/limits.py``)."""
 
 
 CANCELLED_REASON = "cancelled by the caller"

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 
 from dreamreel.store.sql import SQLJobStore
 
-TABLES: tuple[tuple[str, str], ...] = (("generations", "seq"), ("events", "id"), ("outbox", "id"))
-"""``(table, order column)``: what a copy carries. Worker rows are not copied: they describe
-processes of the old server, and new workers announce themselves."""
+TABLES: tuple[tuple[str, str], ...] = (
+    ("generations", "seq"), ("events", "id"), ("outbox", "id"), ("api_keys", "key_id"), ("ledger", "id"),
+)
+"""``(table, order column)``: what a copy carries, keys and the usage ledger included (key hashes stay valid
+when the new nodes share the old server secret). Worker rows, rate windows and idempotency records are not
+copied: they describe the old server's processes and last minutes."""
+SERIAL_COLUMNS: tuple[tuple[str, str], ...] = (("generations", "seq"), ("events", "id"), ("outbox", "id"),
+                                              ("ledger", "id"))
+"""The ordering columns that are generated ids: their sequences continue after the copied rows."""
 
 
 class TargetNotEmpty(Exception):
@@ -32,7 +38,7 @@ class CopyReport:
 
 
 def copy_store(source: SQLJobStore, target: SQLJobStore, *, force: bool = False) -> CopyReport:
-    """Copy every generation (deleted ones too: their ids stay taken), event and outbox row."""
+    """Copy every generation (deleted ones too: their ids stay taken), event, outbox row, key and ledger entry."""
     with target._read() as conn:
         present = conn.execute("SELECT COUNT(*) AS n FROM generations").fetchone()["n"]
     if present and not force:
@@ -51,5 +57,5 @@ def copy_store(source: SQLJobStore, target: SQLJobStore, *, force: bool = False)
                 ).rowcount
                 copied[table] += inserted
                 skipped[table] += 1 - inserted
-        target._after_copy(dst, TABLES)
+        target._after_copy(dst, SERIAL_COLUMNS)
     return CopyReport(copied=copied, skipped=skipped)

@@ -55,6 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> I
         "queuer": create_key(data_dir, "queuer", "--max-queued", "2"),
         "poor": create_key(data_dir, "poor", "--credits", "1.5"),
         "doomed": create_key(data_dir, "doomed"),
+        "boss": create_key(data_dir, "boss", "--admin"),
     }
     env = {"DREAMREEL_KEY_CACHE_SECONDS": "0.5"}
     nodes = [ServerProcess(data_dir, tiny_model_dir, workers=0, extra_env=env).start() for _ in range(2)]
@@ -105,6 +106,11 @@ def test_missing_wrong_and_revoked_keys_are_401_on_every_node(cluster: Cluster) 
     started = time.monotonic()
     wait_for(lambda: doomed.get(f"{LUMA}/generations").status_code == 401, timeout=5, interval=0.1)
     assert time.monotonic() - started < 3
+
+
+def test_an_admin_key_reaches_the_operator_routes_and_a_client_key_does_not(cluster: Cluster) -> None:
+    assert cluster.client("boss", 1).get("/admin/workers").json() == {"workers": []}
+    assert cluster.client("alice", 1).get("/admin/workers").status_code == 404  # no admin token: looks absent
 
 
 def test_requests_per_minute_give_429_with_retry_after_in_each_dialect(cluster: Cluster) -> None:

@@ -67,7 +67,8 @@ def test_nodes_sharing_a_key_file_publish_one_jwks_and_verify_each_others_webhoo
     finally:
         receiver.close()
     # The provisioned key is only read: no node made one of its own.
-    assert not (tmp_path / "node-a" / "keys").exists() and not (tmp_path / "node-b" / "keys").exists()
+    assert not (tmp_path / "node-a" / "keys" / "webhook-ed25519.pem").exists()
+    assert not (tmp_path / "node-b" / "keys" / "webhook-ed25519.pem").exists()
 
     # Without the setting a node creates its own key, which the shared JWKS does not contain.
     own = create_app(_settings(tmp_path, "node-c", None), run_dispatcher=False)
@@ -111,7 +112,7 @@ def test_unusable_key_file_is_a_startup_error_naming_the_setting(tmp_path: Path,
     with pytest.raises(SettingError, match=ENV_NAME) as raised:
         create_app(_settings(tmp_path, "node", key_file), run_dispatcher=False)
     assert str(key_file) in str(raised.value)
-    assert not (tmp_path / "node" / "keys").exists()  # no silent replacement key
+    assert not (tmp_path / "node" / "keys" / "webhook-ed25519.pem").exists()  # no silent replacement key
 
 
 def test_serve_refuses_to_start_on_an_unusable_key_file(tmp_path: Path) -> None:
@@ -123,4 +124,4 @@ def test_serve_refuses_to_start_on_an_unusable_key_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert ENV_NAME in result.stderr and "not an Ed25519 private key" in result.stderr
-    assert not (tmp_path / "data" / "keys").exists()
+    assert not (tmp_path / "data" / "keys" / "webhook-ed25519.pem").exists()

@@ -2,7 +2,8 @@
 alive).
 
 Guarded by ``admin_token`` (``DREAMREEL_ADMIN_TOKEN``), sent as ``Authorization: Bearer <token>`` and compared
-in constant time; a missing or wrong token is a 401. Without the setting the routes answer 404, as if they did
+in constant time, or by a key issued with ``dreamreel keys create --admin``; a missing or wrong token is a
+401. Without the setting the routes answer 404, as if they did
 not exist: there is no loopback exception, since behind a reverse proxy every caller looks local. Errors use
 ``{"detail": ...}``.
 """
@@ -23,12 +24,23 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 def require_admin(request: Request, settings: AppSettings) -> None:
-    """404 when no admin token is configured; 401 unless the request carries it as a bearer token."""
+    """Let through the configured admin token or a key issued with ``--admin``. Anyone else gets a 401 when an
+    admin token is configured, else a 404: without one the routes look absent to all but admin keys."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if settings.admin_token and scheme.lower() == "bearer" and token.isascii() and hmac.compare_digest(
+        token.encode(), settings.admin_token.encode()
+    ):
+        return
+    try:
+        if request.app.state.keyring.resolve(header).admin:
+            return
+    except Unauthorized:
+        pass
     if not settings.admin_token:
         raise NotFound("not found")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
-        raise Unauthorized("missing or invalid admin token (send Authorization: Bearer <admin token>)")
+    raise Unauthorized("missing or invalid admin token (send Authorization: Bearer <admin token or admin key>)")
 
 
 Admin = Annotated[None, Depends(require_admin)]

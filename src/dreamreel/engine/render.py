@@ -10,11 +10,14 @@ The new part itself (anchors dropped, virtual camera, loop closed, joints correc
 meet) is :mod:`.assemble`'s; this module decides what those ends meet and strings the parts together.
 
 Everything after the model runs is lazy: the frames are decoded, resampled and joined one at a time as the
-encoder pulls them, because a 4k output does not fit in memory as one array (``media/encode.py``).
+encoder pulls them, because a 4k output does not fit in memory as one array (``media/encode.py``). The cancel
+check is asked again before every delivered frame (and once after the last), so a cancel, a delete or a time
+limit stops frame assembly and encoding too, not only denoising.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ import numpy as np
 from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part
-from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
+from dreamreel.engine.backends.base import Backend, CancelCheck, GenerationCancelled, PreviewSink, StepCallback
 from dreamreel.engine.inputs import KeyframeSources
 from dreamreel.engine.plan import Plan, plan_generation
 from dreamreel.media.clip import iter_clip_frames
@@ -63,7 +66,9 @@ def render(
     The model runs here (``on_step``, ``should_cancel`` and ``preview`` as in :meth:`Backend.generate`;
     ``preview`` sees the new part as :class:`PartPreview` makes it); the source clips of an extension are
     opened here too, so a missing one fails before anything is encoded. ``sources`` may be ``None`` only
-    for a request without keyframes. Raises :class:`InputError` for a keyframe that cannot be resolved."""
+    for a request without keyframes. Raises :class:`InputError` for a keyframe that cannot be resolved, and
+    :class:`GenerationCancelled` once ``should_cancel()`` is true: while denoising or decoding, or later while
+    the returned clip's frames are read."""
     plan = plan_generation(
         request,  # the plan's prompt carries the camera concepts as caption clauses (core/concepts.py)
         backend.native_grid(),
@@ -81,7 +86,19 @@ def render(
     if preview is not None:
         preview = PartPreview(preview, plan)
     native = backend.generate(plan, on_step, should_cancel, pixels, preview=preview)
-    return _deliver(native, plan, request, sources)
+    clip = _deliver(native, plan, request, sources)
+    return dataclasses.replace(clip, frames=_until_cancelled(clip.frames, should_cancel))
+
+
+def _until_cancelled(frames: Iterator[np.ndarray], should_cancel: CancelCheck) -> Iterator[np.ndarray]:
+    """``frames``, raising :class:`GenerationCancelled` before any frame, or after the last, once
+    ``should_cancel()`` is true: the encoder pulling them then stops and publishes nothing."""
+    for index, frame in enumerate(frames):
+        if should_cancel():
+            raise GenerationCancelled(f"cancelled while assembling and encoding, before frame {index + 1}")
+        yield frame
+    if should_cancel():
+        raise GenerationCancelled("cancelled after the last frame was encoded")
 
 
 def _deliver(

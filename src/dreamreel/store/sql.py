@@ -286,10 +286,10 @@ class SQLJobStore(AccountVerbs):
     def _next_job(self, conn: Connection) -> Any:
         """The job to run next, fairly across owners: the highest priority first; among owners with that
         priority queued, the one with the fewest jobs running, then the one whose last job started longest
-        ago (round-robin), then the one waiting longest, so one key's 500 queued jobs never put another key's next job behind them all.
-        Within an owner, oldest first. An owner at its key's ``concurrency`` is passed over until one of its
-        running jobs ends; its key row is locked while counting, so workers on several machines cannot
-        both take its last free slot."""
+        ago (round-robin), then the one waiting longest. So one key's 500 queued jobs never put another key's
+        next job behind them all. Within an owner, oldest first. An owner at its key's ``concurrency`` is
+        passed over until one of its running jobs ends; its key row is locked while counting, so workers on
+        several machines cannot both take its last free slot."""
         owners = conn.execute(
             "SELECT q.owner, MAX(q.priority) AS top, MIN(q.seq) AS first_seq,"
             " (SELECT COUNT(*) FROM generations r WHERE r.owner = q.owner AND r.state = 'running') AS running,"
@@ -297,7 +297,10 @@ class SQLJobStore(AccountVerbs):
             " (SELECT k.concurrency FROM api_keys k WHERE k.owner = q.owner) AS concurrency"
             " FROM generations q WHERE q.state = 'queued' AND q.deleted = 0 GROUP BY q.owner"
         ).fetchall()
-        for owner in sorted(owners, key=lambda o: (-o["top"], o["running"], o["last_start"] or 0.0, o["first_seq"])):
+        def turn(o: Any) -> tuple:
+            return -o["top"], o["running"], o["last_start"] or 0.0, o["first_seq"]
+
+        for owner in sorted(owners, key=turn):
             if owner["concurrency"] is not None:
                 conn.execute("SELECT key_id FROM api_keys WHERE owner = ?" + self.FOR_UPDATE, (owner["owner"],))
                 running = conn.execute(

@@ -8,6 +8,7 @@ smaller one, or the same one on a less busy worker, may well succeed).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import sys
@@ -39,7 +40,7 @@ def _first_line(exc: BaseException) -> str:
 def classify(exc: BaseException) -> tuple[FailureCode, str]:
     """The failure code and human reason for a job that raised ``exc`` (not a cancellation)."""
     if isinstance(exc, InputError):  # a bad keyframe is the client's problem: the message names which and why
-        return FailureCode.INPUT, str(exc)[:MAX_REASON_CHARS]
+        return FailureCode.INPUT, str(exc)
     if is_out_of_memory(exc):
         return FailureCode.OUT_OF_MEMORY, f"the job ran out of memory on its worker: {_first_line(exc)}"
     return FailureCode.INTERNAL, f"generation failed: {type(exc).__name__}: {_first_line(exc)}"
@@ -53,7 +54,5 @@ def release_memory() -> None:
     torch = sys.modules.get("torch")  # never imported here: an upscale-only worker has no model
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): freed memory is reused, only not returned
-        pass
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): freed memory is reused, only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)          # not returned

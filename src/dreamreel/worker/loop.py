@@ -11,6 +11,7 @@ runs): this loop only hands it the job's keyframe sources (``worker/inputs.py``)
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -19,7 +20,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from dreamreel.config import Settings
 from dreamreel.core.errors import StoreUnavailable
@@ -27,13 +28,14 @@ from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.core.jobstore import JobStore, WorkerInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
-from dreamreel.engine.inputs import InputError
 from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
 from dreamreel.engine.render import render
 from dreamreel.files import LocalFiles
-from dreamreel.media.encode import encode_clip
+from dreamreel.media.encode import EncodedClip, encode_clip
 from dreamreel.store import open_store
+from dreamreel.worker.faults import classify, release_memory
 from dreamreel.worker.inputs import InputResolver
+from dreamreel.worker.limits import job_time_limit, limit_reason
 from dreamreel.worker.preview import PreviewWriter
 from dreamreel.worker.reencode import upscale_clip
 
@@ -42,18 +44,41 @@ log = logging.getLogger("dreamreel.worker")
 T = TypeVar("T")
 
 
+EXIT_STUCK_JOB = 70
+"""Exit status of a worker whose job did not stop within ``job_stop_grace_seconds`` of being told to (its thread
+is stuck in native code, where no check runs): the job's outcome is recorded first, and the supervisor
+(``dreamreel serve``, systemd, Kubernetes) starts a fresh worker."""
+
+
 @dataclass
 class JobControl:
-    """Shared between the render thread and the heartbeat thread of one job."""
+    """One job's stop signals, shared by the thread that runs the job and its watcher thread.
 
-    stop: threading.Event = field(default_factory=threading.Event)
-    lease_lost: bool = False
-    cancel_requested: bool = False
+    Every stage asks :meth:`should_cancel` (between denoising steps, before each module of the model runs,
+    before each delivered or re-encoded frame): it turns true on a cancel or delete (seen by the watcher), a
+    lost lease, the worker shutting down, or the job's wall-clock limit passing. Which one it was decides
+    the outcome the worker records."""
 
     shutting_down: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    """Set when the job's work is over, whatever its outcome: the watcher stops."""
+    lease_lost: bool = False
+    cancel_requested: bool = False
+    """A cancel or delete of the job was seen in the store."""
+    limit_s: float = math.inf
+    deadline: float = math.inf
+    """``time.monotonic()`` past which the job has run out of time (infinite until :meth:`start_clock`)."""
+    stop_asked_at: float | None = None
+    """When the watcher first saw a reason to stop (cancel, time limit): the grace period runs from there."""
+
+    def start_clock(self, limit_s: float) -> None:
+        self.limit_s, self.deadline = limit_s, time.monotonic() + limit_s
+
+    def timed_out(self) -> bool:
+        return time.monotonic() >= self.deadline
 
     def should_cancel(self) -> bool:
-        return self.lease_lost or self.cancel_requested or self.shutting_down.is_set()
+        return self.lease_lost or self.cancel_requested or self.shutting_down.is_set() or self.timed_out()
 
 
 class ProgressReporter:
@@ -158,19 +183,54 @@ class Worker:
         self.process(job)
         return True
 
-    def _heartbeat(self, job: Generation, control: JobControl) -> None:
-        while not control.stop.wait(self.settings.heartbeat_seconds):
+    def _watch(self, job: Generation, control: JobControl) -> None:
+        """The job's watcher thread: renews the lease every ``heartbeat_seconds``, looks for a cancel or delete
+        every ``cancel_poll_seconds`` in between (a read), and ends the process when the job, told to stop,
+        has not stopped ``job_stop_grace_seconds`` later."""
+        settings = self.settings
+        next_beat = time.monotonic() + settings.heartbeat_seconds
+        while not control.done.wait(min(settings.heartbeat_seconds, settings.cancel_poll_seconds)):
+            now = time.monotonic()
             try:
-                beat = self.store.heartbeat(job.id, self.worker_id, self.settings.lease_seconds)
+                if now >= next_beat:
+                    next_beat = now + settings.heartbeat_seconds
+                    beat = self.store.heartbeat(job.id, self.worker_id, settings.lease_seconds)
+                    control.lease_lost = not beat.owned
+                    control.cancel_requested = control.cancel_requested or beat.cancel_requested
+                    self.announce()
+                elif not control.cancel_requested:
+                    current = self.store.get(job.id)  # None once the generation is deleted
+                    control.cancel_requested = current is None or current.cancel_requested
             except StoreUnavailable:  # keep working: the lease may lapse meanwhile, and the fence will say so
                 log.warning("heartbeat for %s not recorded (store unavailable)", job.id)
-                continue
-            control.lease_lost = not beat.owned
-            control.cancel_requested = beat.cancel_requested
-            self.announce()
             if control.lease_lost:
                 log.warning("lost the lease on %s; abandoning it", job.id)
                 return
+            if control.stop_asked_at is None and (control.cancel_requested or control.timed_out()):
+                control.stop_asked_at = now
+            if control.stop_asked_at is not None and now - control.stop_asked_at >= settings.job_stop_grace_seconds:
+                self._exit_stuck(job, control)
+
+    def _exit_stuck(self, job: Generation, control: JobControl) -> NoReturn:
+        """The job did not stop ``job_stop_grace_seconds`` after it was told to: its thread is stuck where no
+        check runs (native code, a blocking call). Record its outcome (fenced), remove its files, and exit:
+        a fresh process is the only way to get that thread's memory and device back."""
+        grace = self.settings.job_stop_grace_seconds
+        try:
+            if control.cancel_requested:
+                recorded = self.store.finish_cancelled(job.id, self.worker_id)
+            else:
+                reason = f"{limit_reason(control.limit_s)}; it did not stop within {grace:g} s, so its worker restarted"
+                recorded = self.store.fail(job.id, self.worker_id, FailureCode.TIME_LIMIT, reason)
+            if recorded:
+                self.files.delete_generation(job.id)
+        except Exception as exc:  # exiting regardless: the lease lapses and the store's rules decide
+            log.error("could not record the end of %s: %s: %s", job.id, type(exc).__name__, exc)
+        log.error("%s did not stop %g s after it was told to; exiting with status %d for a fresh worker",
+                  job.id, grace, EXIT_STUCK_JOB)
+        self.forget()
+        logging.shutdown()
+        os._exit(EXIT_STUCK_JOB)
 
     def _stored(self, verb: Callable[..., T], *args: Any) -> T:
         """``verb(*args)``, retried while the store is unavailable: a finished job's outcome must not be lost
@@ -196,74 +256,78 @@ class Worker:
             self.announce()
 
     def _process(self, job: Generation) -> None:
+        """Run ``job`` with its watcher thread beside it, then record what came of it."""
         log.info("running %s (attempt %d): %r", job.id, job.attempts, job.request.prompt[:80])
         control = JobControl(shutting_down=self.stop_event)
-        beat = threading.Thread(target=self._heartbeat, args=(job, control), daemon=True)
-        beat.start()
-        preview: PreviewWriter | None = None
+        watcher = threading.Thread(target=self._watch, args=(job, control), name="job-watcher", daemon=True)
+        watcher.start()
+        previews: list[PreviewWriter] = []
+        clip: EncodedClip | None = None
+        error: Exception | None = None
         try:
-            if job.kind is Kind.UPSCALE:  # no model: re-encode an earlier clip (worker/reencode.py)
-                clip = upscale_clip(
-                    job, self.store, self.files,
-                    video_path=self.files.generation_dir(job.id) / "video.mp4",
-                    poster_path=self.files.generation_dir(job.id) / "poster.jpg",
-                    on_progress=ProgressReporter(
-                        self.store, job.id, self.worker_id, self.settings.progress_interval_seconds,
-                        label="Encoded frame",
-                    ),
-                    should_cancel=control.should_cancel,
-                )
-            else:
-                backend = self.backend_for(job.model)
-                preview = PreviewWriter(
-                    self.store, self.files, job.id, self.worker_id, fps=backend.native_grid().fps,
-                    interval_s=self.settings.preview_interval_seconds,
-                )
-                rendered = render(
-                    backend,
-                    job.request,
-                    seed=job.seed,
-                    sources=InputResolver(self.store, self.files, job.owner,
-                                          allow_private_urls=self.settings.allow_private_urls,
-                                          max_pixels=self.settings.max_image_pixels),
-                    on_step=ProgressReporter(
-                        self.store, job.id, self.worker_id, self.settings.progress_interval_seconds
-                    ),
-                    should_cancel=control.should_cancel,
-                    steps=self.settings.steps,
-                    preview=preview,
-                    on_plan=lambda plan: self._stored(self.store.add_event, job.id, "INFO",
-                                                      f"Model prompt: {plan.prompt}"),
-                )
-                clip = encode_clip(
-                    rendered,
-                    video_path=self.files.generation_dir(job.id) / "video.mp4",
-                    poster_path=self.files.generation_dir(job.id) / "poster.jpg",
-                )
-        except InputError as exc:  # a bad keyframe is the client's problem: say which and why
-            log.warning("generation %s: %s", job.id, exc)
-            self._stored(self.store.fail, job.id, self.worker_id, FailureCode.INPUT, str(exc))
-            return
-        except GenerationCancelled:
-            if control.lease_lost:
-                return
-            if control.cancel_requested:
-                self._stored(self.store.finish_cancelled, job.id, self.worker_id)
-            else:  # this worker is shutting down: hand the job straight back to the queue
-                self._stored(self.store.release, job.id, self.worker_id)
-            return
+            clip = self._run(job, control, previews)
         except Exception as exc:  # a job failure must never kill the worker
-            log.error("generation %s failed: %s", job.id, traceback.format_exc())
-            self._stored(self.store.fail, job.id, self.worker_id, FailureCode.INTERNAL,
-                           f"generation failed: {type(exc).__name__}: {exc}")
-            return
+            error = exc
         finally:
-            control.stop.set()
-            beat.join()
-            if preview is not None:
-                preview.cleanup()
+            control.done.set()
+            watcher.join()
+            for preview in previews:
+                preview.cleanup(own_only=control.lease_lost)
                 if preview.count:
                     log.info("%s: %d previews took %.2fs", job.id, preview.count, preview.seconds)
+        if clip is not None and self._still_wanted(job, control):
+            self._complete(job, clip)
+            return
+        self._end_unfinished(job, control, error)
+        error = None  # its traceback's frames hold the job's arrays and tensors
+        release_memory()
+
+    def _run(self, job: Generation, control: JobControl, previews: list[PreviewWriter]) -> EncodedClip:
+        """Render and encode ``job`` (or re-encode, for an upscale) into its generation directory."""
+        video_path = self.files.generation_dir(job.id) / "video.mp4"
+        poster_path = self.files.generation_dir(job.id) / "poster.jpg"
+        if job.kind is Kind.UPSCALE:  # no model: re-encode an earlier clip (worker/reencode.py)
+            control.start_clock(job_time_limit(job, self.settings, self.store))
+            return upscale_clip(
+                job, self.store, self.files, video_path=video_path, poster_path=poster_path,
+                on_progress=ProgressReporter(
+                    self.store, job.id, self.worker_id, self.settings.progress_interval_seconds, label="Encoded frame",
+                ),
+                should_cancel=control.should_cancel,
+            )
+        backend = self.backend_for(job.model)
+        control.start_clock(job_time_limit(job, self.settings, self.store))  # a cold model load is not the job's
+        preview = PreviewWriter(
+            self.store, self.files, job.id, self.worker_id, fps=backend.native_grid().fps,
+            interval_s=self.settings.preview_interval_seconds,
+        )
+        previews.append(preview)
+        rendered = render(
+            backend,
+            job.request,
+            seed=job.seed,
+            sources=InputResolver(self.store, self.files, job.owner,
+                                  allow_private_urls=self.settings.allow_private_urls),
+            on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
+            should_cancel=control.should_cancel,
+            steps=self.settings.steps,
+            preview=preview,
+            on_plan=lambda plan: self._stored(self.store.add_event, job.id, "INFO", f"Model prompt: {plan.prompt}"),
+        )
+        return encode_clip(rendered, video_path=video_path, poster_path=poster_path)
+
+    def _still_wanted(self, job: Generation, control: JobControl) -> bool:
+        """Whether a finished clip may be delivered: looked up afresh, as a cancel or delete may have come
+        after the watcher's last look (then the outcome is ``cancelled``, like a cancel seen mid-job)."""
+        if control.lease_lost:
+            return False
+        current = self._stored(self.store.get, job.id)
+        if current is None or current.cancel_requested:
+            control.cancel_requested = True
+            return False
+        return True
+
+    def _complete(self, job: Generation, clip: EncodedClip) -> None:
         video = clip.video
         self._stored(self.store.add_event, job.id, "INFO",
                      f"Encoded {video.width}x{video.height} {video.frames} frames")
@@ -279,3 +343,36 @@ class Worker:
         )
         if not done:
             log.warning("%s finished but this worker no longer owns it; result left to the owner", job.id)
+        elif self._stored(self.store.get, job.id) is None:  # deleted while it completed: its files go too
+            self.files.delete_generation(job.id)
+
+    def _end_unfinished(self, job: Generation, control: JobControl, error: Exception | None) -> None:
+        """Record a job that produced no clip (or one nobody wants any more) and remove its files.
+
+        Precedence: a lost lease records nothing (the job is another worker's now, its files too); a cancel or
+        delete ends it ``cancelled``, whatever stopped it; a stop the job raised for its time limit fails it
+        with ``time_limit``; a worker shutting down hands it back to the queue; anything else it raised
+        fails it with the code :func:`~dreamreel.worker.faults.classify` gives."""
+        if control.lease_lost:
+            log.warning("%s: lost the lease; outcome and files left to its new owner", job.id)
+            return
+        cancelled = isinstance(error, GenerationCancelled)
+        if control.cancel_requested:
+            log.info("%s cancelled (%s); its files are removed", job.id, error or "after encoding")
+            self._stored(self.store.finish_cancelled, job.id, self.worker_id)
+        elif cancelled and control.timed_out():
+            log.warning("%s stopped at its time limit of %.1fs: %s", job.id, control.limit_s, error)
+            self._stored(self.store.fail, job.id, self.worker_id, FailureCode.TIME_LIMIT, limit_reason(control.limit_s))
+        elif cancelled and self.stop_event.is_set():  # shutting down: hand the job straight back to the queue
+            self._stored(self.store.release, job.id, self.worker_id)
+            return  # a new owner may already be writing to its directory
+        else:
+            assert error is not None
+            code, reason = classify(error)
+            if code is FailureCode.INPUT:
+                log.warning("generation %s: %s", job.id, error)
+            else:
+                log.error("generation %s failed (%s): %s", job.id, code.value,
+                          "".join(traceback.format_exception(error)))
+            self._stored(self.store.fail, job.id, self.worker_id, code, reason)
+        self.files.delete_generation(job.id)

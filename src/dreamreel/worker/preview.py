@@ -101,8 +101,11 @@ class PreviewWriter:
         self._last_end = end
         self.seconds += self._last_cost
 
-    def cleanup(self) -> None:
-        """Remove every preview file of this job (called when the job ends, whatever the outcome)."""
-        for path in self.files.generation_dir(self.generation_id).glob("progress-*.mp4"):
+    def cleanup(self, *, own_only: bool = False) -> None:
+        """Remove every preview file of this job (called when the job ends, whatever the outcome), including
+        those a dead earlier attempt left; ``own_only``: only this writer's (the job now belongs to another
+        worker, whose previews are its own)."""
+        directory = self.files.generation_dir(self.generation_id)
+        for path in list(self._written) if own_only else directory.glob("progress-*.mp4"):
             path.unlink(missing_ok=True)
         self._written.clear()

@@ -49,6 +49,8 @@ def upscale_clip(
         source_file, video_path, width=width, height=height, fps=source.video_info.fps,
         frames=source.video_info.frames, loop=source.request.loop, on_frame=on_frame,
     )
+    if should_cancel():  # the flush and faststart pass ran after the last frame's check
+        raise GenerationCancelled("cancelled after the last frame was encoded")
     poster = None
     if poster_path is not None:
         poster = write_poster(first_frame(source_file), poster_path, width=width, height=height)

@@ -274,6 +274,9 @@ EndpointParam = Annotated[str, Path(description="The endpoint under fal-ai/luma-
                                     json_schema_extra={"enum": sorted(ENDPOINTS)})]
 AppOwnerParam = Annotated[str, Path(json_schema_extra={"enum": [APP_OWNER]})]
 AppAliasParam = Annotated[str, Path(json_schema_extra={"enum": [APP_ALIAS]})]
+PriorityHeader = Annotated[str | None, Header(json_schema_extra={"enum": sorted(PRIORITIES)})]
+TimeoutHeader = Annotated[str | None, Header(description="Seconds (at most 86400) the request may wait to start.",
+                                             json_schema_extra={"pattern": r"^[0-9]{1,5}(\.[0-9]{1,6})?$"})]
 BODY_DOC = json_request_body(FalRay2Input, FalRay2ImageInput)
 """Documented only: ``_submit`` parses the body with the endpoint's model (``ENDPOINTS``)."""
 
@@ -282,8 +285,8 @@ BODY_DOC = json_request_body(FalRay2Input, FalRay2ImageInput)
 def submit(
     request: Request, endpoint: EndpointParam, body: Body, service: Service, owner: Owner,
     fal_webhook: str | None = Query(default=None, max_length=MAX_URL_CHARS),
-    x_fal_queue_priority: str | None = Header(default=None),
-    x_fal_request_timeout: str | None = Header(default=None),
+    x_fal_queue_priority: PriorityHeader = None,
+    x_fal_request_timeout: TimeoutHeader = None,
 ) -> dict[str, Any]:
     generation = _submit(endpoint, body, service, owner, fal_webhook, x_fal_queue_priority, x_fal_request_timeout)
     return {"status": "IN_QUEUE", "request_id": generation.id, "gateway_request_id": generation.id,
@@ -334,7 +337,7 @@ def cancel(owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, ser
             openapi_extra=BODY_DOC)
 async def run(
     request: Request, endpoint: EndpointParam, body: Body, service: Service, owner: Owner,
-    x_fal_request_timeout: str | None = Header(default=None),
+    x_fal_request_timeout: TimeoutHeader = None,
 ) -> dict[str, Any]:
     """The sync host: submit, wait for the outcome, answer with the result body (or its error)."""
     generation = await run_in_threadpool(_submit, endpoint, body, service, owner, None, None, x_fal_request_timeout)

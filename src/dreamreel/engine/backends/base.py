@@ -31,7 +31,7 @@ class PreviewSink(Protocol):
 
 
 class GenerationCancelled(Exception):
-    """The cancel check returned True during denoising; no output was produced."""
+    """The cancel check returned True (while denoising, decoding or delivering frames); no output was produced."""
 
 
 class Backend(Protocol):

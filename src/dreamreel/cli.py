@@ -50,7 +50,7 @@ def _settings_env(settings: Settings) -> dict[str, str]:
         if value is None:
             continue
         env[f"DREAMREEL_{name.upper()}"] = (
-            str(value) if not isinstance(value, list) else json.dumps(value)
+            str(value) if not isinstance(value, list | dict) else json.dumps(value)
         )
     return env
 

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     """Open client connections one API process keeps; one more is answered 503 and closed at once. Held well
     under the process's open-file limit (raised to its hard limit at start), which also bounds it."""
+    max_connections_per_client: int | None = Field(default=None, ge=1)
+    """Open connections one client address may hold; one more is answered 503 and closed, so one client's flood
+    leaves room for the others. Unset: only ``max_connections`` applies — right behind a reverse proxy, where
+    every connection comes from the proxy's address (limit per client there instead)."""
     log_repeat_limit: int = Field(default=5, ge=1, le=10_000)
     """The same warning or error (same logger and message template) is written at most this often per
     ``log_repeat_window_seconds``; the rest are counted and reported in one ``suppressed N`` line."""

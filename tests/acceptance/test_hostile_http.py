@@ -25,11 +25,13 @@ from dreamreel.config import DEFAULT_MODEL_DIR
 HEADER_TIMEOUT_S = 2.0
 BODY_TIMEOUT_S = 1.5
 CAP = 50
+PER_CLIENT = 40
 LOG_WINDOW_S = 0.5
 GUARDS = {
     "DREAMREEL_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_S),
     "DREAMREEL_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_S),
     "DREAMREEL_MAX_CONNECTIONS": str(CAP),
+    "DREAMREEL_MAX_CONNECTIONS_PER_CLIENT": str(PER_CLIENT),
     "DREAMREEL_LOG_REPEAT_WINDOW_SECONDS": str(LOG_WINDOW_S),
 }
 LUMA = "/dream-machine/v1/generations"
@@ -48,8 +50,9 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 # --- raw HTTP -------------------------------------------------------------------------------------
-def connect(server: ServerProcess, timeout: float = 10.0) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+def connect(server: ServerProcess, timeout: float = 10.0, source: str = "127.0.0.1") -> socket.socket:
+    """A connection from ``source`` (any 127.x.y.z: several "clients" on one machine)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout, source_address=(source, 0))
     sock.settimeout(timeout)
     return sock
 
@@ -148,35 +151,51 @@ def test_a_body_short_of_its_content_length_is_closed_but_a_slow_one_is_not(edge
     assert status == 201 and created["state"] == "queued", created
 
 
-def test_a_flood_past_the_cap_is_refused_and_the_log_stays_small(edge: ServerProcess) -> None:
-    log_before = edge.log_path.stat().st_size
-    flood = [connect(edge) for _ in range(4 * CAP)]
-    opened = time.monotonic()
+def flood(server: ServerProcess, source: str, count: int) -> tuple[list[socket.socket], int]:
+    """``count`` idle connections from ``source``; (all of them, how many the server refused at once)."""
+    socks = [connect(server, source=source) for _ in range(count)]
     time.sleep(0.3)
-    answered, _, _ = select.select(flood, [], [], 0)  # the held ones have nothing to read
+    answered, _, _ = select.select(socks, [], [], 0)  # the held ones have nothing to read
     refused = 0
     for sock in answered:
         try:
             refused += sock.recv(4096).startswith(b"HTTP/1.1 503")
         except ConnectionResetError:
             refused += 1
-    assert len(answered) == refused >= 3 * CAP - 5  # (an earlier test's connection may still hold a slot)
-    busy = httpx.get(f"{edge.url}/healthz", timeout=5)
-    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert refused == len(answered)
+    return socks, refused
+
+
+def healthz(server: ServerProcess, source: str) -> httpx.Response:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=5) as client:
+        return client.get(f"{server.url}/healthz")
+
+
+def test_a_flood_past_the_caps_is_refused_and_the_log_stays_small(edge: ServerProcess) -> None:
+    log_before = edge.log_path.stat().st_size
+    opened = time.monotonic()
+    first, refused = flood(edge, "127.0.0.1", 4 * CAP)  # one client: held up to its own cap
+    assert refused == 4 * CAP - PER_CLIENT
+    assert healthz(edge, "127.0.0.1").status_code == 503
+    assert healthz(edge, "127.0.0.2").status_code == 200  # another client is still served
+    second, refused = flood(edge, "127.0.0.3", CAP)  # now the server's cap
+    assert refused == CAP - (CAP - PER_CLIENT)
+    busy = healthz(edge, "127.0.0.4")
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1" and luma_shape(busy.json())
     time.sleep(LOG_WINDOW_S + 0.1)  # the log's repeat window passes: the next refusal says how many were dropped
-    assert httpx.get(f"{edge.url}/healthz", timeout=5).status_code == 503
+    assert healthz(edge, "127.0.0.1").status_code == 503
     assert time.monotonic() - opened < HEADER_TIMEOUT_S  # (else the held ones were already let go)
-    for sock in flood:  # the held ones are closed by the header timeout
+    for sock in first + second:  # the held ones are closed by the header timeout
         sock.settimeout(HEADER_TIMEOUT_S + 2)
         read_until_closed(sock)
     assert time.monotonic() - opened < HEADER_TIMEOUT_S + 2
     started = time.monotonic()
-    assert httpx.get(f"{edge.url}/healthz", timeout=5).status_code == 200
+    assert healthz(edge, "127.0.0.1").status_code == 200
     assert time.monotonic() - started < 0.5
     log = edge.log_path.read_bytes()[log_before:]
     assert len(log) < 3000, log.decode(errors="replace")
     suppressed = re.search(rb"\[(\d+) identical messages suppressed\]", log)
-    assert suppressed and int(suppressed.group(1)) >= 2 * CAP, log.decode(errors="replace")
+    assert suppressed and int(suppressed.group(1)) >= 3 * CAP - 10, log.decode(errors="replace")
 
 
 # --- inputs that once gave a 500 -----------------------------------------------------------------------------

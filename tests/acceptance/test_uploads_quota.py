@@ -18,9 +18,12 @@ from PIL import Image
 from tests.conftest import ServerProcess
 
 KEY_A, KEY_B = "key-a", "key-b"
-MAX_COUNT = 3
-MAX_BYTES = 40_000
+MAX_COUNT = 8
+MAX_BYTES = 500_000
 RSS_GROWTH_LIMIT = 300 * 1024 * 1024
+"""Eight parallel decodes of the largest accepted image (16.8 MP, 50-67 MB each) would take ~500 MB at once;
+two at a time (``image_decode_concurrency``) stay well under this."""
+RSS_KEPT_LIMIT = 100 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,19 @@ def test_huge_images_are_refused_from_the_header_and_memory_stays_bounded(keyed_
     assert peak_growth < RSS_GROWTH_LIMIT, f"API process grew by {peak_growth / 2**20:.0f} MB"
     assert httpx.get(f"{keyed_server.url}/uploads", headers=_auth(KEY_A)).json()["count"] == 0
 
+    # Images at the limit are decoded, two at a time, and the memory is given back afterwards.
+    at_limit = _png_of_zeros(4096, 4096)
+    before = _memory_kb(keyed_server.proc.pid)
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: _upload(keyed_server, KEY_B, at_limit), range(8)))
+    assert [response.status_code for response in responses] == [201] * 8
+    after = _memory_kb(keyed_server.proc.pid)
+    assert (after["VmHWM"] - before["VmRSS"]) * 1024 < RSS_GROWTH_LIMIT, f"peak {after['VmHWM'] // 1024} MB"
+    assert (after["VmRSS"] - before["VmRSS"]) * 1024 < RSS_KEPT_LIMIT, f"kept {after['VmRSS'] // 1024} MB"
+    for response in responses:
+        deleted = httpx.delete(f"{keyed_server.url}/uploads/{response.json()['id']}", headers=_auth(KEY_B))
+        assert deleted.status_code == 204
+
     # An ordinary photo still goes through, reported upright (EXIF "rotate 90" turns 64x48 into 48x64).
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -129,8 +145,8 @@ def test_each_key_has_an_upload_quota_and_only_the_owner_can_delete(keyed_server
     assert again.status_code == 201
     ids = ids[1:] + [again.json()["id"]]
 
-    # Bytes are a quota too: two noisy images of ~30 KB do not fit in 40 KB.
-    noise = _encode(Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 100, 3), np.uint8)), "PNG")
+    # Bytes are a quota too: two noisy images of ~300 KB do not fit in 500 KB.
+    noise = _encode(Image.fromarray(np.random.default_rng(0).integers(0, 256, (320, 320, 3), np.uint8)), "PNG")
     assert MAX_BYTES / 2 < len(noise) < MAX_BYTES
     first = _upload(keyed_server, KEY_B, noise)
     assert first.status_code == 201

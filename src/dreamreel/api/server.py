@@ -8,11 +8,13 @@ process's file descriptors (the API stops accepting, and asyncio logs every fail
   request line and headers must arrive within ``header_timeout_seconds``; else the connection is closed
   (after a 408 when a request had begun);
 - **body timeout**: while a request body is still owed, some of it must arrive every
-  ``body_timeout_seconds`` (time the server itself stops reading, by flow control, does not count); else a
-  408 if no response has started, and the connection is closed;
-- **connection cap**: past ``max_connections`` open connections a new one gets a 503 with ``Retry-After``
-  and is closed at once, before it holds a descriptor for long. At start the open-file limit is raised
-  to its hard limit and the cap is kept well under it (:func:`connection_cap`);
+  ``body_timeout_seconds`` (time the server itself is not reading — flow control, or a ``100 Continue``
+  the app has not asked for yet — does not count); else a 408 if no response has started, and the
+  connection is closed;
+- **connection caps**: past ``max_connections`` open connections (or ``max_connections_per_client`` from
+  one address, when set) a new one gets a 503 with ``Retry-After`` and is closed at once, before it holds
+  a descriptor for long. At start the open-file limit is raised to its hard limit and the cap is kept well
+  under it (:func:`connection_cap`);
 - protocol errors (malformed or oversized headers) answer in the error shape of the dialect whose path
   the request line named, like every other error.
 
@@ -28,8 +30,10 @@ httptools anyway, and its parser state is public.
 
 Limits: with TLS, asyncio completes the handshake before the protocol sees the connection, so sockets
 still handshaking are bounded by asyncio's own 60 s handshake timeout, not by these guards; on a hostile
-network terminate TLS at a proxy in front. One client may fill the cap for ``header_timeout_seconds`` at a
-time: per-address limits belong to that proxy or the firewall.
+network terminate TLS at a proxy in front. Without ``max_connections_per_client`` one client may fill the
+cap (for ``header_timeout_seconds`` at a time, unless it sends requests); behind a proxy, every client has
+the proxy's address, so per-client limits belong to the proxy. WebSocket upgrades are off (the API has no
+WebSocket routes), so every connection stays under these guards.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -68,6 +73,7 @@ class EdgeLimits:
     header_timeout_s: float
     body_timeout_s: float
     max_connections: int
+    max_per_client: int | None = None
 
 
 def raise_open_file_limit() -> int:
@@ -119,35 +125,49 @@ def _path_of(head: bytes) -> str:
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with header and body receive timeouts and a connection cap."""
+    """uvicorn's h11 protocol with header and body receive timeouts and connection caps."""
 
     limits: ClassVar[EdgeLimits]
     busy: ClassVar[bytes] = b""
-    """The canned 503 for a connection over the cap (rendered once by :func:`protocol_for`)."""
+    """The canned 503 for a connection over a cap (rendered once by :func:`protocol_for`)."""
+    per_client: ClassVar[Counter[str]]
+    """Open connections per client address, shared by every connection of one server."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.refused = False
+        self.peer = ""
         self.header_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
         self.head = bytearray()
         """The first bytes of the request whose headers are being received (its request line)."""
         self.head_bytes = 0
 
-    # --- the cap --------------------------------------------------------------------------------
+    # --- the caps -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.connections) >= self.limits.max_connections:
-            self.refused = True
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        per_client = self.limits.max_per_client
+        if per_client is not None and self.per_client[self.peer] >= per_client:
+            log.warning("per-client connection cap reached (%d open from %s): refusing its new connections",
+                        per_client, self.peer)
+        elif len(self.connections) >= self.limits.max_connections:
             log.warning("connection cap reached (%d open): refusing new connections", len(self.connections))
-            transport.write(self.busy)
-            transport.close()
+        else:
+            self.per_client[self.peer] += 1
+            super().connection_made(transport)
+            self._arm_header_timer()
             return
-        super().connection_made(transport)
-        self._arm_header_timer()
+        self.refused = True
+        transport.write(self.busy)
+        transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:
             return
+        self.per_client[self.peer] -= 1
+        if self.per_client[self.peer] <= 0:
+            del self.per_client[self.peer]
         self._cancel_timers()
         super().connection_lost(exc)
 
@@ -203,7 +223,10 @@ class GuardedH11Protocol(H11Protocol):
         self.body_timer = None
         if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
             return
-        if self.flow.read_paused:  # the server is not reading (the app is behind): not the client's stall
+        # Not the client's stall while the server is not reading: flow control paused it, or the client
+        # waits for the "100 Continue" that the app's first read sends.
+        waiting_on_us = self.cycle is not None and self.cycle.waiting_for_100_continue
+        if self.flow.read_paused or waiting_on_us:
             self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_stalled)
             return
         if self.cycle is not None and not self.cycle.response_started:
@@ -232,13 +255,13 @@ class GuardedH11Protocol(H11Protocol):
         """A request h11 could not parse: 431 when its head outgrew h11's limit, else 400; then close."""
         # No head kept: the head was fine and the body was not (e.g. bad chunked framing).
         path = _path_of(bytes(self.head)) if self.head else (self.scope or {}).get("path", "/")
-        too_large = self.head_bytes > (self.config.h11_max_incomplete_event_size or H11_MAX_HEADER_BYTES)
+        limit = self.config.h11_max_incomplete_event_size or H11_MAX_HEADER_BYTES
         self._cancel_timers()
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()  # a response is already on the wire: nothing more can be said
             return
-        if too_large:
-            error = _error(431, f"request headers are larger than {H11_MAX_HEADER_BYTES} bytes")
+        if self.head_bytes > limit:
+            error = _error(431, f"request headers are larger than {limit} bytes")
         else:
             error = _error(400, "malformed HTTP request")
         self.transport.write(error_bytes(path, error))
@@ -248,7 +271,7 @@ class GuardedH11Protocol(H11Protocol):
 def protocol_for(limits: EdgeLimits) -> type[GuardedH11Protocol]:
     """A protocol class carrying ``limits`` (uvicorn instantiates it once per connection)."""
     busy = error_bytes("/", ServiceBusy("server busy: too many open connections; retry shortly", retry_after_s=1))
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits, "busy": busy})
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits, "busy": busy, "per_client": Counter()})
 
 
 def edge_config(app: Any, settings: Settings, *, log_level: str, **ssl: Any) -> uvicorn.Config:
@@ -260,8 +283,9 @@ def edge_config(app: Any, settings: Settings, *, log_level: str, **ssl: Any) -> 
         log.warning("max_connections lowered from %d to %d: the open-file limit is %d",
                     settings.max_connections, cap, open_files)
     limits = EdgeLimits(header_timeout_s=settings.header_timeout_seconds,
-                        body_timeout_s=settings.body_timeout_seconds, max_connections=cap)
+                        body_timeout_s=settings.body_timeout_seconds, max_connections=cap,
+                        max_per_client=settings.max_connections_per_client)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
-                            http=protocol_for(limits), **ssl)
+                            http=protocol_for(limits), ws="none", **ssl)
     install(RepeatThrottle(settings.log_repeat_limit, settings.log_repeat_window_seconds))
     return config

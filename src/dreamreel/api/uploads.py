@@ -8,7 +8,8 @@ of an upload (a 128 KB PNG can declare 6500x6000 pixels, 117 MB decoded), so it 
   is decoded;
 - the pixels are then decoded once (so a corrupt image is a 422 now rather than a failed job later) in the
   image's own mode and dropped, under a per-process semaphore of ``image_decode_concurrency``: parallel
-  uploads wait their turn in the event loop instead of multiplying memory;
+  uploads wait their turn in the event loop instead of multiplying memory; after each decode the freed heap
+  is handed back to the OS (``malloc_trim``), so RSS returns to where it was;
 - Pillow's own decompression-bomb limit is set explicitly (``media/images.py``).
 
 Uploads belong to the caller's key: only that key can reference, list or delete them (another key's id is
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +32,7 @@ from dreamreel.api.schema import IMAGE_TYPES, DetailError, ResponseModel, binary
 from dreamreel.config import Settings
 from dreamreel.core.conditioning import UPLOAD_SCHEME
 from dreamreel.core.errors import InvalidRequest, NotFound, PayloadTooLarge
-from dreamreel.core.filestore import UploadQuota
+from dreamreel.core.filestore import UploadQuota, check_upload_quota
 from dreamreel.files import LocalFiles
 from dreamreel.media.images import ImageError, ImageTooLarge, check_decodes, read_header
 
@@ -71,7 +73,7 @@ def _decode_slots(request: Request, settings: Settings) -> asyncio.Semaphore:
     return slots
 
 
-def _load_malloc_trim() -> ctypes._CFuncPtr | None:
+def _load_malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc: its allocator keeps what it keeps
@@ -105,15 +107,19 @@ def _quota(settings: Settings) -> UploadQuota:
 async def upload_image(request: Request, owner: Owner, body: Body, settings: AppSettings) -> UploadOut:
     """Store an image; answer its id, its ``upload:<id>`` reference and its upright size."""
     limit = settings.max_image_pixels
+    files, quota = _files(request), _quota(settings)
+    # Cheap checks first, so nothing over a limit waits for a decode slot: the quota (checked again,
+    # atomically, when the file is written) and the header.
+    check_upload_quota(await run_in_threadpool(files.list_uploads, owner), len(body), quota)
     try:
-        read_header(body, max_pixels=limit)  # cheap: refuses a bomb before it waits for a decode slot
+        read_header(body, max_pixels=limit)
         async with _decode_slots(request, settings):
             width, height = await run_in_threadpool(_decode_and_give_back, body, limit)
     except ImageTooLarge as exc:
         raise PayloadTooLarge(f"image too large: {exc} (max_image_pixels)", field="body") from None
     except ImageError as exc:
         raise InvalidRequest(f"not a usable image: {exc}", field="body") from None
-    upload_id = await run_in_threadpool(_files(request).save_upload, owner, body, _quota(settings))
+    upload_id = await run_in_threadpool(files.save_upload, owner, body, quota)
     return UploadOut(id=upload_id, url=f"{UPLOAD_SCHEME}{upload_id}", width=width, height=height)
 
 

@@ -31,6 +31,22 @@ class UploadInfo:
     created_at: float
 
 
+def check_upload_quota(held: list[UploadInfo], size: int, quota: UploadQuota) -> None:
+    """Refuse an upload of ``size`` bytes that would take an owner holding ``held`` past ``quota``, saying
+    which limit (:class:`UploadQuotaExceeded`)."""
+    held_bytes = sum(info.bytes for info in held)
+    if len(held) + 1 > quota.max_count:
+        raise UploadQuotaExceeded(
+            f"upload quota exceeded: this key holds {len(held)} of its {quota.max_count} uploads; "
+            "delete some (DELETE /uploads/{id}) to upload more"
+        )
+    if held_bytes + size > quota.max_bytes:
+        raise UploadQuotaExceeded(
+            f"upload quota exceeded: this key holds {held_bytes} bytes of uploads and this one is {size} bytes, "
+            f"over its {quota.max_bytes}-byte limit; delete some (DELETE /uploads/{{id}}) to upload more"
+        )
+
+
 class FileStore(Protocol):
     def save_upload(self, owner: str, data: bytes, quota: UploadQuota | None = None) -> str:
         """Keep an uploaded image for ``owner``; returns its id (``upload:<id>`` references it). With a

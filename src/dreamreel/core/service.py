@@ -1,4 +1,4 @@
-"""The verbs every dialect calls: submit, upscale, get, list, delete, cancel, upload. Dialects never touch the store.
+"""The verbs every dialect calls: submit, upscale, get, list, delete, cancel. Dialects never touch the store.
 
 An upscale is a generation of its own (its own id, state, callbacks and assets) rather than the source
 updated in place: the Luma SDK types a generation's ``request`` as one of several request kinds, one of
@@ -88,10 +88,6 @@ class GenerationService:
         generation = Generation.new(owner=owner, dialect=dialect, request=request, seed=source.seed,
                                     kind=Kind.UPSCALE, source_id=source.id, notify_on=notify_on)
         return self.store.create(generation)
-
-    def upload(self, data: bytes, *, owner: str) -> str:
-        """Keep an image for later keyframes (the caller checked it decodes); returns its id."""
-        return self.files.save_upload(owner, data)
 
     def get(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.store.get(generation_id)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dreamreel.core.filestore import UploadInfo, UploadQuota, UploadQuotaExceeded
+from dreamreel.core.filestore import UploadInfo, UploadQuota, check_upload_quota
 
 _UPLOAD_ID = re.compile(r"^[a-f0-9]{32}$")
 _OWNER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -82,7 +82,7 @@ class LocalFiles:
             raise ValueError(f"unusable owner id {owner!r}")
         with self._owner_lock(path.parent):
             if quota is not None:
-                _check_quota(self.list_uploads(owner), len(data), quota)
+                check_upload_quota(self.list_uploads(owner), len(data), quota)
             tmp = path.with_name(f".{upload_id}.part")
             tmp.write_bytes(data)
             tmp.replace(path)
@@ -126,17 +126,3 @@ class LocalFiles:
         path = self._upload_path(owner, upload_id)
         return path is not None and path.is_file()
 
-
-def _check_quota(held: list[UploadInfo], size: int, quota: UploadQuota) -> None:
-    """Refuse an upload of ``size`` bytes that would take the owner past ``quota``, saying which limit."""
-    held_bytes = sum(info.bytes for info in held)
-    if len(held) + 1 > quota.max_count:
-        raise UploadQuotaExceeded(
-            f"upload quota exceeded: this key holds {len(held)} of its {quota.max_count} uploads; "
-            "delete some (DELETE /uploads/{id}) to upload more"
-        )
-    if held_bytes + size > quota.max_bytes:
-        raise UploadQuotaExceeded(
-            f"upload quota exceeded: this key holds {held_bytes} bytes of uploads and this one is {size} bytes, "
-            f"over its {quota.max_bytes}-byte limit; delete some (DELETE /uploads/{{id}}) to upload more"
-        )

@@ -148,6 +148,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE INDEX IF NOT EXISTS generations_owner_state ON generations (owner, state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS generations_owner_started ON generations (owner, started_at);
+CREATE INDEX IF NOT EXISTS generations_finished ON generations (finished_at);
 """),
 ]
 """``(version, SQL)`` in order; a released migration is never edited, a change is a new entry. The column

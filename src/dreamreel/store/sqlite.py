@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE INDEX IF NOT EXISTS generations_owner_state ON generations (owner, state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS generations_owner_started ON generations (owner, started_at);
+CREATE INDEX IF NOT EXISTS generations_finished ON generations (finished_at);
 """
 
 ADDED_COLUMNS = {

@@ -54,5 +54,6 @@ def release_memory() -> None:
     torch = sys.modules.get("torch")  # never imported here: an upscale-only worker has no model
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): freed memory is reused, only
-        ctypes.CDLL("libc.so.6").malloc_trim(0)          # not returned
+    # Not glibc (macOS, musl): freed memory is still reused, only not handed back.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -1,7 +1,14 @@
 """The worker loop: claim -> heartbeat while rendering -> complete/fail, until told to stop.
 
-Shape: one job at a time per process (one model per device); a heartbeat thread renews the lease
-and relays cancellation; a job whose lease is lost is abandoned (another worker owns it now).
+Shape: one job at a time per process (one model per device); a watcher thread renews the lease, relays a
+cancel or delete, and watches the job's wall-clock limit (``worker/limits.py``); a job whose lease is lost is
+abandoned (another worker owns it now).
+
+Stopping: every stage asks :meth:`JobControl.should_cancel` (denoising steps, each module of the model, each
+delivered or re-encoded frame), so a cancel, a delete or the time limit stops the job wherever it is, and
+whatever it had written is removed. A job stuck where no check runs (native code) is recorded by the watcher
+after ``job_stop_grace_seconds`` and the process exits with :data:`EXIT_STUCK_JOB` for a fresh one. Any other
+fault fails only its job (``worker/faults.py``: a code and a reason) and the worker takes the next one.
 
 What a generation *is* lives in the engine (``engine.render.render``, the same unit ``dreamreel generate``
 runs): this loop only hands it the job's keyframe sources (``worker/inputs.py``), encodes what it yields

@@ -80,7 +80,7 @@ class LumaCredits(ResponseModel):
 
 
 class LumaPing(ResponseModel):
-    message: str
+    message: int
 
 
 ERRORS = error_responses(DetailError)

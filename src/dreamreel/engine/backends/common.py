@@ -175,8 +175,9 @@ def denoise(
 
     Raises :class:`GenerationCancelled` as soon as ``should_cancel()`` is true: before denoising, after a
     step, or before any module of the pipeline's models runs (:func:`checked_modules`: the VAE decode too).
-    After a step it is raised from inside the step callback, which stops diffusers right there: setting ``pipe._interrupt`` instead would skip the remaining steps but still run the full VAE decode
-    for output nobody wants. ``preview``, when given and due, gets ``decode_preview(latents)`` after every
+    After a step it is raised from inside the step callback, which stops diffusers right there: setting
+    ``pipe._interrupt`` instead would skip the remaining steps but still run the full VAE decode for output
+    nobody wants. ``preview``, when given and due, gets ``decode_preview(latents)`` after every
     step but the last (the real clip is about to exist then).
 
     ``on_step(step, total)`` is called from inside that step-end callback, after step ``step`` and before the

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import select
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -122,7 +121,8 @@ def test_idle_socket_and_partial_headers_are_closed_within_the_header_timeout(ed
     partial.sendall(f"GET {LUMA} HTTP/1.1\r\nHost: x\r\nX-Slow: aaaa".encode())
     idle_s, idle_sent = read_until_closed(idle)
     partial_s, partial_sent = read_until_closed(partial)
-    assert idle_s < HEADER_TIMEOUT_S + 1.5 and idle_sent == b""  # nothing was asked, nothing is answered
+    assert HEADER_TIMEOUT_S - 0.5 < idle_s < HEADER_TIMEOUT_S + 1.5  # held for the timeout, then closed
+    assert idle_sent == b""  # nothing was asked, nothing is answered
     assert partial_s < HEADER_TIMEOUT_S + 1.5
     status, headers, body = parse_response(partial_sent)
     assert status == 408 and headers["connection"] == "close"
@@ -151,19 +151,29 @@ def test_a_body_short_of_its_content_length_is_closed_but_a_slow_one_is_not(edge
     assert status == 201 and created["state"] == "queued", created
 
 
-def flood(server: ServerProcess, source: str, count: int) -> tuple[list[socket.socket], int]:
-    """``count`` idle connections from ``source``; (all of them, how many the server refused at once)."""
+def flood(server: ServerProcess, source: str, count: int, expect_refused: int) -> tuple[list[socket.socket], int]:
+    """``count`` idle connections from ``source``; (all of them, how many the server refused at once: answered
+    with a 503 and closed). Looks until ``expect_refused`` are (at most a second), then once more."""
     socks = [connect(server, source=source) for _ in range(count)]
-    time.sleep(0.3)
-    answered, _, _ = select.select(socks, [], [], 0)  # the held ones have nothing to read
-    refused = 0
-    for sock in answered:
-        try:
-            refused += sock.recv(4096).startswith(b"HTTP/1.1 503")
-        except ConnectionResetError:
-            refused += 1
-    assert refused == len(answered)
-    return socks, refused
+    for sock in socks:
+        sock.setblocking(False)
+    refused: set[socket.socket] = set()
+    deadline, settled = time.monotonic() + 1.0, False
+    while not settled:
+        time.sleep(0.05)
+        settled = len(refused) >= expect_refused or time.monotonic() > deadline
+        for sock in set(socks) - refused:
+            try:
+                answer = sock.recv(4096)
+            except BlockingIOError:
+                continue  # held by the server
+            except ConnectionResetError:
+                answer = b"HTTP/1.1 503"
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+            refused.add(sock)
+    for sock in socks:
+        sock.setblocking(True)
+    return socks, len(refused)
 
 
 def healthz(server: ServerProcess, source: str) -> httpx.Response:
@@ -174,12 +184,13 @@ def healthz(server: ServerProcess, source: str) -> httpx.Response:
 def test_a_flood_past_the_caps_is_refused_and_the_log_stays_small(edge: ServerProcess) -> None:
     log_before = edge.log_path.stat().st_size
     opened = time.monotonic()
-    first, refused = flood(edge, "127.0.0.1", 4 * CAP)  # one client: held up to its own cap
-    assert refused == 4 * CAP - PER_CLIENT
+    first, refused = flood(edge, "127.0.0.1", 4 * CAP, 4 * CAP - PER_CLIENT)  # one client: held up to its cap
+    stragglers = 2  # an earlier test's connection the server has not seen closed yet may hold a slot
+    assert 4 * CAP - PER_CLIENT <= refused <= 4 * CAP - PER_CLIENT + stragglers
     assert healthz(edge, "127.0.0.1").status_code == 503
     assert healthz(edge, "127.0.0.2").status_code == 200  # another client is still served
-    second, refused = flood(edge, "127.0.0.3", CAP)  # now the server's cap
-    assert refused == CAP - (CAP - PER_CLIENT)
+    second, refused = flood(edge, "127.0.0.3", CAP, PER_CLIENT)  # now the server's cap
+    assert PER_CLIENT <= refused <= PER_CLIENT + stragglers  # only CAP - PER_CLIENT slots were left
     busy = healthz(edge, "127.0.0.4")
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1" and luma_shape(busy.json())
     time.sleep(LOG_WINDOW_S + 0.1)  # the log's repeat window passes: the next refusal says how many were dropped

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +67,8 @@ class AdmissionMiddleware:
             stored = await to_thread.run_sync(self.store.begin_idempotent, caller.owner, idempotency_key, fingerprint)
         except DreamreelError as exc:
             await self.render_error(request, exc)(scope, receive, send)
+            return
+        except ClientDisconnect:  # hung up (or cut off by the edge's body timeout) mid-body: nobody to answer
             return
         if stored is not None:
             replay = Response(stored.body, status_code=stored.status, media_type=stored.content_type,

@@ -256,11 +256,12 @@ class GuardedH11Protocol(H11Protocol):
         # No head kept: the head was fine and the body was not (e.g. bad chunked framing).
         path = _path_of(bytes(self.head)) if self.head else (self.scope or {}).get("path", "/")
         limit = self.config.h11_max_incomplete_event_size or H11_MAX_HEADER_BYTES
-        self._cancel_timers()
+        too_large = self.head_bytes > limit
+        self._cancel_timers()  # (forgets the head)
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()  # a response is already on the wire: nothing more can be said
             return
-        if self.head_bytes > limit:
+        if too_large:
             error = _error(431, f"request headers are larger than {limit} bytes")
         else:
             error = _error(400, "malformed HTTP request")

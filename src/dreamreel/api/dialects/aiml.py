@@ -7,6 +7,7 @@ gateway's NestJS-style body ``{"statusCode", "message", "error"}``.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -44,10 +45,6 @@ STATUS_WORDS = {
     State.FAILED: "error",
     State.CANCELLED: "error",
 }
-
-REASON_PHRASES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
-                  413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
-                  503: "Service Unavailable"}
 
 
 class AimlVideoCreate(BaseModel):
@@ -136,11 +133,19 @@ def poll_generation(
     return render_generation(generation, file_urls(request), service.charged(generation))
 
 
+def _reason(status: int) -> str:
+    """The status line's phrase (``Too Many Requests``), as NestJS-style gateways put in ``error``."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def error_response(exc: DreamreelError) -> JSONResponse:
     return JSONResponse(
         status_code=exc.status_code,
         content={"statusCode": exc.status_code, "message": exc.message,
-                 "error": REASON_PHRASES.get(exc.status_code, "Error")},
+                 "error": _reason(exc.status_code)},
     )
 
 

@@ -203,6 +203,12 @@ def webhook_payload(generation: Generation, urls: FileUrls) -> dict[str, Any]:
             "error": f"Invalid status code: {error.status_code}"}
 
 
+ERROR_TYPES = {400: "bad_request", 401: "unauthorized", 402: "insufficient_credits", 403: "forbidden",
+               404: "not_found", 408: "request_timeout", 409: "conflict", 413: "bad_request", 422: "bad_request",
+               429: "rate_limited", 431: "bad_request", 503: "service_unavailable"}
+"""HTTP status -> ``error_type`` (and ``X-Fal-Error-Type``) for errors not raised with a fal type of their own."""
+
+
 def error_response(exc: DreamreelError) -> JSONResponse:
     """fal's shapes: validation -> 422 ``{"detail": [{loc, msg, type}]}``; else ``{"detail", "error_type"}``."""
     if exc.details is not None and exc.status_code == 422:
@@ -210,8 +216,7 @@ def error_response(exc: DreamreelError) -> JSONResponse:
     if isinstance(exc, FalRequestError):
         error_type, request_id = exc.error_type, exc.request_id
     else:
-        error_type = {400: "bad_request", 401: "unauthorized", 404: "not_found", 413: "bad_request",
-                      422: "bad_request", 503: "service_unavailable"}.get(exc.status_code, "internal_error")
+        error_type = ERROR_TYPES.get(exc.status_code, "internal_error")
         request_id = None
     headers = {"X-Fal-Error-Type": error_type}
     if request_id:

@@ -80,7 +80,7 @@ class LumaCredits(ResponseModel):
 
 
 class LumaPing(ResponseModel):
-    message: int
+    message: str
 
 
 ERRORS = error_responses(DetailError)

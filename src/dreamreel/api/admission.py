@@ -75,7 +75,7 @@ class AdmissionMiddleware:
                               headers={"Idempotent-Replayed": "true"})
             await replay(scope, receive, send)
             return
-        await self._run_and_keep(scope, body, send, caller, idempotency_key)
+        await self._run_and_keep(scope, body, receive, send, caller, idempotency_key)
 
     def _admit(self, request: Request) -> Caller:
         """Identify the caller and apply the checks that need no body (runs in a worker thread: store I/O)."""
@@ -92,14 +92,16 @@ class AdmissionMiddleware:
                                       "minute ends", retry_after_s=math.ceil(window_left_s))
         return caller
 
-    async def _run_and_keep(self, scope: Scope, body: bytes, send: Send, caller: Caller, key: str) -> None:
+    async def _run_and_keep(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, caller: Caller, key: str
+    ) -> None:
         """Run the route with the already-read body; keep its response for replays when it succeeded."""
         delivered = False
 
         async def replay_body() -> Message:
             nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
+            if delivered:  # the body was read here already: what comes next is the client's disconnect
+                return await receive()
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 

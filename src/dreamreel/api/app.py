@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +23,7 @@ from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.exposure import check_exposure
 from dreamreel.api.keyring import KeyRing
 from dreamreel.api.origin import CrossSiteGuard
-from dreamreel.api.schema import DetailError, Health, Jwks, error_responses
+from dreamreel.api.schema import DetailError, Health, Jwks, add_shared_parts, error_responses
 from dreamreel.api.server_secret import API_KEY_PEPPER, derive_key, load_server_secret
 from dreamreel.api.signing import KeyFileError, WebhookSigner, load_key, load_or_create_key
 from dreamreel.api.urls import FileUrls
@@ -136,6 +137,12 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
         """Public key(s) that verify this server's signed (fal-style) webhooks."""
         return signer.jwks()
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_shared_parts(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(downloads.router)
     app.include_router(uploads.router)
     app.include_router(admin.router)

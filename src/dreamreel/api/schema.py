@@ -151,3 +151,31 @@ class WorkerOut(ResponseModel):
 
 class WorkerList(ResponseModel):
     workers: list[WorkerOut]
+
+
+# --- what every operation shares -------------------------------------------------------------------
+
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes a retry safe: the same key and body within 24 h return the first response and create "
+                   "nothing (api/admission.py); the same key with another body is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API key (`dreamreel keys create`): Luma, AI/ML. Not needed on a keyless server."},
+    "falKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+               "description": "fal's form of the same key: `Key <key>`."},
+}
+
+
+def add_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
+    """Document what the middleware and the key ring read on every route: ``Authorization`` (either form)
+    and, on every POST (each one creates work), ``Idempotency-Key``."""
+    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = [{"bearer": []}, {"falKey": []}, {}]
+    for path_item in document.get("paths", {}).values():
+        post = path_item.get("post")
+        if post is not None:
+            post.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
+    return document

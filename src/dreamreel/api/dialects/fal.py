@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from starlette.requests import ClientDisconnect
 
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.dialects.base import Dialect, Notification, json_body
@@ -350,7 +351,7 @@ async def run(
     while not generation.state.is_terminal:
         if await request.is_disconnected():
             await run_in_threadpool(service.cancel, generation.id, owner=owner)
-            raise DreamreelError("client disconnected")
+            raise ClientDisconnect()  # nobody to answer; the app's handler logs nothing for it
         if time.monotonic() > deadline:
             raise FalRequestError("Request timed out", status_code=504, error_type="request_timeout",
                                   request_id=generation.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,12 +134,13 @@ class Settings(BaseSettings):
     job_seconds_per_megapixel_frame: float = Field(default=1.0, gt=0)
     """Speed allowance of a model not named in ``model_seconds_per_megapixel_frame``: seconds a job may take per
     delivered megapixel-frame. Generous on purpose: the limit frees a worker from a hung job, it is no quota."""
-    model_seconds_per_megapixel_frame: dict[str, float] = {}
+    model_seconds_per_megapixel_frame: dict[str, PositiveFloat] = {}
     """Allowance per public model name, e.g. ``{"ray-flash-2": 0.5}`` (JSON in the environment variable)."""
     job_stop_grace_seconds: float = Field(default=60.0, gt=0)
     """A job asked to stop (cancelled, deleted, past its limit) that has not stopped this long after is stuck
-    in native code: it is recorded as cancelled or failed and the worker process exits with code 70, for its
-    supervisor (``dreamreel serve``, systemd, Kubernetes) to start a fresh one."""
+    in native code: it is recorded as cancelled or failed and the worker process exits with status 70, for its
+    supervisor (``dreamreel serve``, systemd, Kubernetes) to start a fresh one. Counted from when the job's
+    model is loaded: a cold load runs to its end and the job stops at its first check."""
     cancel_poll_seconds: float = Field(default=1.0, gt=0)
     """How often a running job looks for a cancel or delete between lease renewals: a job stops within about
     this long of a cancel (each stage checks between steps, decoder blocks and frames)."""

@@ -181,3 +181,18 @@ def test_a_keyless_server_refuses_a_public_address(tmp_path: Path, tiny_model_di
     no_keys = subprocess.run([*base, "--host", "0.0.0.0", "--public-url", "https://video.example"],
                              capture_output=True, text=True, timeout=60)
     assert no_keys.returncode != 0 and "--insecure-no-auth" in no_keys.stderr
+
+
+def test_no_new_work_while_the_output_volume_is_nearly_full(tmp_path: Path, tiny_model_dir: Path) -> None:
+    full = ServerProcess(tmp_path / "data", tiny_model_dir, workers=0,
+                         extra_env={"DREAMREEL_MIN_FREE_DISK_BYTES": str(10**18)}).start()
+    try:
+        luma = httpx.post(f"{full.url}{LUMA}/generations", json=CHEAP)
+        fal = httpx.post(f"{full.url}{FAL}/ray-2", json=CHEAP)
+        upload = httpx.post(f"{full.url}/uploads", content=png_bytes((1, 2, 3)))
+        for response in (luma, fal, upload):
+            assert response.status_code == 503 and int(response.headers["retry-after"]) > 0
+        assert "nearly full" in luma.json()["detail"] and fal.json()["error_type"] == "service_unavailable"
+        assert httpx.get(f"{full.url}{LUMA}/generations").json()["count"] == 0  # reads still answer
+    finally:
+        full.stop()

@@ -101,9 +101,10 @@ class GenerationService:
 
     def delete(self, generation_id: str, *, owner: str) -> None:
         generation = self.get(generation_id, owner=owner)
-        self.store.delete(generation.id)
-        if generation.state.is_terminal:
+        before = self.store.delete(generation.id)  # as it was under the delete's lock: no race with completion
+        if before is not None and before.state.is_terminal:
             self.files.delete_generation(generation.id)
+        # a running one: its worker sees the delete, stops, and removes what it wrote
 
     def cancel(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.get(generation_id, owner=owner)

@@ -213,7 +213,10 @@ class Worker:
             if control.lease_lost:
                 log.warning("lost the lease on %s; abandoning it", job.id)
                 return
-            if control.stop_asked_at is None and (control.cancel_requested or control.timed_out()):
+            # The grace runs once the job's own clock has started: a cold model load (not the job's, and with no
+            # checks inside) is left to finish, and the job then stops at its first check.
+            started = math.isfinite(control.deadline)
+            if control.stop_asked_at is None and started and (control.cancel_requested or control.timed_out()):
                 control.stop_asked_at = now
             if control.stop_asked_at is not None and now - control.stop_asked_at >= settings.job_stop_grace_seconds:
                 self._exit_stuck(job, control)
@@ -357,9 +360,11 @@ class Worker:
         """Record a job that produced no clip (or one nobody wants any more) and remove its files.
 
         Precedence: a lost lease records nothing (the job is another worker's now, its files too); a cancel or
-        delete ends it ``cancelled``, whatever stopped it; a stop the job raised for its time limit fails it
-        with ``time_limit``; a worker shutting down hands it back to the queue; anything else it raised
-        fails it with the code :func:`~dreamreel.worker.faults.classify` gives."""
+        delete ends it ``cancelled``, whatever stopped it (nobody runs such a job again, so its files go even if
+        the store had already ended it); a stop the job raised for its time limit fails it with ``time_limit``;
+        a worker shutting down hands it back to the queue; anything else it raised fails it with the code
+        :func:`~dreamreel.worker.faults.classify` gives. A failure removes the files only when the store took
+        it: a refused write means the lease lapsed and another worker may be writing there now."""
         if control.lease_lost:
             log.warning("%s: lost the lease; outcome and files left to its new owner", job.id)
             return
@@ -367,9 +372,11 @@ class Worker:
         if control.cancel_requested:
             log.info("%s cancelled (%s); its files are removed", job.id, error or "after encoding")
             self._stored(self.store.finish_cancelled, job.id, self.worker_id)
+            owned = True
         elif cancelled and control.timed_out():
             log.warning("%s stopped at its time limit of %.1fs: %s", job.id, control.limit_s, error)
-            self._stored(self.store.fail, job.id, self.worker_id, FailureCode.TIME_LIMIT, limit_reason(control.limit_s))
+            owned = self._stored(self.store.fail, job.id, self.worker_id, FailureCode.TIME_LIMIT,
+                                 limit_reason(control.limit_s))
         elif cancelled and self.stop_event.is_set():  # shutting down: hand the job straight back to the queue
             self._stored(self.store.release, job.id, self.worker_id)
             return  # a new owner may already be writing to its directory
@@ -381,5 +388,6 @@ class Worker:
             else:
                 log.error("generation %s failed (%s): %s", job.id, code.value,
                           "".join(traceback.format_exception(error)))
-            self._stored(self.store.fail, job.id, self.worker_id, code, reason)
-        self.files.delete_generation(job.id)
+            owned = self._stored(self.store.fail, job.id, self.worker_id, code, reason)
+        if owned:
+            self.files.delete_generation(job.id)

@@ -40,7 +40,7 @@ lint: setup
 
 # The store contract suite and the PostgreSQL tests need a real server: the machine's, or a private one.
 test: setup lint
-	url=$$(scripts/ensure_postgres.sh) && DREAMREEL_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest
+	url=$$(scripts/ensure_postgres.sh) && DREAMREEL_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest --durations=15
 
 serve: setup model
 	$(BIN)/dreamreel serve --model-dir $(MODEL_DIR) --data-dir data

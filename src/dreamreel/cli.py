@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from dreamreel import accounts_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
@@ -53,6 +53,18 @@ def _settings_env(settings: Settings) -> dict[str, str]:
             str(value) if not isinstance(value, list | dict) else json.dumps(value)
         )
     return env
+
+
+def _existing_store(settings: Settings) -> Any:
+    """The configured store, or None (said on stderr) when it is a SQLite file that does not exist: a mistyped
+    ``--data-dir`` must not create an empty database to report on."""
+    from dreamreel.store import open_store
+
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        print(f"error: no database at {url.removeprefix('sqlite:///')} (--data-dir or --database-url)", file=sys.stderr)
+        return None
+    return open_store(url)
 
 
 # --- serve ------------------------------------------------------------------------------------
@@ -253,14 +265,11 @@ def cmd_workers(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dreamreel.store import open_store
 
     settings = _settings(args)
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        print(f"error: no database at {url.removeprefix('sqlite:///')} (--data-dir or --database-url)", file=sys.stderr)
+    store = _existing_store(settings)
+    if store is None:
         return 2
-    store = open_store(url)
     try:
         workers = store.list_workers(None if args.all else settings.lease_seconds)
     finally:
@@ -320,17 +329,14 @@ def cmd_retention(args: argparse.Namespace) -> int:
     them (``--dry-run``: only list). Ledger entries are kept. API processes also run this hourly."""
     from dreamreel.core.retention import run_retention
     from dreamreel.files import LocalFiles
-    from dreamreel.store import open_store
 
     settings = _settings(args)
     if settings.retention_days is None:
         print("error: no retention period: set DREAMREEL_RETENTION_DAYS or pass --days", file=sys.stderr)
         return 2
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        print(f"error: no database at {url.removeprefix('sqlite:///')} (--data-dir or --database-url)", file=sys.stderr)
+    store = _existing_store(settings)
+    if store is None:
         return 2
-    store = open_store(url)
     try:
         report = run_retention(store, LocalFiles(settings.resolved_storage_dir), days=settings.retention_days,
                                dry_run=args.dry_run)

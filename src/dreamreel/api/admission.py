@@ -26,9 +26,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dreamreel.api.deps import read_capped
 from dreamreel.api.keyring import Caller, KeyRing
 from dreamreel.core.accounts import StoredResponse
-from dreamreel.core.errors import DreamreelError, InvalidRequest, PayloadTooLarge, ServiceBusy, TooManyRequests
+from dreamreel.core.errors import DreamreelError, InvalidRequest, ServiceBusy, TooManyRequests
 from dreamreel.core.jobstore import JobStore
 
 CREATING_METHODS = frozenset({"POST"})
@@ -62,7 +63,7 @@ class AdmissionMiddleware:
             if idempotency_key is None:
                 await self.app(scope, receive, send)
                 return
-            body = await _read_body(request, self.max_body_bytes)
+            body = await read_capped(request, self.max_body_bytes)
             fingerprint = _fingerprint(request, body)
             stored = await to_thread.run_sync(self.store.begin_idempotent, caller.owner, idempotency_key, fingerprint)
         except DreamreelError as exc:
@@ -136,15 +137,6 @@ def _idempotency_key(request: Request) -> str | None:
         raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters",
                              field="Idempotency-Key")
     return value
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    return bytes(body)
 
 
 def _fingerprint(request: Request, body: bytes) -> str:

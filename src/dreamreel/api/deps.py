@@ -36,7 +36,11 @@ def get_owner(caller: Annotated[Caller, Depends(get_caller)]) -> str:
 
 async def read_body(request: Request) -> bytes:
     """The raw body, refused early when larger than the configured cap."""
-    limit = request.app.state.settings.max_body_bytes
+    return await read_capped(request, request.app.state.settings.max_body_bytes)
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, or ``PayloadTooLarge`` as soon as its declared or received size passes ``limit``."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")

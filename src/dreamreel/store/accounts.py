@@ -8,7 +8,6 @@ transactions.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import AbstractContextManager
 from typing import Any
@@ -27,6 +26,60 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 IDEMPOTENCY_STALE_S = 15 * 60
 """A first request still unanswered after this long died with its process: a retry may run again."""
 RATE_WINDOW_S = 60
+
+_ACCOUNT_TABLES = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    admin INTEGER NOT NULL DEFAULT 0,
+    rpm INTEGER,
+    concurrency INTEGER,
+    max_queued INTEGER,
+    credits BIGINT,
+    created_at {real} NOT NULL,
+    revoked_at {real}
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    id {serial} PRIMARY KEY{autoincrement},
+    owner TEXT NOT NULL,
+    generation_id TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    created_at {real} NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    UNIQUE (generation_id, entry)
+);
+CREATE INDEX IF NOT EXISTS ledger_owner ON ledger (owner, entry);
+CREATE INDEX IF NOT EXISTS ledger_time ON ledger (created_at);
+CREATE TABLE IF NOT EXISTS rate_windows (
+    owner TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    hits INTEGER NOT NULL,
+    PRIMARY KEY (owner, window_start)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    owner TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    content_type TEXT,
+    body {blob},
+    created_at {real} NOT NULL,
+    PRIMARY KEY (owner, idem_key)
+);
+CREATE INDEX IF NOT EXISTS generations_owner_state ON generations (owner, state, priority DESC, seq);
+CREATE INDEX IF NOT EXISTS generations_owner_started ON generations (owner, started_at);
+CREATE INDEX IF NOT EXISTS generations_finished ON generations (finished_at);
+"""
+
+
+def account_tables(*, real: str, serial: str, autoincrement: str, blob: str) -> str:
+    """The DDL of the account tables in a backend's spelling of a float, a generated id and bytes: one text
+    for SQLite's schema and PostgreSQL's migration 3. Once released it stays as it is (a change is a new
+    migration, and a new ``ADDED_COLUMNS`` entry on SQLite)."""
+    return _ACCOUNT_TABLES.format(real=real, serial=serial, autoincrement=autoincrement, blob=blob)
 
 
 def key_from_row(row: Any) -> ApiKey:
@@ -255,6 +308,3 @@ class AccountVerbs:
         conn.execute("DELETE FROM rate_windows WHERE window_start < ?", (now - 2 * RATE_WINDOW_S,))
         conn.execute("DELETE FROM idempotency WHERE created_at < ?", (now - IDEMPOTENCY_TTL_S,))
 
-
-def limits_json(limits: KeyLimits) -> str:
-    return json.dumps({name: getattr(limits, name) for name in LIMIT_COLUMNS})

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from dreamreel.core.errors import StoreUnavailable
+from dreamreel.store.accounts import account_tables
 from dreamreel.store.sql import Cursor, SQLJobStore
 
 log = logging.getLogger("dreamreel.store")
@@ -104,52 +105,7 @@ CREATE TABLE workers (
     last_seen DOUBLE PRECISION NOT NULL
 );
 """),
-    (3, """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    owner TEXT NOT NULL UNIQUE,
-    secret_hash TEXT NOT NULL,
-    admin INTEGER NOT NULL DEFAULT 0,
-    rpm INTEGER,
-    concurrency INTEGER,
-    max_queued INTEGER,
-    credits BIGINT,
-    created_at DOUBLE PRECISION NOT NULL,
-    revoked_at DOUBLE PRECISION
-);
-CREATE TABLE IF NOT EXISTS ledger (
-    id BIGSERIAL PRIMARY KEY,
-    owner TEXT NOT NULL,
-    generation_id TEXT NOT NULL,
-    entry TEXT NOT NULL,
-    amount BIGINT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    UNIQUE (generation_id, entry)
-);
-CREATE INDEX IF NOT EXISTS ledger_owner ON ledger (owner, entry);
-CREATE INDEX IF NOT EXISTS ledger_time ON ledger (created_at);
-CREATE TABLE IF NOT EXISTS rate_windows (
-    owner TEXT NOT NULL,
-    window_start BIGINT NOT NULL,
-    hits INTEGER NOT NULL,
-    PRIMARY KEY (owner, window_start)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    owner TEXT NOT NULL,
-    idem_key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    status INTEGER,
-    content_type TEXT,
-    body BYTEA,
-    created_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (owner, idem_key)
-);
-CREATE INDEX IF NOT EXISTS generations_owner_state ON generations (owner, state, priority DESC, seq);
-CREATE INDEX IF NOT EXISTS generations_owner_started ON generations (owner, started_at);
-CREATE INDEX IF NOT EXISTS generations_finished ON generations (finished_at);
-"""),
+    (3, account_tables(real="DOUBLE PRECISION", serial="BIGSERIAL", autoincrement="", blob="BYTEA")),
 ]
 """``(version, SQL)`` in order; a released migration is never edited, a change is a new entry. The column
 names and types mirror SQLite's so ``store/codec.py`` reads both (flags stay 0/1 integers)."""

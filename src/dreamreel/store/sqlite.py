@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dreamreel.core.failures import REQUEST_TIMEOUT_REASON
+from dreamreel.store.accounts import account_tables
 from dreamreel.store.sql import SQLJobStore
 
 SCHEMA = """
@@ -85,51 +86,7 @@ CREATE TABLE IF NOT EXISTS workers (
     started_at REAL NOT NULL,
     last_seen REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    owner TEXT NOT NULL UNIQUE,
-    secret_hash TEXT NOT NULL,
-    admin INTEGER NOT NULL DEFAULT 0,
-    rpm INTEGER,
-    concurrency INTEGER,
-    max_queued INTEGER,
-    credits BIGINT,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS ledger (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    owner TEXT NOT NULL,
-    generation_id TEXT NOT NULL,
-    entry TEXT NOT NULL,
-    amount BIGINT NOT NULL,
-    created_at REAL NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    UNIQUE (generation_id, entry)
-);
-CREATE INDEX IF NOT EXISTS ledger_owner ON ledger (owner, entry);
-CREATE INDEX IF NOT EXISTS ledger_time ON ledger (created_at);
-CREATE TABLE IF NOT EXISTS rate_windows (
-    owner TEXT NOT NULL,
-    window_start BIGINT NOT NULL,
-    hits INTEGER NOT NULL,
-    PRIMARY KEY (owner, window_start)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    owner TEXT NOT NULL,
-    idem_key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    status INTEGER,
-    content_type TEXT,
-    body BLOB,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (owner, idem_key)
-);
-CREATE INDEX IF NOT EXISTS generations_owner_state ON generations (owner, state, priority DESC, seq);
-CREATE INDEX IF NOT EXISTS generations_owner_started ON generations (owner, started_at);
-CREATE INDEX IF NOT EXISTS generations_finished ON generations (finished_at);
-"""
+""" + account_tables(real="REAL", serial="INTEGER", autoincrement=" AUTOINCREMENT", blob="BLOB")
 
 ADDED_COLUMNS = {
     "kind": ("TEXT NOT NULL DEFAULT 'video'", ()),

@@ -18,7 +18,7 @@ import lumaai
 import pytest
 from lumaai import LumaAI
 from tests.acceptance.imagehost import png_bytes
-from tests.conftest import DREAMREEL, ServerProcess, wait_for
+from tests.conftest import DREAMREEL, ServerProcess, start_worker, stop_all, wait_for
 
 LUMA = "/dream-machine/v1"
 FAL = "/fal-ai/luma-dream-machine"
@@ -196,3 +196,24 @@ def test_no_new_work_while_the_output_volume_is_nearly_full(tmp_path: Path, tiny
         assert httpx.get(f"{full.url}{LUMA}/generations").json()["count"] == 0  # reads still answer
     finally:
         full.stop()
+
+
+def test_a_backlog_does_not_delay_another_keys_next_job(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Fair order through the API: a key with a backlog queued first, another key's one job queued last
+    (on the other API node), and the first worker to start takes them in turns."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    keys = {"flood": create_key(data_dir, "flood"), "late": create_key(data_dir, "late")}
+    nodes = [ServerProcess(data_dir, tiny_model_dir, workers=0).start() for _ in range(2)]
+    cluster = Cluster(data_dir, nodes, keys)
+    worker = None
+    try:
+        flood, late = cluster.client("flood", 0), cluster.client("late", 1)
+        backlog = [flood.post(f"{LUMA}/generations", json=CHEAP).json()["id"] for _ in range(4)]
+        mine = late.post(f"{LUMA}/generations", json=CHEAP).json()["id"]
+        worker = start_worker(data_dir, tiny_model_dir, nodes[0].env)
+        wait_for(lambda: late.get(f"{LUMA}/generations/{mine}").json()["state"] == "completed", timeout=120)
+        started = [flood.get(f"{LUMA}/generations/{gid}").json()["state"] != "queued" for gid in backlog]
+        assert started[0] and not any(started[2:]), started  # one of the backlog ran first, then the late key
+    finally:
+        stop_all([worker] if worker else [], nodes)

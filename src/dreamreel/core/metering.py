@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from dreamreel.core.request import GenerationRequest, delivered_size
+from dreamreel.core.request import GenerationRequest
 
 REFERENCE_PIXEL_SECONDS = 960 * 540 * 5
 """A 540p 16:9 clip of 5 s: one unit."""
@@ -39,7 +39,7 @@ def cost_milli(width: int, height: int, seconds: int) -> int:
 
 def request_cost(request: GenerationRequest) -> int:
     """What a request will cost when delivered at the size its aspect ratio and resolution name."""
-    width, height = delivered_size(request.aspect_ratio, request.resolution)
+    width, height = request.output_size
     return cost_milli(width, height, request.duration_s)
 
 

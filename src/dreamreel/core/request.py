@@ -7,6 +7,7 @@ feature is not implemented yet: ``core.capabilities`` decides what this server a
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
 
@@ -63,7 +64,22 @@ PUBLIC_MODELS: tuple[str, ...] = get_args(ModelName)
 DEFAULT_MODEL: ModelName = "ray-2"
 
 DurationSeconds = Literal[5, 9]
-"""Clip lengths Ray 2 sells (``5s``, ``9s`` in the dialects)."""
+"""Clip lengths Ray 2 sells (``5s``, ``9s`` in the Ray dialects); other dialects ask for any whole length
+from 1 to :data:`MAX_DURATION_S`."""
+
+MAX_DURATION_S = 20
+"""The longest clip one request may ask for (OpenAI's extensions go to 20 s)."""
+MIN_SHORT_SIDE, MAX_LONG_SIDE, MAX_SIDE_RATIO = 128, 3840, 4
+"""Bounds of an explicit ``size``: even sides, short side >= 128, long side <= 3840, aspect within 1:4..4:1."""
+
+
+def nearest_format(width: int, height: int) -> tuple[AspectRatio, Resolution]:
+    """The Ray 2 aspect ratio and resolution closest to an explicit size: what capability checks, the
+    native size the model renders at and the labels of the other dialects go by."""
+    aspect = min(AspectRatio, key=lambda a: abs(math.log((width / height) / (a.ratio[0] / a.ratio[1]))))
+    short = min(width, height)
+    resolution = min(Resolution, key=lambda r: abs(math.log(short / r.short_side)))
+    return aspect, resolution
 
 
 class ImageKeyframe(BaseModel):
@@ -96,7 +112,11 @@ class GenerationRequest(BaseModel):
     model: ModelName = DEFAULT_MODEL
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     resolution: Resolution = Resolution.P720
-    duration_s: DurationSeconds = 5
+    duration_s: int = Field(default=5, ge=1, le=MAX_DURATION_S)
+    size: tuple[int, int] | None = None
+    """An exact delivered (width, height), when the caller named one (OpenAI's ``size``); ``aspect_ratio`` and
+    ``resolution`` then hold its :func:`nearest_format`. None: the size ``aspect_ratio`` and ``resolution``
+    name (:func:`delivered_size`)."""
     loop: bool = False
     keyframes: Keyframes | None = None
     concepts: tuple[str, ...] = ()
@@ -108,6 +128,26 @@ class GenerationRequest(BaseModel):
         if not value.strip():
             raise ValueError("prompt must contain text")
         return value
+
+    @field_validator("size")
+    @classmethod
+    def _size_in_bounds(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        width, height = value
+        if width % 2 or height % 2:
+            raise ValueError("width and height must be even")
+        if min(width, height) < MIN_SHORT_SIDE or max(width, height) > MAX_LONG_SIDE:
+            raise ValueError(f"the short side must be at least {MIN_SHORT_SIDE} and the long side at most "
+                             f"{MAX_LONG_SIDE}")
+        if max(width, height) > MAX_SIDE_RATIO * min(width, height):
+            raise ValueError(f"the aspect ratio must be between 1:{MAX_SIDE_RATIO} and {MAX_SIDE_RATIO}:1")
+        return value
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """The exact (width, height) delivered."""
+        return self.size or delivered_size(self.aspect_ratio, self.resolution)
 
     @field_validator("callback_url")
     @classmethod

@@ -21,7 +21,7 @@ from typing import Any, get_args
 from dreamreel import accounts_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
-from dreamreel.core.request import DEFAULT_MODEL, PUBLIC_MODELS, DurationSeconds
+from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, PUBLIC_MODELS, DurationSeconds
 from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
 
 
@@ -178,12 +178,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 # --- generate ---------------------------------------------------------------------------------
+def _size_arg(text: str) -> tuple[int, int]:
+    """``WxH`` -> (W, H); the bounds are ``GenerationRequest``'s."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected WxH (e.g. 640x480), got {text!r}")
+    return int(width), int(height)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dreamreel.core.capabilities import check_supported
     from dreamreel.core.errors import DreamreelError
-    from dreamreel.core.request import GenerationRequest
+    from dreamreel.core.request import GenerationRequest, nearest_format
     from dreamreel.engine.inputs import ImageSources, InputError
     from dreamreel.engine.registry import load_backend, specs_from_settings
     from dreamreel.engine.render import render
@@ -191,12 +199,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
+        aspect_ratio, resolution = args.aspect_ratio or "16:9", args.resolution or "540p"
+        if args.size is not None:  # the exact size; its nearest Ray format labels it (capabilities, metering)
+            if args.aspect_ratio or args.resolution:
+                raise ValueError("--size names the exact size: leave out --aspect-ratio and --resolution")
+            aspect_ratio, resolution = nearest_format(*args.size)
         request = GenerationRequest(
             prompt=args.prompt,
             model=args.model,
-            aspect_ratio=args.aspect_ratio,
-            resolution=args.resolution,
-            duration_s=int(args.duration.removesuffix("s")),
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            size=args.size,
+            duration_s=args.seconds if args.seconds is not None else int(args.duration.removesuffix("s")),
             loop=args.loop,
             keyframes=_local_keyframes(args.start_image, args.end_image),
             concepts=(args.concept,) if args.concept else (),
@@ -385,9 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("prompt")
     generate.add_argument("-o", "--output", default="out/video.mp4")
     generate.add_argument("--model", default=DEFAULT_MODEL, choices=PUBLIC_MODELS)
-    generate.add_argument("--aspect-ratio", default="16:9")
-    generate.add_argument("--resolution", default="540p")
-    generate.add_argument("--duration", default="5s", choices=[f"{s}s" for s in get_args(DurationSeconds)])
+    generate.add_argument("--aspect-ratio", help="Ray aspect ratio (default 16:9)")
+    generate.add_argument("--resolution", help="Ray resolution (default 540p)")
+    generate.add_argument("--size", type=_size_arg, metavar="WxH",
+                          help="exact delivered size, e.g. 640x480 (instead of --aspect-ratio/--resolution)")
+    length = generate.add_mutually_exclusive_group()
+    length.add_argument("--duration", default="5s", choices=[f"{s}s" for s in get_args(DurationSeconds)])
+    length.add_argument("--seconds", type=int, metavar="N", help=f"any whole length, 1 to {MAX_DURATION_S} s")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     generate.add_argument("--start-image", type=Path, help="image the video starts from (keyframes.frame0)")

@@ -22,7 +22,7 @@ from dreamreel.core.filestore import FileStore
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.jobstore import Event, JobStore
 from dreamreel.core.metering import MILLI_PER_UNIT, units
-from dreamreel.core.request import GenerationRequest, Resolution
+from dreamreel.core.request import MAX_LONG_SIDE, GenerationRequest, Resolution
 
 MAX_PAGE = 1000
 UNLIMITED_CREDITS = 1_000_000
@@ -79,9 +79,13 @@ class GenerationService:
                 f"resolution {resolution.value} is not higher than the source's {current.value}; {hint}",
                 field="resolution",
             )
+        size = _scaled_size(source.request.size, resolution) if source.request.size else None
+        if size is not None and max(size) > MAX_LONG_SIDE:
+            raise NotSupported(f"resolution {resolution.value} would make the source's long side "
+                               f"{max(size)} px, past {MAX_LONG_SIDE}", field="resolution")
         try:
             request = GenerationRequest.model_validate(
-                source.request.model_dump() | {"resolution": resolution, "callback_url": callback_url}
+                source.request.model_dump() | {"resolution": resolution, "size": size, "callback_url": callback_url}
             )
         except ValidationError as exc:
             raise InvalidRequest(f"invalid callback_url: {exc.errors()[0]['msg']}", field="callback_url") from exc
@@ -126,3 +130,11 @@ class GenerationService:
 
     def events(self, generation_id: str, after_id: int = 0) -> list[Event]:
         return self.store.events(generation_id, after_id)
+
+
+def _scaled_size(size: tuple[int, int], resolution: Resolution) -> tuple[int, int]:
+    """An explicit size brought to ``resolution``'s short side, its aspect kept (sides even): what an upscale
+    of a clip made at that size delivers (``GenerationRequest.output_size``) and is billed for."""
+    width, height = size
+    scale = resolution.short_side / min(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)

@@ -29,6 +29,21 @@ image or an extended clip, a zoom out may end on one, and every other case keeps
 words only (a loop pins both ends, so it never gets a virtual camera). The plan's prompt is the
 one the model receives: concepts become caption clauses (``core.concepts.model_prompt``), and a clip
 whose move the virtual camera makes asks the model for a still camera.
+
+**Size.** The delivered size is ``request.output_size``: the exact ``size`` a caller named (OpenAI's
+``1280x720``, ``640x480``, any aspect from 1:4 to 4:1), else the Ray size of ``aspect_ratio`` and
+``resolution``. The native size keeps the model's short side and grid (:func:`native_size`); its long side
+follows the delivered size's own aspect (a Ray format's ratio, or the explicit width/height), so the frames
+scaled to the output size are stretched only by the grid's rounding, as they always were for Ray formats.
+
+**Length.** ``output_frames`` is exactly ``duration_s * 24`` for any whole ``duration_s`` (1..20). The model
+makes the new part in *one pass* of at most ``max_frames`` native frames (:func:`native_frame_count`); a
+longer clip is that pass resampled in time, its motion slowed (the embedded model makes 5 s a pass at 8 fps,
+so its 20 s plays at a quarter speed; LTX-Video's 257 frames at 24 fps make 10.7 s). Chained passes (each an
+extension of the last) would keep the motion's speed but multiply the cost, drift further from the prompt
+at each joint, and split keyframes, loops, the virtual camera, progress and previews over several runs; a
+caller who wants a longer scene extends a clip (``keyframes.frame0`` = a generation), which is exactly that
+chain with a prompt per part.
 """
 
 from __future__ import annotations
@@ -166,12 +181,28 @@ def frame_size(aspect: AspectRatio, short_side: int, multiple: int = 2) -> tuple
 
 
 def output_size(aspect: AspectRatio, resolution: Resolution) -> tuple[int, int]:
-    """Exact delivered size (``core.request.delivered_size``: what metering bills too)."""
+    """The Ray format's delivered size (``core.request.delivered_size``); a request's own delivered size,
+    explicit or not, is ``GenerationRequest.output_size`` (what metering bills too)."""
     return delivered_size(aspect, resolution)
 
 
+def native_size(request: GenerationRequest, grid: NativeGrid) -> tuple[int, int]:
+    """(width, height) the model renders ``request`` at: ``grid.short_side`` and the delivered size's aspect,
+    both sides multiples of ``grid.size_multiple``. A Ray format keeps :func:`frame_size` of its aspect (the
+    sizes the embedded model was trained at); an explicit size follows its own width/height, not the
+    nearest Ray aspect, so e.g. 1:4 renders at 1:4."""
+    if request.size is None:
+        return frame_size(request.aspect_ratio, grid.short_side, grid.size_multiple)
+    width, height = request.size
+    short, multiple = grid.short_side, grid.size_multiple
+    if width >= height:
+        return _round_to(short * width / height, multiple), _round_to(short, multiple)
+    return _round_to(short, multiple), _round_to(short * height / width, multiple)
+
+
 def native_frame_count(duration_s: int, grid: NativeGrid) -> int:
-    """Frames the model generates: ``frame_multiple * k + 1`` closest to duration x fps, capped."""
+    """Frames the model generates: ``frame_multiple * k + 1`` closest to duration x fps, capped at
+    ``grid.max_frames`` (one pass; a longer clip is resampled from it: "Length" above)."""
     k = max(1, round(duration_s * grid.fps / grid.frame_multiple))
     k = min(k, (grid.max_frames - 1) // grid.frame_multiple)
     return grid.frame_multiple * k + 1
@@ -191,8 +222,8 @@ def plan_generation(
     on an image (``core.capabilities.pins_last_frame`` of its family), so a loop on a start image closes
     on the image; without it such a loop is cross-faded like one without a start image. ``virtual_camera``:
     the model's ``camera_moves`` is ``virtual`` (``camera_move`` above)."""
-    native_width, native_height = frame_size(request.aspect_ratio, grid.short_side, grid.size_multiple)
-    width, height = output_size(request.aspect_ratio, request.resolution)
+    native_width, native_height = native_size(request, grid)
+    width, height = request.output_size
     frames = request.keyframes
     frame0 = frames.frame0 if frames else None
     frame1 = frames.frame1 if frames else None

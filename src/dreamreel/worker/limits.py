@@ -18,7 +18,7 @@ from dreamreel.config import Settings
 from dreamreel.core.conditioning import generation_ref
 from dreamreel.core.generation import Generation, Kind
 from dreamreel.core.jobstore import JobStore
-from dreamreel.core.request import GenerationKeyframe, delivered_size
+from dreamreel.core.request import GenerationKeyframe
 from dreamreel.engine.plan import OUTPUT_FPS
 
 
@@ -41,7 +41,7 @@ def job_time_limit(job: Generation, settings: Settings, store: JobStore) -> floa
     """Seconds ``job`` may run on this worker, counted once its model is loaded."""
     if settings.job_time_limit_seconds is not None:
         return settings.job_time_limit_seconds
-    width, height = delivered_size(job.request.aspect_ratio, job.request.resolution)
+    width, height = job.request.output_size
     megapixel_frames = width * height * delivered_frames(job, store) / 1e6
     allowance = settings.model_seconds_per_megapixel_frame.get(job.model, settings.job_seconds_per_megapixel_frame)
     return settings.job_time_base_seconds + megapixel_frames * allowance

@@ -13,7 +13,6 @@ from pathlib import Path
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.jobstore import JobStore
 from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled
-from dreamreel.engine.plan import output_size
 from dreamreel.files import LocalFiles
 from dreamreel.media.encode import EncodedClip, write_poster
 from dreamreel.media.upscale import first_frame, upscale_mp4
@@ -38,7 +37,7 @@ def upscale_clip(
     source_file = files.path_for(source.assets.video) if source and source.assets.video else None
     if source is None or source.state is not State.COMPLETED or source.video_info is None or source_file is None:
         raise UpscaleSourceGone(f"generation {job.source_id} to upscale no longer exists")
-    width, height = output_size(job.request.aspect_ratio, job.request.resolution)
+    width, height = job.request.output_size  # an explicit size was scaled to the new resolution at submission
 
     def on_frame(done: int, total: int) -> None:
         on_progress(done, total)

@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
-from dreamreel.api.dialects import aiml, fal, luma
+from dreamreel.api.dialects import aiml, fal, luma, openai
 from dreamreel.api.dialects.fal_schema import FalQueueStatus
 from dreamreel.api.urls import FileUrls
 from dreamreel.core.failures import FailureCode
@@ -133,3 +133,16 @@ def test_fal_result_is_sent_unchanged_and_status_matches_its_schema(store: JobSt
             rendered = fal.result_body(generation, URLS)
             assert sent_through(result_model, rendered) == sent_plain(rendered)
     assert seen_keys == set(FalQueueStatus.__annotations__), "every optional status key was rendered at least once"
+
+
+def test_openai_videos_are_sent_unchanged_in_every_state(store: JobStore, tmp_path: Path) -> None:
+    service = GenerationService(store, LocalFiles(tmp_path / "files"))
+    video_model = route_model(openai.router, "/v1/videos/{video_id}", "GET")
+    statuses = set()
+    for generation in every_state(store):
+        for retention_days in (None, 7.0):
+            rendered = openai.render_video(generation, service, retention_days)
+            assert sent_through(video_model, rendered) == sent_plain(rendered)
+            statuses.add(rendered["status"])
+            assert 0 <= rendered["progress"] <= 100
+    assert statuses == {"queued", "in_progress", "completed", "failed"}

@@ -140,11 +140,26 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _fingerprint(request: Request, body: bytes) -> str:
-    """What makes two requests "the same": method, path, query and body bytes."""
+    """What makes two requests "the same": method, path, query and body bytes — a multipart body with its
+    boundary taken out, since a client retrying a form draws a new random boundary for the same fields."""
+    boundary = _multipart_boundary(request.headers.get("content-type", ""))
+    if boundary:
+        body = body.replace(b"--" + boundary, b"--<boundary>")
     digest = hashlib.sha256()
     for part in (request.method.encode(), request.url.path.encode(), request.url.query.encode(), body):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
+
+
+def _multipart_boundary(content_type: str) -> bytes | None:
+    media_type, _, params = content_type.partition(";")
+    if media_type.strip().lower() != "multipart/form-data":
+        return None
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary" and value.strip('"'):
+            return value.strip('"').encode("latin-1")
+    return None
 
 
 def _free_bytes(path: Path) -> int:

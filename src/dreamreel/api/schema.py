@@ -163,7 +163,8 @@ IDEMPOTENCY_HEADER = {
 }
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer",
-               "description": "An API key (`dreamreel keys create`): Luma, AI/ML. Not needed on a keyless server."},
+               "description": "An API key (`dreamreel keys create`): Luma, AI/ML, OpenAI. Not needed on a "
+                              "keyless server."},
     "falKey": {"type": "apiKey", "in": "header", "name": "Authorization",
                "description": "fal's form of the same key: `Key <key>`."},
 }

@@ -106,6 +106,16 @@ def _quota(settings: Settings) -> UploadQuota:
              openapi_extra=binary_request_body(IMAGE_TYPES, "The image file (PNG, JPEG, WEBP, GIF or BMP)."))
 async def upload_image(request: Request, owner: Owner, body: Body, settings: AppSettings) -> UploadOut:
     """Store an image; answer its id, its ``upload:<id>`` reference and its upright size."""
+    upload_id, width, height = await save_image(request, owner, body, settings)
+    return UploadOut(id=upload_id, url=f"{UPLOAD_SCHEME}{upload_id}", width=width, height=height)
+
+
+async def save_image(
+    request: Request, owner: str, body: bytes, settings: Settings, field: str = "body"
+) -> tuple[str, int, int]:
+    """Check ``body`` as ``POST /uploads`` does (quota, header, one bounded decode) and keep it as one of the
+    owner's uploads: ``(upload id, width, height)``. Also how the OpenAI dialect takes an uploaded
+    ``input_reference``; ``field`` is the request field that errors name."""
     limit = settings.max_image_pixels
     files, quota = _files(request), _quota(settings)
     # Cheap checks first, so nothing over a limit waits for a decode slot: the quota (checked again,
@@ -116,11 +126,11 @@ async def upload_image(request: Request, owner: Owner, body: Body, settings: App
         async with _decode_slots(request, settings):
             width, height = await run_in_threadpool(_decode_and_give_back, body, limit)
     except ImageTooLarge as exc:
-        raise PayloadTooLarge(f"image too large: {exc} (max_image_pixels)", field="body") from None
+        raise PayloadTooLarge(f"image too large: {exc} (max_image_pixels)", field=field) from None
     except ImageError as exc:
-        raise InvalidRequest(f"not a usable image: {exc}", field="body") from None
+        raise InvalidRequest(f"not a usable image: {exc}", field=field) from None
     upload_id = await run_in_threadpool(files.save_upload, owner, body, quota)
-    return UploadOut(id=upload_id, url=f"{UPLOAD_SCHEME}{upload_id}", width=width, height=height)
+    return upload_id, width, height
 
 
 @router.get("/uploads", response_model=UploadList, responses=error_responses(DetailError))

@@ -6,12 +6,13 @@ paths, so fal is mounted last.
 
 from __future__ import annotations
 
-from dreamreel.api.dialects import aiml, fal, luma
+from dreamreel.api.dialects import aiml, fal, luma, openai
 from dreamreel.api.dialects.base import Dialect
 
 DIALECTS: tuple[Dialect, ...] = (
     luma.DIALECT,
     aiml.DIALECT,
+    openai.DIALECT,
     fal.DIALECT,
 )
 

@@ -37,7 +37,9 @@ class LumaVideoRequestOut(ResponseModel):
     prompt: str
     aspect_ratio: AspectRatio
     resolution: Resolution
-    duration: Literal["5s", "9s"]
+    duration: str
+    """``5s`` or ``9s`` from Luma; other whole lengths (``1s`` .. ``20s``) from dialects that ask for them
+    (OpenAI's ``seconds``). The SDK types it ``Literal["5s", "9s"] | str``."""
     loop: bool
     keyframes: Keyframes | None
     concepts: list[LumaConceptOut] | None

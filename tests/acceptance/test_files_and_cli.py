@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,18 +34,29 @@ def test_files_route_serves_ranges_and_etags(shared_server: ServerProcess) -> No
     assert httpx.get(f"{shared_server.url}/files/generations/nope/video.mp4").status_code == 404
 
 
+def generate(out: Path, model_dir: Path, *flags: str) -> subprocess.CompletedProcess:
+    """``dreamreel generate`` as a user runs it, writing ``out``."""
+    return subprocess.run([DREAMREEL, "generate", "a blue square on sand", "--model-dir", str(model_dir), *flags,
+                           "-o", str(out)], capture_output=True, text=True, timeout=300)
+
+
 def test_generate_cli_writes_the_requested_clip(tmp_path, tiny_model_dir) -> None:
     out = tmp_path / "clip.mp4"
-    result = subprocess.run(
-        [DREAMREEL, "generate", "a blue square on sand", "--model-dir", str(tiny_model_dir),
-         "--aspect-ratio", "9:16", "--resolution", "540p", "--duration", "5s", "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = generate(out, tiny_model_dir, "--aspect-ratio", "9:16", "--resolution", "540p", "--duration", "5s")
     assert result.returncode == 0, result.stderr
     assert "denoising" in result.stdout and "8/8 steps" in result.stdout
     info = probe_mp4(out)
     assert (info.codec, info.width, info.height, info.frames) == ("h264", 540, 960, 120)
     assert info.duration_s == pytest.approx(5.0, abs=0.05)
+
+
+def test_generate_cli_writes_an_exact_size_and_length(tmp_path, tiny_model_dir) -> None:
+    out = tmp_path / "clip.mp4"
+    result = generate(out, tiny_model_dir, "--size", "320x240", "--seconds", "2", "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    info = probe_mp4(out)
+    assert (info.codec, info.width, info.height, info.frames) == ("h264", 320, 240, 48)
+    assert info.duration_s == pytest.approx(2.0, abs=0.01)
 
 
 def test_generate_cli_rejects_bad_input(tmp_path, tiny_model_dir) -> None:

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dreamreel.api.deps import read_capped
+from dreamreel.api.forms import boundary_of
 from dreamreel.api.keyring import Caller, KeyRing
 from dreamreel.core.accounts import StoredResponse
 from dreamreel.core.errors import DreamreelError, InvalidRequest, ServiceBusy, TooManyRequests
@@ -152,14 +153,13 @@ def _fingerprint(request: Request, body: bytes) -> str:
 
 
 def _multipart_boundary(content_type: str) -> bytes | None:
-    media_type, _, params = content_type.partition(";")
-    if media_type.strip().lower() != "multipart/form-data":
+    """A form's boundary (read by ``api/forms.py``'s rules), or None for any other body or a form without one."""
+    if content_type.partition(";")[0].strip().lower() != "multipart/form-data":
         return None
-    for param in params.split(";"):
-        name, _, value = param.strip().partition("=")
-        if name.lower() == "boundary" and value.strip('"'):
-            return value.strip('"').encode("latin-1")
-    return None
+    try:
+        return boundary_of(content_type).encode("latin-1")
+    except InvalidRequest:  # the route refuses such a body itself
+        return None
 
 
 def _free_bytes(path: Path) -> int:

@@ -35,12 +35,14 @@ from dreamreel.core.errors import NotSupported
 from dreamreel.core.request import PUBLIC_MODELS, GenerationRequest
 
 ALL_CONTROLS = frozenset(Control)
+EDITS = frozenset({Control.MODIFY, Control.REFRAME})
+"""Every family edits: the engine holds the latents to the source the same way for each (``engine/edit.py``)."""
 
 FAMILY_CONTROLS: dict[str, frozenset[Control]] = {
     "ltx-condition": ALL_CONTROLS,
-    "wan-t2v": frozenset({Control.LOOP}),
-    "wan-i2v": frozenset({Control.START_IMAGE, Control.LOOP}),
-    "wan-flf2v": frozenset({Control.START_IMAGE, Control.END_IMAGE, Control.LOOP}),
+    "wan-t2v": frozenset({Control.LOOP}) | EDITS,
+    "wan-i2v": frozenset({Control.START_IMAGE, Control.LOOP}) | EDITS,
+    "wan-flf2v": frozenset({Control.START_IMAGE, Control.END_IMAGE, Control.LOOP}) | EDITS,
     "wan-vace": ALL_CONTROLS,
 }
 
@@ -49,7 +51,8 @@ FAMILY_NEEDS: dict[str, tuple[tuple[Control, ...], ...]] = {
     "wan-flf2v": ((Control.START_IMAGE,), (Control.END_IMAGE, Control.LOOP)),
 }
 """Per family, alternatives a request must use one of, for each group (families absent here need nothing):
-the image-to-video pipeline cannot generate without a first frame, Wan 2.1 FLF2V not without a last."""
+the image-to-video pipeline cannot generate without a first frame, Wan 2.1 FLF2V not without a last. An edit
+needs none of them: its source supplies the frames."""
 
 DEFAULT_FAMILIES: dict[str, str] = dict.fromkeys(PUBLIC_MODELS, "ltx-condition")
 """Without a model directory to read, every public name is served by an LTX-Video condition checkpoint."""
@@ -67,7 +70,7 @@ def check_supported(request: GenerationRequest, families: Mapping[str, str] | No
                 f"model {request.model} ({family}) does not support {control.value} ({control.field})",
                 field=control.field,
             )
-    for needed in FAMILY_NEEDS.get(family, ()):
+    for needed in () if request.edit is not None else FAMILY_NEEDS.get(family, ()):  # the source gives frames
         if not any(control in controls for control in needed):
             names = " or ".join(f"{control.value} ({control.field})" for control in needed)
             raise NotSupported(f"model {request.model} ({family}) needs {names}", field=needed[0].field)

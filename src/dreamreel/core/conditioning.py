@@ -19,6 +19,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from dreamreel.core.addresses import address_refusal, is_local_name
+from dreamreel.core.edits import GENERATION_SCHEME
 from dreamreel.core.errors import Conflict, InvalidRequest, NotFound
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
@@ -43,10 +44,14 @@ class Control(StrEnum):
     EXTEND = "extend"
     REVERSE_EXTEND = "reverse_extend"
     LOOP = "loop"
+    MODIFY = "modify"
+    REFRAME = "reframe"
 
     @property
     def field(self) -> str:
         return {
+            Control.MODIFY: "media",
+            Control.REFRAME: "media",
             Control.START_IMAGE: "keyframes.frame0",
             Control.END_IMAGE: "keyframes.frame1",
             Control.EXTEND: "keyframes.frame0",
@@ -58,6 +63,8 @@ class Control(StrEnum):
 def controls_of(request: GenerationRequest) -> list[Control]:
     """The controls ``request`` asks for, in a stable order."""
     controls: list[Control] = []
+    if request.edit is not None:
+        controls.append(Control.MODIFY if request.edit.type == "modify" else Control.REFRAME)
     frames = request.keyframes
     if frames is not None:
         if isinstance(frames.frame0, ImageKeyframe):
@@ -96,19 +103,34 @@ def _check_literal_host(url: str, field: str, allow_private: bool) -> None:
     only catches the obvious cases early so the client gets a 4xx."""
     host = (urlsplit(url).hostname or "").strip("[]")
     if not host:
-        raise InvalidRequest(f"{field}: image URL has no host", field=field)
+        raise InvalidRequest(f"{field}: URL has no host", field=field)
     if is_local_name(host):
         if allow_private:
             return
-        raise InvalidRequest(f"{field}: image URL points at a private or loopback address", field=field)
+        raise InvalidRequest(f"{field}: URL points at a private or loopback address", field=field)
     try:
         refusal = address_refusal(host, allow_private=allow_private)
     except ValueError:  # a hostname, not a literal address
         return
     if refusal == "a cloud metadata address":
-        raise InvalidRequest(f"{field}: image URL points at a cloud metadata address ({host})", field=field)
+        raise InvalidRequest(f"{field}: URL points at a cloud metadata address ({host})", field=field)
     if refusal is not None:
-        raise InvalidRequest(f"{field}: image URL points at a private or loopback address ({host})", field=field)
+        raise InvalidRequest(f"{field}: URL points at a private or loopback address ({host})", field=field)
+
+
+def check_video_source(url: str, field: str, *, allow_private: bool) -> None:
+    """Shape checks on an edit's source video: http(s), ``upload:<id>`` or ``generation:<id>``."""
+    lowered = url[:16].lower()
+    if lowered.startswith((UPLOAD_SCHEME, GENERATION_SCHEME)):
+        if not url.split(":", 1)[1].strip():
+            raise InvalidRequest(f"{field}: {url.split(':', 1)[0]}: reference has no id", field=field)
+        return
+    if lowered.startswith(("http://", "https://")):
+        _check_literal_host(url, field, allow_private)
+        return
+    scheme = url.split(":", 1)[0][:20] if ":" in url else "none"
+    raise InvalidRequest(f"{field}: the source video must be an http(s) URL, upload: or generation:, got scheme "
+                         f"{scheme!r}", field=field)
 
 
 def check_image_source(url: str, field: str, *, allow_private: bool) -> None:

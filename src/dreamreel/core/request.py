@@ -11,7 +11,7 @@ import math
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 MAX_PROMPT_CHARS = 5000
 """Longer prompts are refused: far above what any text encoder reads, and a cheap abuse guard."""
@@ -69,6 +69,8 @@ from 1 to :data:`MAX_DURATION_S`."""
 
 MAX_DURATION_S = 20
 """The longest clip one request may ask for (OpenAI's extensions go to 20 s)."""
+MAX_EDIT_S = 30
+"""The longest source an edit takes (Luma's reframe limit); an edit's ``duration_s`` is its source's length."""
 MIN_SHORT_SIDE, MAX_LONG_SIDE, MAX_SIDE_RATIO = 128, 3840, 4
 """Bounds of an explicit ``size``: even sides, short side >= 128, long side <= 3840, aspect within 1:4..4:1."""
 
@@ -103,16 +105,84 @@ class Keyframes(BaseModel):
     frame1: Keyframe | None = None
 
 
+class ModifyMode(StrEnum):
+    """Luma's nine modify strengths, from closest to the source to freest (``rank`` 0..8). Which noise level
+    each means is a table per model (``engine/edit.py``)."""
+
+    ADHERE_1 = "adhere_1"
+    ADHERE_2 = "adhere_2"
+    ADHERE_3 = "adhere_3"
+    FLEX_1 = "flex_1"
+    FLEX_2 = "flex_2"
+    FLEX_3 = "flex_3"
+    REIMAGINE_1 = "reimagine_1"
+    REIMAGINE_2 = "reimagine_2"
+    REIMAGINE_3 = "reimagine_3"
+
+    @property
+    def rank(self) -> int:
+        return list(ModifyMode).index(self)
+
+
+EditCoordinate = Annotated[int, Field(ge=-2 * MAX_LONG_SIDE, le=2 * MAX_LONG_SIDE)]
+
+
+class ModifyEdit(BaseModel):
+    """Modify (video-to-video): the source re-made under the prompt, as far from it as ``mode`` allows."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["modify"] = "modify"
+    source: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    """The source video: an http(s) URL, ``upload:<id>`` or ``generation:<id>`` (``core/edits.py``)."""
+    mode: ModifyMode = ModifyMode.FLEX_1
+    first_frame: str | None = Field(default=None, max_length=64 * 1024 * 1024)
+    """An image the result starts on (as a start keyframe), or None."""
+    resolution: Resolution | None = None
+    """Asked explicitly (an extension field); None: the source's resolution class."""
+
+
+class ReframeEdit(BaseModel):
+    """Reframe (outpaint): the source placed in a canvas of the request's ``aspect_ratio``, the rest generated.
+
+    Placement, in output pixels (Luma's fields): ``x_start..x_end`` x ``y_start..y_end`` is the box the source
+    is resized into; else ``resized_width/height`` its size and ``grid_position_x/y`` its top-left corner;
+    whatever is not given is centred at the largest size that fits (``core.edits.reframe_window``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["reframe"] = "reframe"
+    source: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    first_frame: str | None = Field(default=None, max_length=64 * 1024 * 1024)
+    resolution: Resolution | None = None
+    grid_position_x: EditCoordinate | None = None
+    grid_position_y: EditCoordinate | None = None
+    x_start: EditCoordinate | None = None
+    x_end: EditCoordinate | None = None
+    y_start: EditCoordinate | None = None
+    y_end: EditCoordinate | None = None
+    resized_width: EditCoordinate | None = None
+    resized_height: EditCoordinate | None = None
+
+
+VideoEdit = Annotated[ModifyEdit | ReframeEdit, Field(discriminator="type")]
+
+
 class GenerationRequest(BaseModel):
     """A text/image-to-video request after a dialect has parsed it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    edit: VideoEdit | None = None
+    """A video edit (modify, reframe) of a source video; None: a new clip. For an edit, ``size``,
+    ``aspect_ratio``, ``resolution`` and ``duration_s`` describe the output (``core.edits``). Declared first so
+    the prompt's check can see it."""
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)
+    """Text; only an edit may leave it empty (Luma's modify and reframe make it optional)."""
     model: ModelName = DEFAULT_MODEL
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     resolution: Resolution = Resolution.P720
-    duration_s: int = Field(default=5, ge=1, le=MAX_DURATION_S)
+    duration_s: int = Field(default=5, ge=1, le=MAX_EDIT_S)
+    """Whole seconds, 1..:data:`MAX_DURATION_S`; an edit's is its source's length rounded up (to
+    :data:`MAX_EDIT_S`), known at submission for a local source and a reservation's bound for a URL."""
     size: tuple[int, int] | None = None
     """An exact delivered (width, height), when the caller named one (OpenAI's ``size``); ``aspect_ratio`` and
     ``resolution`` then hold its :func:`nearest_format`. None: the size ``aspect_ratio`` and ``resolution``
@@ -122,11 +192,24 @@ class GenerationRequest(BaseModel):
     concepts: tuple[str, ...] = ()
     callback_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
 
+    @model_validator(mode="after")
+    def _edit_alone(self) -> GenerationRequest:
+        if self.edit is not None and (self.keyframes is not None or self.loop):
+            raise ValueError("a video edit takes no keyframes and no loop")
+        return self
+
     @field_validator("prompt")
     @classmethod
-    def _prompt_has_text(cls, value: str) -> str:
-        if not value.strip():
+    def _prompt_has_text(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip() and info.data.get("edit") is None:
             raise ValueError("prompt must contain text")
+        return value
+
+    @field_validator("duration_s")
+    @classmethod
+    def _duration_in_bounds(cls, value: int, info: ValidationInfo) -> int:
+        if value > MAX_DURATION_S and info.data.get("edit") is None:
+            raise ValueError(f"duration_s must be at most {MAX_DURATION_S} (an edit's source, {MAX_EDIT_S})")
         return value
 
     @field_validator("size")

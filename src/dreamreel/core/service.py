@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pydantic import ValidationError
 
 from dreamreel.core.capabilities import check_supported
-from dreamreel.core.conditioning import check_inputs
+from dreamreel.core.conditioning import UPLOAD_SCHEME, check_image_source, check_inputs, check_video_source
+from dreamreel.core.edits import GENERATION_SCHEME, SourceFacts, output_of, provisional_output
 from dreamreel.core.errors import Conflict, InvalidRequest, NotFound, NotSupported
 from dreamreel.core.filestore import FileStore
 from dreamreel.core.generation import Generation, Kind, State
@@ -29,16 +30,22 @@ UNLIMITED_CREDITS = 1_000_000
 """The balance (units) reported to a key with no credit limit, less what it spent: Luma's SDK wants a number."""
 
 
+UploadFacts = Callable[[str, str], SourceFacts | None]
+"""(owner, upload id) -> the upload's video facts from its header, or None when it is not a video (the API
+process reads them with ``media/video_source.py``; core reads no files)."""
+
+
 class GenerationService:
     def __init__(
         self, store: JobStore, files: FileStore, *, families: Mapping[str, str] | None = None,
-        allow_private_urls: bool = False,
+        allow_private_urls: bool = False, upload_video_facts: UploadFacts | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.families = dict(families) if families else None
         """Public model name -> backend family, for the per-family capability table."""
         self.allow_private_urls = allow_private_urls
+        self.upload_video_facts = upload_video_facts
 
     def submit(
         self, request: GenerationRequest, *, owner: str, dialect: str, notify_on: frozenset[State] = frozenset(),
@@ -48,6 +55,7 @@ class GenerationService:
         check_supported(request, self.families)
         check_inputs(request, owner=owner, get_generation=self.store.get, upload_exists=self.files.upload_exists,
                      allow_private=self.allow_private_urls)
+        request = self._resolve_edit(request, owner)
         generation = Generation.new(
             owner=owner,
             dialect=dialect,
@@ -59,6 +67,48 @@ class GenerationService:
             notify_on=notify_on,
         )
         return self.store.create(generation)
+
+    def _resolve_edit(self, request: GenerationRequest, owner: str) -> GenerationRequest:
+        """An edit's request with its output decided from the source where the source is here (a generation or
+        an upload of the caller: length, size and placement are checked now, a 4xx), else
+        :func:`provisional_output` (a URL: the worker fetches and checks it)."""
+        edit = request.edit
+        if edit is None:
+            return request
+        check_video_source(edit.source, "media.url", allow_private=self.allow_private_urls)
+        if edit.first_frame is not None:
+            check_image_source(edit.first_frame, "first_frame.url", allow_private=self.allow_private_urls)
+            if edit.first_frame[:7].lower() == UPLOAD_SCHEME and not self.files.upload_exists(owner,
+                                                                                           edit.first_frame[7:]):
+                raise NotFound(f"first_frame.url: upload {edit.first_frame[7:][:80]!r} not found", field="first_frame")
+        facts = self.source_facts(edit.source, owner)
+        return provisional_output(request) if facts is None else output_of(request, facts)
+
+    def source_facts(self, source: str, owner: str) -> SourceFacts | None:
+        """What the API process can know of an edit's source: a completed generation's recorded video, an
+        upload's header; None for a URL. 404 for what is not the caller's, 409 for an unfinished generation,
+        422 for an upload that is not a video."""
+        lowered = source[:16].lower()
+        if lowered.startswith(GENERATION_SCHEME):
+            gid = source[len(GENERATION_SCHEME):]
+            generation = self.store.get(gid)
+            if generation is None or generation.owner != owner:
+                raise NotFound(f"media.url: generation {gid[:80]} not found", field="media")
+            info = generation.video_info
+            if generation.state is not State.COMPLETED or info is None or not generation.assets.video:
+                raise Conflict(f"media.url: generation {gid} is {generation.state.value}; only a completed "
+                               "generation can be edited", field="media")
+            return SourceFacts(width=info.width, height=info.height, fps=info.fps, frames=info.frames)
+        if lowered.startswith(UPLOAD_SCHEME):
+            upload_id = source[len(UPLOAD_SCHEME):]
+            if not self.files.upload_exists(owner, upload_id):
+                raise NotFound(f"media.url: upload {upload_id[:80]!r} not found", field="media")
+            facts = self.upload_video_facts(owner, upload_id) if self.upload_video_facts else None
+            if facts is None:
+                raise InvalidRequest(f"media.url: upload {upload_id[:80]!r} is not a video (MP4, MOV or WebM)",
+                                     field="media")
+            return facts
+        return None
 
     def upscale(
         self, source_id: str, *, resolution: Resolution, owner: str, dialect: str,

@@ -21,7 +21,7 @@ from typing import Any, get_args
 from dreamreel import accounts_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
-from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, PUBLIC_MODELS, DurationSeconds
+from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, PUBLIC_MODELS, DurationSeconds, ModifyMode
 from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
 
 
@@ -192,7 +192,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dreamreel.core.capabilities import check_supported
     from dreamreel.core.errors import DreamreelError
     from dreamreel.core.request import GenerationRequest, nearest_format
-    from dreamreel.engine.inputs import ImageSources, InputError
+    from dreamreel.engine.inputs import InputError, LocalSources
     from dreamreel.engine.registry import load_backend, specs_from_settings
     from dreamreel.engine.render import render
     from dreamreel.media.encode import encode_clip
@@ -204,6 +204,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if args.aspect_ratio or args.resolution:
                 raise ValueError("--size names the exact size: leave out --aspect-ratio and --resolution")
             aspect_ratio, resolution = nearest_format(*args.size)
+        edit = _local_edit(args)
         request = GenerationRequest(
             prompt=args.prompt,
             model=args.model,
@@ -212,8 +213,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
             size=args.size,
             duration_s=args.seconds if args.seconds is not None else int(args.duration.removesuffix("s")),
             loop=args.loop,
-            keyframes=_local_keyframes(args.start_image, args.end_image),
+            keyframes=None if edit else _local_keyframes(args.start_image, args.end_image),
             concepts=(args.concept,) if args.concept else (),
+            edit=edit,
         )
         specs = specs_from_settings(settings.model_dir, settings.device, settings.dtype)
         check_supported(request, {name: spec.family for name, spec in specs.items()})
@@ -238,7 +240,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             progress.update(task, completed=step, total=total)
 
         try:
-            clip = render(backend, request, seed=args.seed, sources=ImageSources(), on_step=on_step,
+            clip = render(backend, request, seed=args.seed, sources=LocalSources(), on_step=on_step,
                           should_cancel=lambda: False, steps=args.steps)
             video = encode_clip(clip, Path(args.output)).video  # inside: image joints are read as it encodes
         except InputError as exc:
@@ -250,6 +252,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"(model load {loaded - started:.1f} s)"
     )
     return 0
+
+
+def _local_edit(args: argparse.Namespace) -> dict | None:
+    """``--modify SRC`` / ``--reframe SRC``: an edit of a local video file (``--start-image`` is its first frame)."""
+    if args.modify and args.reframe:
+        raise ValueError("--modify and --reframe are two edits: give one")
+    source = args.modify or args.reframe
+    if source is None:
+        return None
+    if not source.is_file():
+        raise ValueError(f"{source}: no such video file")
+    first = _local_keyframes(args.start_image, None)
+    edit = {"type": "modify" if args.modify else "reframe", "source": str(source.resolve()),
+            "first_frame": first["frame0"]["url"] if first else None}
+    return edit | ({"mode": args.mode} if args.modify else {})
 
 
 def _local_keyframes(start: Path | None, end: Path | None) -> dict | None:
@@ -412,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--end-image", type=Path, help="image the video ends on (keyframes.frame1)")
     generate.add_argument("--loop", action="store_true", help="make the end flow back into the start")
     generate.add_argument("--concept", choices=supported_concepts(), help="camera concept (Luma's concepts)")
+    generate.add_argument("--modify", type=Path, metavar="VIDEO",
+                          help="modify this video under the prompt (video-to-video; keeps its aspect and length)")
+    generate.add_argument("--mode", default="flex_1", choices=[m.value for m in ModifyMode],
+                          help="how far --modify may go from the source (adhere_1 closest .. reimagine_3 freest)")
+    generate.add_argument("--reframe", type=Path, metavar="VIDEO",
+                          help="reframe this video to --aspect-ratio, generating what lies outside it")
     generate.set_defaults(func=cmd_generate)
 
     db = sub.add_parser("db", help="the job store: schema migrations, copying to another store")

@@ -12,6 +12,7 @@ costs nothing, and a retry of a job never bills twice.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 from dreamreel.core.request import GenerationRequest
@@ -41,6 +42,16 @@ def request_cost(request: GenerationRequest) -> int:
     """What a request will cost when delivered at the size its aspect ratio and resolution name."""
     width, height = request.output_size
     return cost_milli(width, height, request.duration_s)
+
+
+def delivered_cost(request: GenerationRequest, width: int, height: int, frames: int, fps: float) -> int:
+    """What a completed generation is charged: its delivered size for the seconds it was asked for, or, for an
+    edit (whose length is its source's, unknown before a URL source is fetched), the delivered seconds rounded
+    up; an extension's delivered source clips are not billed again."""
+    seconds = request.duration_s
+    if request.edit is not None and fps > 0:
+        seconds = max(1, math.ceil(frames / fps - 0.05))
+    return cost_milli(width, height, seconds)
 
 
 def units(milli: int) -> float:

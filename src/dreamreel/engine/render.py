@@ -25,13 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from dreamreel.core.capabilities import pins_last_frame
+from dreamreel.core.edits import output_of
+from dreamreel.core.errors import InvalidRequest
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part
 from dreamreel.engine.backends.base import Backend, CancelCheck, GenerationCancelled, PreviewSink, StepCallback
-from dreamreel.engine.inputs import KeyframeSources
+from dreamreel.engine.edit import condition_pixels, edit_guide, iter_delivered_edit, plan_edit
+from dreamreel.engine.inputs import InputError, KeyframeSources
 from dreamreel.engine.plan import Plan, plan_generation
 from dreamreel.media.clip import iter_clip_frames
 from dreamreel.media.probe import probe_mp4
+from dreamreel.media.video_source import VideoSourceError, read_facts
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,12 @@ def render(
     opened here too, so a missing one fails before anything is encoded. ``sources`` may be ``None`` only
     for a request without keyframes. Raises :class:`InputError` for a keyframe that cannot be resolved, and
     :class:`GenerationCancelled` once ``should_cancel()`` is true: while denoising or decoding, or later while
-    the returned clip's frames are read."""
+    the returned clip's frames are read. A video edit (``request.edit``) goes through :func:`render_edit`."""
+    if request.edit is not None:
+        if sources is None:
+            raise ValueError("a video edit needs sources")
+        return render_edit(backend, request, seed=seed, sources=sources, on_step=on_step, should_cancel=should_cancel,
+                           steps=steps, preview=preview, on_plan=on_plan)
     plan = plan_generation(
         request,  # the plan's prompt carries the camera concepts as caption clauses (core/concepts.py)
         backend.native_grid(),
@@ -88,6 +97,58 @@ def render(
     native = backend.generate(plan, on_step, should_cancel, pixels, preview=preview)
     clip = _deliver(native, plan, request, sources)
     return dataclasses.replace(clip, frames=_until_cancelled(clip.frames, should_cancel))
+
+
+def render_edit(
+    backend: Backend,
+    request: GenerationRequest,
+    *,
+    seed: int,
+    sources: KeyframeSources,
+    on_step: StepCallback,
+    should_cancel: CancelCheck,
+    steps: int | None = None,
+    preview: PreviewSink | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> RenderedClip:
+    """A modify or reframe of ``request.edit``'s source (``engine/edit.py``): the source is found or fetched,
+    checked from its header (``InputError`` for one that is not a usable video, too long or too large), its
+    output decided (``core.edits.output_of``: a URL source's is known only now), then held to while the
+    model denoises, and delivered as :func:`render` delivers a clip."""
+    path = sources.edit_source(request)
+    try:
+        facts = read_facts(path)
+        request = output_of(request, facts)
+    except (VideoSourceError, InvalidRequest) as exc:
+        raise InputError(f"media.url: {getattr(exc, 'message', exc)}") from None
+    layout = plan_edit(request, facts, path, backend.native_grid(), family=backend.name, seed=seed,
+                       steps=steps or backend.default_steps, guidance_scale=backend.default_guidance)
+    plan = layout.plan
+    if on_plan is not None:
+        on_plan(plan)
+    try:
+        guide = edit_guide(layout, backend.modify_strengths, request)
+    except VideoSourceError as exc:
+        raise InputError(f"media.url: {exc}") from None
+    width, height = plan.output_width, plan.output_height
+    first = layout.first_frame
+    native_first = sources.picture(first, "first_frame", plan.native_width, plan.native_height) if first else None
+    native = backend.generate(plan, on_step, should_cancel, condition_pixels(layout, guide, native_first),
+                              preview=PartPreview(preview, plan) if preview is not None else None, guide=guide)
+    head = (lambda: sources.picture(first, "first_frame", width, height)) if first else None  # noqa: E731
+    part = iter_delivered_part(native, plan, width=width, height=height, head_frame=head)
+    frames = _source_errors_as_input(iter_delivered_edit(layout, part))
+    return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=plan.output_frames,
+                        loop=False, frames=_until_cancelled(frames, should_cancel))
+
+
+def _source_errors_as_input(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """A source that stops decoding while it is delivered fails the job as an input error, like one that never
+    decoded (it decoded once already, for the model, so this is rare)."""
+    try:
+        yield from frames
+    except VideoSourceError as exc:
+        raise InputError(f"media.url: {exc}") from None
 
 
 def _until_cancelled(frames: Iterator[np.ndarray], should_cancel: CancelCheck) -> Iterator[np.ndarray]:

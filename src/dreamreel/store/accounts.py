@@ -15,7 +15,7 @@ from typing import Any
 from dreamreel.core.accounts import ApiKey, Balance, KeyLimits, LedgerEntry, StoredResponse
 from dreamreel.core.errors import Conflict, InsufficientCredits, InvalidRequest, TooManyRequests
 from dreamreel.core.generation import Generation, State
-from dreamreel.core.metering import Entry, cost_milli, request_cost, units
+from dreamreel.core.metering import Entry, delivered_cost, request_cost, units
 from dreamreel.store.codec import generation_from_row
 
 KEY_COLUMNS = "key_id, name, owner, secret_hash, admin, rpm, concurrency, max_queued, credits, created_at, revoked_at"
@@ -157,7 +157,7 @@ def settle(conn: Any, columns: str, generation_id: str, now: float) -> None:
                        f"{detail}: {generation.state.value}")
     if generation.state is State.COMPLETED and generation.video_info is not None:
         info = generation.video_info
-        cost = cost_milli(info.width, info.height, generation.request.duration_s)
+        cost = delivered_cost(generation.request, info.width, info.height, info.frames, info.fps)
         _ledger_insert(conn, generation.owner, generation_id, Entry.CHARGE, cost, now, detail)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dreamreel.core.conditioning import UPLOAD_SCHEME, generation_ref
+from dreamreel.core.edits import GENERATION_SCHEME
 from dreamreel.core.generation import State
 from dreamreel.core.jobstore import JobStore
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest
@@ -30,13 +31,34 @@ class InputResolver(ImageSources):
                          max_pixels=max_pixels)
         self.store, self.files, self.owner = store, files, owner
 
-    def image_bytes(self, url: str, slot: str) -> bytes:
+    def image_bytes(self, url: str, field: str) -> bytes:
         if url[:7].lower() == UPLOAD_SCHEME:
             data = self.files.upload_bytes(self.owner, url[7:])
             if data is None:
-                raise InputError(f"keyframes.{slot}: upload {url[7:][:80]!r} not found")
+                raise InputError(f"{field}: upload {url[7:][:80]!r} not found")
             return data
-        return super().image_bytes(url, slot)
+        return super().image_bytes(url, field)
+
+    def edit_source(self, request: GenerationRequest) -> Path:
+        """An upload or a generation of the owner (re-checked: it may be gone since submission), else the URL
+        fetched."""
+        source = request.edit.source if request.edit is not None else ""
+        lowered = source[:16].lower()
+        if lowered.startswith(UPLOAD_SCHEME):
+            path = self.files.upload_path(self.owner, source[len(UPLOAD_SCHEME):])
+            if path is None:
+                raise InputError(f"media.url: upload {source[len(UPLOAD_SCHEME):][:80]!r} no longer exists")
+            return path
+        if lowered.startswith(GENERATION_SCHEME):
+            gid = source[len(GENERATION_SCHEME):]
+            generation = self.store.get(gid)
+            if generation is None or generation.owner != self.owner:
+                raise InputError(f"media.url: generation {gid[:80]} no longer exists")
+            path = self.files.path_for(generation.assets.video) if generation.assets.video else None
+            if generation.state != State.COMPLETED or path is None:
+                raise InputError(f"media.url: generation {gid[:80]} has no completed video")
+            return path
+        return super().edit_source(request)
 
     def source_path(self, request: GenerationRequest, slot: str) -> Path:
         """The MP4 of the generation referenced by ``slot``, re-checked: it may be gone since submission."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -30,6 +31,28 @@ class PreviewSink(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EditGuide:
+    """What a video edit holds the denoising to (``engine/edit.py``): the source, or a canvas with the source
+    placed in it, as native frames, and where and from how far it is held.
+
+    * **modify** (``mask`` None): the denoising starts from the source's latents noised to the level the first
+      ``1 - strength`` of the schedule would leave (SDEdit), so ``strength`` is the share of the model's
+      own schedule that runs: small stays close to the source, 1.0 ignores it.
+    * **reframe** (``mask`` set, ``strength`` 1.0): from pure noise; after every step the latents where the
+      mask is 1 are replaced by the canvas's latents noised to the step's level, blended by the mask (which is
+      fractional at the window's border), so the model generates only the outside and joins it to the inside.
+    """
+
+    frames: np.ndarray
+    """``(native_frames, native_height, native_width, 3)`` uint8: the source (modify) or the canvas (reframe)."""
+    strength: float = 1.0
+    mask: np.ndarray | None = None
+    """``(native_height, native_width)`` float32 in [0, 1]: 1 where the canvas shows the source."""
+    free_first_frame: bool = False
+    """Frame 0 is a condition of its own (an edit's ``first_frame``): not held to the canvas."""
+
+
 class GenerationCancelled(Exception):
     """The cancel check returned True (while denoising, decoding or delivering frames); no output was produced."""
 
@@ -53,11 +76,16 @@ class Backend(Protocol):
         """Sizes this loaded checkpoint can generate."""
         ...
 
+    modify_strengths: tuple[float, ...]
+    """The :class:`EditGuide` strength of each of the nine modify modes, from ``adhere_1`` to ``reimagine_3``
+    (``backends.common.CheckpointDefaults.modify_strengths``)."""
+
     def generate(
         self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
-        preview: PreviewSink | None = None,
+        preview: PreviewSink | None = None, guide: EditGuide | None = None,
     ) -> np.ndarray:
         """Run the model; return uint8 frames shaped (native_frames, native_height, native_width, 3).
 
-        ``conditions`` are the resolved pixels of ``plan.conditions``, in order (native size)."""
+        ``conditions`` are the resolved pixels of ``plan.conditions``, in order (native size); ``guide``, for
+        a video edit, what the latents are held to."""
         ...

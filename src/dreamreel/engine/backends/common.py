@@ -52,6 +52,10 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 LOOP_ON_IMAGE = ("keyframe", "fade")
+MODIFY_STRENGTHS = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95)
+"""Share of the denoising schedule each modify mode runs, ``adhere_1`` .. ``reimagine_3``
+(``base.EditGuide``): a family's default until a checkpoint's ``dreamreel.json`` carries its calibrated table
+(``modify_strengths``; docs/benchmarks.md has the embedded model's calibration)."""
 CAMERA_MOVES = ("prompt", "virtual")
 
 
@@ -76,8 +80,15 @@ class CheckpointDefaults:
     """How a camera concept moves the camera: ``prompt`` (its clause in the prompt only; the model follows
     camera words) or ``virtual`` (also a moving window over the generated frames, ``media.camera``, for a
     model that measurably does not follow them, like the embedded one)."""
+    modify_strengths: tuple[float, ...] = MODIFY_STRENGTHS
+    """The nine modify modes' strengths (:data:`MODIFY_STRENGTHS`), non-decreasing, each in (0, 1]."""
 
     def __post_init__(self) -> None:
+        strengths = self.modify_strengths
+        if len(strengths) != len(MODIFY_STRENGTHS) or not all(0 < s <= 1 for s in strengths) or any(
+                a > b for a, b in zip(strengths, strengths[1:], strict=False)):
+            raise ValueError(f"modify_strengths must be {len(MODIFY_STRENGTHS)} non-decreasing numbers in (0, 1], "
+                             f"got {strengths!r}")
         if self.loop_on_image not in LOOP_ON_IMAGE:
             raise ValueError(f"loop_on_image must be one of {', '.join(LOOP_ON_IMAGE)}, got {self.loop_on_image!r}")
         if self.camera_moves not in CAMERA_MOVES:
@@ -94,6 +105,7 @@ class CheckpointDefaults:
             max_sequence_length=int(settings.get("max_sequence_length", self.max_sequence_length)),
             loop_on_image=str(settings.get("loop_on_image", self.loop_on_image)),
             camera_moves=str(settings.get("camera_moves", self.camera_moves)),
+            modify_strengths=tuple(float(v) for v in settings.get("modify_strengths", self.modify_strengths)),
         )
 
     def grid(self, size_multiple: int, frame_multiple: int) -> NativeGrid:
@@ -159,6 +171,69 @@ def checked_modules(pipe: DiffusionPipeline, should_cancel: CancelCheck) -> Iter
             handle.remove()
 
 
+StepHook = Callable[[DiffusionPipeline, int, torch.Tensor], torch.Tensor]
+"""``(pipe, step index, latents after that step) -> latents the next step starts from`` (an edit's hold)."""
+
+
+def steps_run(steps: int, strength: float) -> int:
+    """Denoising steps a :class:`~dreamreel.engine.backends.base.EditGuide` of ``strength`` runs: at least one."""
+    return max(1, min(steps, int(steps * strength + 1e-6)))
+
+
+class LatentHold:
+    """The step hook of a video edit: latents held to a source's latents ``x0``, noised to each step's level.
+
+    After step ``i`` the scheduler's ``sigmas[step_index]`` is the noise level of the latents the next step
+    reads; the source noised to it is ``(1 - sigma) * x0 + sigma * noise`` (flow matching, as LTX-Video and
+    Wan both denoise). With a ``mask`` (reframe) that is blended in where the mask is 1 after every step;
+    without one (modify, for a pipeline that cannot start part-way) the whole latents are replaced after
+    each of the first ``hold_steps`` steps, which is the part-way start done the long way.
+    ``x0``, ``noise`` and ``mask`` are in the pipeline's own latent layout (packed for LTX-Video)."""
+
+    def __init__(self, x0: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor | None = None,
+                 hold_steps: int = 0) -> None:
+        self.x0, self.noise, self.mask, self.hold_steps = x0, noise, mask, hold_steps
+
+    def __call__(self, pipe: DiffusionPipeline, index: int, latents: torch.Tensor) -> torch.Tensor:
+        if self.mask is None and index >= self.hold_steps:
+            return latents
+        scheduler = pipe.scheduler
+        sigma = scheduler.sigmas[scheduler.step_index].to(latents.device, torch.float32)
+        held = ((1 - sigma) * self.x0 + sigma * self.noise).to(latents.dtype)
+        if self.mask is None:
+            return held
+        return latents + self.mask.to(latents.dtype) * (held - latents)
+
+
+def encode_video(pipe: DiffusionPipeline, frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 ``(F, H, W, 3)`` frames -> the VAE's latents ``(1, C, f, h, w)`` (the distribution's mode: the
+    same source gives the same latents), not yet normalised (each family normalises its own way)."""
+    video = pipe.video_processor.preprocess_video([frames.astype(np.float32) / 255.0], frames.shape[1], frames.shape[2])
+    encoded = pipe.vae.encode(video.to(device, pipe.vae.dtype))
+    return encoded.latent_dist.mode() if hasattr(encoded, "latent_dist") else encoded.latents
+
+
+def latent_mask(mask: np.ndarray, shape: Sequence[int], *, free_first_frame: bool = False) -> torch.Tensor:
+    """A pixel mask ``(H, W)`` in [0, 1] as a ``(1, 1, f, h, w)`` latent mask for latents shaped ``shape``: each
+    latent cell gets the share of its pixels the mask covers (so the window's border cells are held in part,
+    a feathered edge), the same for every latent frame, except latent frame 0 when ``free_first_frame``."""
+    frames, height, width = shape[2], shape[3], shape[4]
+    cell_h, cell_w = mask.shape[0] // height, mask.shape[1] // width
+    cells = mask[: height * cell_h, : width * cell_w].reshape(height, cell_h, width, cell_w).mean(axis=(1, 3))
+    result = torch.from_numpy(np.ascontiguousarray(cells, dtype=np.float32))[None, None, None]
+    result = result.repeat(1, 1, frames, 1, 1)
+    if free_first_frame:
+        result[:, :, 0] = 0.0
+    return result
+
+
+def edit_noise(x0: torch.Tensor, seed: int) -> torch.Tensor:
+    """The fixed noise an edit's held latents are noised with, drawn on the CPU from the job's seed (a re-run
+    makes the same clip) and kept for every step, as SDEdit's single forward noising would be."""
+    generator = torch.Generator(device="cpu").manual_seed(seed + 1)
+    return torch.randn(tuple(x0.shape), generator=generator, dtype=torch.float32).to(x0.device)
+
+
 def denoise(
     pipe: DiffusionPipeline,
     plan: Plan,
@@ -169,6 +244,8 @@ def denoise(
     preview: PreviewSink | None,
     decode_preview: Callable[[torch.Tensor], np.ndarray],
     max_sequence_length: int,
+    step_hook: StepHook | None = None,
+    total_steps: int | None = None,
 ) -> np.ndarray:
     """Run ``pipe`` for ``plan`` with the family's conditioning ``inputs``; uint8 frames shaped
     (native_frames, native_height, native_width, 3).
@@ -182,13 +259,17 @@ def denoise(
 
     ``on_step(step, total)`` is called from inside that step-end callback, after step ``step`` and before the
     next one starts, so a caller may change the pipeline's state for the next step from it (the lab's
-    guidance interval switches ``pipe._guidance_scale`` this way).
+    guidance interval switches ``pipe._guidance_scale`` this way). ``step_hook`` (a video edit's
+    :class:`LatentHold`) may replace the latents after each step; ``total_steps`` is how many steps run when
+    the pipeline starts part-way (an edit's ``denoise_strength``), for progress.
     """
     if should_cancel():
         raise GenerationCancelled("cancelled before denoising started")
-    total = plan.num_inference_steps
+    total = total_steps or plan.num_inference_steps
 
     def step_end(pipe: DiffusionPipeline, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if step_hook is not None:
+            kwargs["latents"] = step_hook(pipe, i, kwargs["latents"])
         on_step(i + 1, total)
         if should_cancel():
             raise GenerationCancelled(f"cancelled after step {i + 1}/{total}")

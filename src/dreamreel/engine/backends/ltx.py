@@ -17,14 +17,19 @@ from diffusers import LTXConditionPipeline
 from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 from PIL import Image
 
-from dreamreel.engine.backends.base import CancelCheck, PreviewSink, StepCallback
+from dreamreel.engine.backends.base import CancelCheck, EditGuide, PreviewSink, StepCallback
 from dreamreel.engine.backends.common import (
     CheckpointDefaults,
     DType,
+    LatentHold,
     check_condition_pixels,
     check_plan,
     denoise,
+    edit_noise,
+    encode_video,
+    latent_mask,
     load_pipeline,
+    steps_run,
     to_uint8,
     torch_dtype,
 )
@@ -76,6 +81,7 @@ class LTXConditionBackend:
         self.default_guidance: float = self._defaults.guidance_scale
         self.loop_on_image: str = self._defaults.loop_on_image
         self.camera_moves: str = self._defaults.camera_moves
+        self.modify_strengths: tuple[float, ...] = self._defaults.modify_strengths
 
         self.pipe: LTXConditionPipeline = load_pipeline(LTXConditionPipeline, self.model_dir, dtype)
         self.pipe.to(self.device)
@@ -94,7 +100,7 @@ class LTXConditionBackend:
 
     def generate(
         self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
-        preview: PreviewSink | None = None,
+        preview: PreviewSink | None = None, guide: EditGuide | None = None,
     ) -> np.ndarray:
         """Generate ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
 
@@ -105,12 +111,37 @@ class LTXConditionBackend:
         Raises :class:`GenerationCancelled` as soon as ``should_cancel()`` is true after a step, from inside
         the step callback (:func:`~dreamreel.engine.backends.common.denoise`), so the VAE decode (about
         85 % of a float32 tiny-model run) does not run for output nobody wants.
+
+        A video edit (``guide``): modify starts part-way through the schedule from the source's latents (the
+        pipeline's own ``latents`` + ``denoise_strength``); reframe holds the packed latents to the canvas's
+        under the mask after every step (:class:`~dreamreel.engine.backends.common.LatentHold`).
         """
         check_plan(plan, self._grid)
-        inputs = {"conditions": self._conditions(plan, conditions), "frame_rate": plan.native_fps}
+        inputs: dict[str, Any] = {"conditions": self._conditions(plan, conditions), "frame_rate": plan.native_fps}
+        hook, total = None, None
+        if guide is not None:
+            inputs, hook, total = self._edit_inputs(plan, guide, inputs)
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=lambda latents: self._decode_preview(latents, plan),
-                       max_sequence_length=self._defaults.max_sequence_length)
+                       max_sequence_length=self._defaults.max_sequence_length, step_hook=hook, total_steps=total)
+
+    def _edit_inputs(
+        self, plan: Plan, guide: EditGuide, inputs: dict[str, Any],
+    ) -> tuple[dict[str, Any], LatentHold | None, int | None]:
+        pipe = self.pipe
+        with torch.inference_mode():
+            x0 = encode_video(pipe, guide.frames, self.device)
+            x0 = pipe._normalize_latents(x0, pipe.vae.latents_mean, pipe.vae.latents_std).float()
+        if guide.mask is None:  # modify: the pipeline starts part-way from x0 noised to that step's level
+            runs = steps_run(plan.num_inference_steps, guide.strength)
+            # LTXConditionPipeline runs int(steps * denoise_strength) steps: ask for the middle of that step.
+            return inputs | {"latents": x0, "denoise_strength": (runs + 0.5) / plan.num_inference_steps}, None, runs
+        mask = latent_mask(guide.mask, x0.shape, free_first_frame=guide.free_first_frame).to(x0.device)
+        patch, patch_t = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+        packed_mask = pipe._pack_latents(mask, patch, patch_t).mean(dim=-1, keepdim=True)
+        hold = LatentHold(pipe._pack_latents(x0, patch, patch_t),
+                          pipe._pack_latents(edit_noise(x0, plan.seed), patch, patch_t), packed_mask)
+        return inputs, hold, None
 
     def _decode_preview(self, packed: torch.Tensor, plan: Plan) -> np.ndarray:
         """Decode the current (still noisy) latents as the final decode would, for a progress preview.

@@ -54,14 +54,19 @@ import torch
 from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline, WanVACEPipeline
 from PIL import Image
 
-from dreamreel.engine.backends.base import CancelCheck, PreviewSink, StepCallback
+from dreamreel.engine.backends.base import CancelCheck, EditGuide, PreviewSink, StepCallback
 from dreamreel.engine.backends.common import (
     CheckpointDefaults,
     DType,
+    LatentHold,
     check_condition_pixels,
     check_plan,
     denoise,
+    edit_noise,
+    encode_video,
+    latent_mask,
     load_pipeline,
+    steps_run,
     to_uint8,
     torch_dtype,
 )
@@ -147,6 +152,7 @@ class WanBackend:
         self.default_guidance: float = self._defaults.guidance_scale
         self.loop_on_image: str = self._defaults.loop_on_image
         self.camera_moves: str = self._defaults.camera_moves
+        self.modify_strengths: tuple[float, ...] = self._defaults.modify_strengths
 
         self.pipe = load_pipeline(self.pipeline_class, self.model_dir, dtype)
         if self.pipe.transformer is None:
@@ -186,7 +192,7 @@ class WanBackend:
 
     def generate(
         self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
-        preview: PreviewSink | None = None,
+        preview: PreviewSink | None = None, guide: EditGuide | None = None,
     ) -> np.ndarray:
         """Generate ``plan``; uint8 frames shaped (native_frames, native_height, native_width, 3).
 
@@ -196,12 +202,33 @@ class WanBackend:
         Raises :class:`~dreamreel.engine.backends.base.GenerationCancelled` as soon as ``should_cancel()``
         is true after a step, so neither the remaining steps nor the VAE decode run. ``preview``, when
         given, receives the current latents decoded as the final clip would be.
+
+        A video edit (``guide``) is held by :meth:`edit_hold`: the Wan pipelines cannot start part-way through
+        their schedule, so a modify runs the whole schedule with the latents replaced by the source's,
+        noised to each step's level, until its strength's share is left.
         """
         check_plan(plan, self._grid)
         inputs = self.pipeline_inputs(plan, conditions)
+        hold = self.edit_hold(plan, guide, inputs) if guide is not None else None
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=self._decode_preview,
-                       max_sequence_length=self._defaults.max_sequence_length)
+                       max_sequence_length=self._defaults.max_sequence_length, step_hook=hold)
+
+    def edit_hold(self, plan: Plan, guide: EditGuide, inputs: dict[str, Any]) -> LatentHold | None:
+        """The step hook that holds the (unpacked, normalised) latents to ``guide``'s."""
+        vae = self.pipe.vae
+        with torch.inference_mode():
+            latents = encode_video(self.pipe, guide.frames, self.device).float()
+        shape = (1, vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device)
+        std = torch.tensor(vae.config.latents_std).view(shape).to(latents.device)
+        x0 = (latents - mean) / std
+        noise = edit_noise(x0, plan.seed)
+        if guide.mask is None:
+            return LatentHold(x0, noise, hold_steps=plan.num_inference_steps - steps_run(plan.num_inference_steps,
+                                                                                          guide.strength))
+        mask = latent_mask(guide.mask, x0.shape, free_first_frame=guide.free_first_frame).to(x0.device)
+        return LatentHold(x0, noise, mask)
 
     def _decode_preview(self, latents: torch.Tensor) -> np.ndarray:
         """Decode the current (still noisy) latents as the end of every Wan pipeline's ``__call__`` does.
@@ -293,3 +320,19 @@ class WanVACEBackend(WanBackend):
         """Without conditions the video is all gray and the mask all white: plain text-to-video."""
         video, mask = vace_inputs(plan, pixels)
         return {"video": video, "mask": mask}
+
+    def edit_hold(self, plan: Plan, guide: EditGuide, inputs: dict[str, Any]) -> LatentHold | None:
+        """A reframe is VACE's own outpainting: the canvas as ``video`` with the window's pixels kept (black
+        mask) and the outside generated (white); frame 0 stays as the conditions laid it (``first_frame``).
+        A modify is held like any Wan family's."""
+        if guide.mask is None:
+            return super().edit_hold(plan, guide, inputs)
+        keep = guide.mask >= 0.5
+        first = 1 if guide.free_first_frame else 0
+        for index in range(first, plan.native_frames):
+            frame = np.asarray(inputs["video"][index]).copy()
+            frame[keep] = guide.frames[index][keep]
+            cover = np.asarray(inputs["mask"][index]).copy()
+            cover[keep] = KEEP
+            inputs["video"][index], inputs["mask"][index] = Image.fromarray(frame), Image.fromarray(cover)
+        return None

@@ -83,7 +83,8 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.state.settings = settings
     families = {name: spec.family for name, spec in specs_from_settings(settings.model_dir, "cpu", "float32").items()}
     app.state.service = GenerationService(store, files, families=families,
-                                          allow_private_urls=settings.allow_private_urls)
+                                          allow_private_urls=settings.allow_private_urls,
+                                          upload_video_facts=uploads.upload_video_facts(files))
     app.state.files = files
     app.state.file_urls = file_urls
     keyring = KeyRing(store, derive_key(load_server_secret(settings), API_KEY_PEPPER), settings.api_keys,

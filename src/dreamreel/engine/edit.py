@@ -88,7 +88,9 @@ def plan_edit(
         output_frames=max(1, round(facts.duration_s * OUTPUT_FPS)),
         output_fps=OUTPUT_FPS,
         num_inference_steps=steps,
-        guidance_scale=guidance_scale,
+        # Without a prompt (Luma's edits make it optional) guidance would compare the empty prompt with itself:
+        # half the transformer calls for nothing.
+        guidance_scale=guidance_scale if request.prompt.strip() else 1.0,
         conditions=tuple(conditions),
         joint_fade=JOINT_FADE_LATENT_FRAMES * grid.frame_multiple if edit.first_frame is not None else 0,
     )

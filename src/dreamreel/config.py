@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dreamreel.core.edits import MAX_SOURCE_BYTES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "embedded"
@@ -65,8 +67,11 @@ class Settings(BaseSettings):
     compared in constant time. Unset: those routes answer 404 as if absent (a loopback check would be no
     protection behind a reverse proxy, so there is none). Not one of ``api_keys``: a client key is no admin."""
     max_body_bytes: int = 16 * 1024 * 1024
+    max_video_bytes: int = Field(default=MAX_SOURCE_BYTES, ge=1)
+    """Largest source video accepted: an upload to ``POST /uploads`` or OpenAI's ``POST /v1/videos/edits`` (those
+    two routes take bodies up to this instead of ``max_body_bytes``) and a video the worker fetches."""
     allow_private_urls: bool = False
-    """Let callbacks and image fetches reach loopback/private addresses (tests, trusted LANs)."""
+    """Let callbacks, image and source-video fetches reach loopback/private addresses (tests, trusted LANs)."""
     webhook_timeout_seconds: float = 10.0
     webhook_max_attempts: int = 8
     webhook_signing_key_file: Path | None = None

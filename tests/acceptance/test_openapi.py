@@ -163,6 +163,8 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 schemathesis.serializer.alias("image/bmp", "application/octet-stream")  # an upload is its bytes, whatever they are
+for _video_type in ("video/mp4", "video/quicktime", "video/webm"):
+    schemathesis.serializer.alias(_video_type, "application/octet-stream")
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT, config=SchemathesisConfig.from_dict({
     "seed": FUZZ_SEED,
     "request-timeout": 10,

@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dreamreel.api.deps import read_capped
+from dreamreel.api.deps import body_limit, read_capped
 from dreamreel.api.forms import boundary_of
 from dreamreel.api.keyring import Caller, KeyRing
 from dreamreel.core.accounts import StoredResponse
@@ -43,7 +43,7 @@ ErrorRenderer = Callable[[Request, DreamreelError], Response]
 class AdmissionMiddleware:
     def __init__(
         self, app: ASGIApp, *, keyring: KeyRing, store: JobStore, storage_dir: Path, min_free_bytes: int,
-        max_body_bytes: int, render_error: ErrorRenderer,
+        max_body_bytes: int, render_error: ErrorRenderer, video_body_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.keyring = keyring
@@ -51,6 +51,8 @@ class AdmissionMiddleware:
         self.storage_dir = storage_dir
         self.min_free_bytes = min_free_bytes
         self.max_body_bytes = max_body_bytes
+        self.video_body_bytes = video_body_bytes or max_body_bytes
+        """The cap on ``deps.VIDEO_BODY_ROUTES`` (``deps.video_body_limit``); unset, ``max_body_bytes``."""
         self.render_error = render_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,7 +66,8 @@ class AdmissionMiddleware:
             if idempotency_key is None:
                 await self.app(scope, receive, send)
                 return
-            body = await read_capped(request, self.max_body_bytes)
+            limit = body_limit(scope["method"], scope["path"], self.max_body_bytes, self.video_body_bytes)
+            body = await read_capped(request, limit)
             fingerprint = _fingerprint(request, body)
             stored = await to_thread.run_sync(self.store.begin_idempotent, caller.owner, idempotency_key, fingerprint)
         except DreamreelError as exc:

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from dreamreel import __version__
 from dreamreel.api import admin, downloads, uploads
 from dreamreel.api.admission import AdmissionMiddleware
+from dreamreel.api.deps import video_body_limit
 from dreamreel.api.dialects import DIALECTS
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.exposure import check_exposure
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.state.keyring = keyring
     app.add_middleware(AdmissionMiddleware, keyring=keyring, store=store, storage_dir=settings.resolved_storage_dir,
                        min_free_bytes=settings.min_free_disk_bytes, max_body_bytes=settings.max_body_bytes,
-                       render_error=render_error)
+                       video_body_bytes=video_body_limit(settings), render_error=render_error)
     # Outermost (added last): a cross-site browser POST is refused before admission reads or counts it.
     app.add_middleware(CrossSiteGuard, public_url=settings.resolved_public_url, render_error=render_error)
 

@@ -34,9 +34,30 @@ def get_owner(caller: Annotated[Caller, Depends(get_caller)]) -> str:
     return caller.owner
 
 
+VIDEO_BODY_ROUTES = frozenset({("POST", "/uploads"), ("POST", "/v1/videos/edits")})
+"""The routes whose body may carry a source video (raw, or as a multipart form's file): capped by
+:func:`video_body_limit` instead of ``max_body_bytes``. Each still checks the video itself against
+``max_video_bytes`` (and an image in such a body against ``max_body_bytes``)."""
+FORM_OVERHEAD_BYTES = 1024 * 1024
+"""Room for a form's other fields and part headers around a video of ``max_video_bytes``."""
+
+
+def video_body_limit(settings: Settings) -> int:
+    """The body cap of :data:`VIDEO_BODY_ROUTES`."""
+    return max(settings.max_body_bytes, settings.max_video_bytes + FORM_OVERHEAD_BYTES)
+
+
+def body_limit(method: str, path: str, max_body_bytes: int, video_body_bytes: int) -> int:
+    """The body cap of one request: ``video_body_bytes`` on :data:`VIDEO_BODY_ROUTES`, else ``max_body_bytes``
+    (decided by method and path, before routing: the admission middleware reads bodies too)."""
+    return video_body_bytes if (method, path) in VIDEO_BODY_ROUTES else max_body_bytes
+
+
 async def read_body(request: Request) -> bytes:
-    """The raw body, refused early when larger than the configured cap."""
-    return await read_capped(request, request.app.state.settings.max_body_bytes)
+    """The raw body, refused early when larger than the route's cap (:func:`body_limit`)."""
+    settings = request.app.state.settings
+    limit = body_limit(request.method, request.scope["path"], settings.max_body_bytes, video_body_limit(settings))
+    return await read_capped(request, limit)
 
 
 async def read_capped(request: Request, limit: int) -> bytes:

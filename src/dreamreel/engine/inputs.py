@@ -70,11 +70,13 @@ class ImageSources:
     def __init__(
         self, *, allow_private_urls: bool = False, fetch_timeout_s: float = 15.0,
         max_pixels: int = DEFAULT_MAX_PIXELS, video_fetch_timeout_s: float = 120.0,
+        max_video_bytes: int = MAX_SOURCE_BYTES,
     ) -> None:
         self.allow_private_urls = allow_private_urls
         self.fetch_timeout_s = fetch_timeout_s
         self.video_fetch_timeout_s = video_fetch_timeout_s
         """A source video may be 100 MB: longer than an image's deadline, still bounded."""
+        self.max_video_bytes = max_video_bytes
         self._scratch: Path | None = None
         self.max_pixels = max_pixels
         """Images declaring more pixels than this are refused from their header, before decoding."""
@@ -123,7 +125,7 @@ class ImageSources:
             weakref.finalize(self, shutil.rmtree, self._scratch, True)
         try:
             return fetch_video(url, self._scratch / "source", allow_private=self.allow_private_urls,
-                               timeout_s=self.video_fetch_timeout_s, max_bytes=MAX_SOURCE_BYTES)
+                               timeout_s=self.video_fetch_timeout_s, max_bytes=self.max_video_bytes)
         except FetchError as exc:
             raise InputError(f"media.url: could not load the source video ({exc})") from None
 

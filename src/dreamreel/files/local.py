@@ -126,3 +126,9 @@ class LocalFiles:
         path = self._upload_path(owner, upload_id)
         return path is not None and path.is_file()
 
+    def upload_path(self, owner: str, upload_id: str) -> Path | None:
+        """The file of ``owner``'s upload ``upload_id`` (read it in place: a video is too big to load whole), or
+        None when they have none by that id."""
+        path = self._upload_path(owner, upload_id)
+        return path if path is not None and path.is_file() else None
+

@@ -1,4 +1,5 @@
-"""Download a client-supplied image (http(s) URL or ``data:`` URI) without letting the client steer us.
+"""Download a client-supplied image (http(s) URL or ``data:`` URI) or source video (http(s) URL) without letting
+the client steer us.
 
 Every input here is hostile: the URL may point at our own network (SSRF), re-resolve to loopback between our
 check and our connect (DNS rebinding), redirect somewhere worse, never finish, or be endless. The defences:
@@ -14,7 +15,8 @@ check and our connect (DNS rebinding), redirect somewhere worse, never finish, o
   ``trust_env=False`` keeps ``HTTP(S)_PROXY`` from routing around the pin.
 * **Redirects by hand**: each ``Location`` is re-checked (scheme, then a fresh resolve-and-check) as a new hop.
 * **Bounded**: a total deadline across all hops (each hop's connect/read/write timeouts are capped by what is
-  left of it), ``Content-Length`` refused up front when too large, and the body counted while streaming.
+  left of it), ``Content-Length`` refused up front when too large, and the body counted while streaming
+  (an image into memory, a video onto disk).
   We ask for ``identity`` encoding and refuse compressed bodies, so the cap counts the bytes that arrive and
   a gzip bomb cannot inflate past it.
 """
@@ -23,15 +25,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import httpcore
 import httpx
 
+from dreamreel.core.edits import MAX_SOURCE_BYTES
+from dreamreel.media.video_source import SNIFF_BYTES, sniff_container
 from dreamreel.net.guard import BlockedURL, Resolver, resolve_checked
 
 MiB = 1024 * 1024
@@ -42,14 +49,21 @@ IMAGE_MIME_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/gif", "image/bmp", "image/x-ms-bmp"}
 )
 
+VIDEO_TIMEOUT_S = 120.0
+"""The whole download of a source video (every hop): 100 MB at under 1 MB/s is a host not worth waiting for."""
+VIDEO_ACCEPT = "video/mp4, video/quicktime, video/webm;q=0.9, video/*;q=0.5"
+
+T = TypeVar("T")
+
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 class FetchError(Exception):
-    """An image source was refused or could not be fetched; ``reason`` is a stable machine-readable tag.
+    """An image or video source was refused or could not be fetched; ``reason`` is a stable machine-readable tag.
 
     Reasons: ``bad_scheme``, ``bad_url``, ``blocked``, ``too_large``, ``timeout``, ``http_status``,
-    ``too_many_redirects``, ``bad_encoding``, ``malformed``, ``network``.
+    ``too_many_redirects``, ``bad_encoding``, ``malformed``, ``network``, ``not_video`` (a video fetch whose
+    body is not MP4, MOV or WebM).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -141,30 +155,42 @@ def _check_length(response: httpx.Response, max_bytes: int) -> None:
         raise FetchError("too_large", f"Content-Length {length} exceeds the {max_bytes}-byte limit")
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+def _iter_capped(response: httpx.Response, max_bytes: int, deadline: float) -> Iterator[bytes]:
+    """The body's chunks as they arrive, refused (``too_large``) once past ``max_bytes`` or ``deadline``."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise FetchError("bad_encoding", f"compressed response ({encoding!r}) refused; images are sent as-is")
+        raise FetchError("bad_encoding", f"compressed response ({encoding!r}) refused; media is fetched as sent")
     _check_length(response, max_bytes)
-    body = bytearray()
+    received = 0
     for chunk in response.iter_raw():
-        body += chunk
-        if len(body) > max_bytes:
+        received += len(chunk)
+        if received > max_bytes:
             raise FetchError("too_large", f"body exceeds the {max_bytes}-byte limit")
         if time.monotonic() > deadline:
             raise FetchError("timeout", "download did not finish within the deadline")
-    return bytes(body)
+        yield chunk
+
+
+BodyReader = Callable[[httpx.Response, float], T]
+"""Consumes a 200 response's body before ``deadline`` (a ``time.monotonic()`` value): what a fetch returns."""
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    location: httpx.URL
+    """Not checked yet: the next hop vets it like the first URL."""
 
 
 def _get_once(
-    url: httpx.URL, addresses: list[str], *, max_bytes: int, deadline: float, ssl_context: ssl.SSLContext | None
-) -> bytes | httpx.URL:
-    """One pinned GET: the body, or the (unchecked) URL a redirect points at."""
+    url: httpx.URL, addresses: list[str], *, accept: str, read: BodyReader[T], deadline: float,
+    ssl_context: ssl.SSLContext | None,
+) -> T | _Redirect:
+    """One pinned GET: what ``read`` makes of the body, or where a redirect points."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FetchError("timeout", "deadline passed before the request was sent")
     transport = PinnedTransport({url.raw_host.decode("ascii"): addresses}, ssl_context=ssl_context)
-    headers = {"Accept": "image/*", "Accept-Encoding": "identity", "User-Agent": "dreamreel-fetch/1"}
+    headers = {"Accept": accept, "Accept-Encoding": "identity", "User-Agent": "dreamreel-fetch/1"}
     try:
         with (
             httpx.Client(transport=transport, timeout=httpx.Timeout(remaining), trust_env=False) as client,
@@ -175,16 +201,43 @@ def _get_once(
                 if not location:
                     raise FetchError("http_status", f"HTTP {response.status_code} redirect without a Location")
                 try:
-                    return url.join(location)
+                    return _Redirect(url.join(location))
                 except (httpx.InvalidURL, ValueError) as exc:
                     raise FetchError("bad_url", f"unusable redirect Location {location[:100]!r}: {exc}") from None
             if response.status_code != 200:
                 raise FetchError("http_status", f"{url.host} answered HTTP {response.status_code}")
-            return _read_capped(response, max_bytes, deadline)
+            return read(response, deadline)
     except httpx.TimeoutException as exc:
         raise FetchError("timeout", f"{type(exc).__name__} talking to {url.host}") from None
     except httpx.TransportError as exc:
         raise FetchError("network", f"cannot fetch from {url.host}: {exc or type(exc).__name__}") from None
+
+
+def _follow(
+    url: str, *, vet: Callable[[str], list[str]], accept: str, read: BodyReader[T], timeout_s: float,
+    max_redirects: int, ssl_context: ssl.SSLContext | None,
+) -> T:
+    """GET ``url`` following redirects by hand, every hop vetted and pinned, all within one deadline."""
+    deadline = time.monotonic() + timeout_s
+    target: str | httpx.URL = url
+    for _hop in range(max_redirects + 1):
+        parsed = _parse_http_url(target)
+        try:
+            addresses = vet(str(parsed))
+        except BlockedURL as exc:
+            raise FetchError("blocked", str(exc)) from None
+        result = _get_once(parsed, addresses, accept=accept, read=read, deadline=deadline, ssl_context=ssl_context)
+        if not isinstance(result, _Redirect):
+            return result
+        target = result.location
+    raise FetchError("too_many_redirects", f"more than {max_redirects} redirects starting from {url[:100]!r}")
+
+
+def _vetter(allow_private: bool, resolver: Resolver | None) -> Callable[[str], list[str]]:
+    def vet(hop_url: str) -> list[str]:
+        return resolve_checked(hop_url, allow_private=allow_private, resolver=resolver)
+
+    return vet
 
 
 def fetch_pinned(
@@ -201,19 +254,12 @@ def fetch_pinned(
     ``vet`` must return only addresses it has judged safe (or raise ``BlockedURL``): connections are pinned
     to exactly what it returns. :func:`fetch_image_bytes` is the policy-carrying entry point most code wants.
     """
-    deadline = time.monotonic() + timeout_s
-    target: str | httpx.URL = url
-    for _hop in range(max_redirects + 1):
-        parsed = _parse_http_url(target)
-        try:
-            addresses = vet(str(parsed))
-        except BlockedURL as exc:
-            raise FetchError("blocked", str(exc)) from None
-        result = _get_once(parsed, addresses, max_bytes=max_bytes, deadline=deadline, ssl_context=ssl_context)
-        if isinstance(result, bytes):
-            return result
-        target = result
-    raise FetchError("too_many_redirects", f"more than {max_redirects} redirects starting from {url[:100]!r}")
+
+    def read(response: httpx.Response, deadline: float) -> bytes:
+        return b"".join(_iter_capped(response, max_bytes, deadline))
+
+    return _follow(url, vet=vet, accept="image/*", read=read, timeout_s=timeout_s, max_redirects=max_redirects,
+                   ssl_context=ssl_context)
 
 
 def fetch_image_bytes(
@@ -232,13 +278,64 @@ def fetch_image_bytes(
     http(s) only. ``ssl_context`` adds a trust store (tests, private CAs) and never disables verification
     unless the caller builds a context that does. ``resolver`` replaces DNS (tests).
     """
+    return fetch_pinned(url, vet=_vetter(allow_private, resolver), max_bytes=max_bytes, timeout_s=timeout_s,
+                        max_redirects=max_redirects, ssl_context=ssl_context)
 
-    def vet(hop_url: str) -> list[str]:
-        return resolve_checked(hop_url, allow_private=allow_private, resolver=resolver)
 
-    return fetch_pinned(
-        url, vet=vet, max_bytes=max_bytes, timeout_s=timeout_s, max_redirects=max_redirects, ssl_context=ssl_context
-    )
+def fetch_video(
+    url: str,
+    dest: Path,
+    *,
+    allow_private: bool,
+    timeout_s: float = VIDEO_TIMEOUT_S,
+    max_bytes: int = MAX_SOURCE_BYTES,
+    max_redirects: int = 3,
+    ssl_context: ssl.SSLContext | None = None,
+    resolver: Resolver | None = None,
+) -> Path:
+    """Download an edit's source video from a client-supplied http(s) URL into ``dest``; returns ``dest``.
+
+    The same defences as :func:`fetch_image_bytes` (pinned DNS, redirects re-checked, one deadline, no
+    compressed bodies), plus: the body streams to disk (memory stays small at ``max_bytes``), its first bytes
+    must sniff as MP4, MOV or WebM (``not_video``; headers are not believed), and ``dest`` appears only
+    complete (written to a temporary sibling, then renamed) and never after a failure. No ``data:`` URIs: a
+    video that size has no business inside a JSON body.
+    """
+
+    def read(response: httpx.Response, deadline: float) -> Path:
+        part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        try:
+            with part.open("wb") as file:
+                _write_video(_iter_capped(response, max_bytes, deadline), file)
+            part.replace(dest)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return dest
+
+    return _follow(url, vet=_vetter(allow_private, resolver), accept=VIDEO_ACCEPT, read=read, timeout_s=timeout_s,
+                   max_redirects=max_redirects, ssl_context=ssl_context)
+
+
+def _write_video(chunks: Iterator[bytes], file: BinaryIO) -> None:
+    """Write ``chunks`` to ``file``, refusing the body (``not_video``) unless its first bytes are a video
+    container's: nothing past the sniffed head is written before it is judged."""
+    head = bytearray()
+    for chunk in chunks:
+        if len(head) >= SNIFF_BYTES:
+            file.write(chunk)
+            continue
+        head += chunk
+        if len(head) >= SNIFF_BYTES:
+            _require_video(bytes(head))
+            file.write(head)
+    if len(head) < SNIFF_BYTES:
+        _require_video(bytes(head))  # shorter than any container's header
+
+
+def _require_video(head: bytes) -> None:
+    if sniff_container(head) is None:
+        raise FetchError("not_video", "the body is not an MP4, MOV or WebM video (judged from its first bytes)")
 
 
 def decode_data_uri(uri: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dreamreel.core.conditioning import UPLOAD_SCHEME, generation_ref
-from dreamreel.core.edits import GENERATION_SCHEME
+from dreamreel.core.edits import GENERATION_SCHEME, MAX_SOURCE_BYTES
 from dreamreel.core.generation import State
 from dreamreel.core.jobstore import JobStore
 from dreamreel.core.request import GenerationKeyframe, GenerationRequest
@@ -26,9 +26,10 @@ class InputResolver(ImageSources):
     def __init__(
         self, store: JobStore, files: LocalFiles, owner: str, *,
         allow_private_urls: bool = False, fetch_timeout_s: float = 15.0, max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_video_bytes: int = MAX_SOURCE_BYTES,
     ) -> None:
         super().__init__(allow_private_urls=allow_private_urls, fetch_timeout_s=fetch_timeout_s,
-                         max_pixels=max_pixels)
+                         max_pixels=max_pixels, max_video_bytes=max_video_bytes)
         self.store, self.files, self.owner = store, files, owner
 
     def image_bytes(self, url: str, field: str) -> bytes:

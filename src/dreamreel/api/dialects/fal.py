@@ -6,6 +6,11 @@ routed on the first two path segments, as fal does). Sync host (``FAL_RUN_HOST=<
 ``POST /fal-run/fal-ai/luma-dream-machine/<endpoint>`` blocks and returns the result body. fal fails
 requests by completing them with an error: status says ``COMPLETED`` and the result GET carries
 the error (``{"detail", "error_type"}`` plus ``X-Fal-Error-Type``).
+
+Video edits are fal's ``ray-2/modify`` and ``ray-2/reframe`` (and their ``ray-2-flash`` twins), queue and sync
+like the rest: the source is ``video_url`` (also ``generation:<id>``, ``upload:<id>``, or this server's own
+file URL of a clip, read as its ``generation:<id>``), ``image_url`` the first frame, and ``resolution`` an
+extension field (absent: the source's resolution class).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from dreamreel.api.dialects.fal_schema import (
     FalQueueStatus,
     FalVideoResult,
 )
+from dreamreel.api.edits import rename_fields, rename_in_text, with_own_references
 from dreamreel.api.errors import parse_body
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
@@ -45,9 +51,15 @@ from dreamreel.core.request import (
     MAX_PROMPT_CHARS,
     MAX_URL_CHARS,
     PUBLIC_MODELS,
+    AspectRatio,
+    EditCoordinate,
     GenerationRequest,
     ImageKeyframe,
     Keyframes,
+    ModifyEdit,
+    ModifyMode,
+    ReframeEdit,
+    Resolution,
 )
 from dreamreel.core.service import GenerationService
 
@@ -113,14 +125,66 @@ class FalRay2ImageInput(FalRay2Input):
         )
 
 
+class FalEditInput(BaseModel):
+    """What ``.../modify`` and ``.../reframe`` share (unknown fields are ignored, as fal's apps do)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    video_url: StrictStr = Field(min_length=1, max_length=MAX_URL_CHARS)
+    """The source: http(s), ``generation:<id>``, ``upload:<id>`` or this server's file URL of a clip."""
+    prompt: StrictStr = Field(default="", max_length=MAX_PROMPT_CHARS)
+    image_url: StrictStr | None = Field(default=None, max_length=64 * 1024 * 1024)
+    """The first frame of the result (http(s), ``data:``, ``upload:<id>``)."""
+    resolution: Resolution | None = None
+    """Extension: the output resolution; absent: the source's resolution class."""
+
+
+class FalModifyInput(FalEditInput):
+    """``.../ray-2/modify``: the source re-made under the prompt, ``mode`` from ``adhere_1`` (closest to the
+    source) to ``reimagine_3`` (freest); the output keeps the source's aspect and length."""
+
+    mode: ModifyMode = ModifyMode.FLEX_1
+
+    def to_core(self, model: str, webhook: str | None) -> GenerationRequest:
+        edit = ModifyEdit(source=self.video_url, mode=self.mode, first_frame=self.image_url,
+                          resolution=self.resolution)
+        return GenerationRequest(edit=edit, prompt=self.prompt, model=model, callback_url=webhook)
+
+
+class FalReframeInput(FalEditInput):
+    """``.../ray-2/reframe``: the source placed in a canvas of ``aspect_ratio`` (``x_start..x_end`` x
+    ``y_start..y_end``, else at ``grid_position_x/y``; unset: centred at the largest size that fits) and the
+    rest generated; the output keeps the source's length."""
+
+    aspect_ratio: AspectRatio
+    grid_position_x: EditCoordinate | None = None
+    grid_position_y: EditCoordinate | None = None
+    x_start: EditCoordinate | None = None
+    x_end: EditCoordinate | None = None
+    y_start: EditCoordinate | None = None
+    y_end: EditCoordinate | None = None
+
+    def to_core(self, model: str, webhook: str | None) -> GenerationRequest:
+        placement = self.model_dump(include={"grid_position_x", "grid_position_y", "x_start", "x_end", "y_start",
+                                             "y_end"})
+        edit = ReframeEdit(source=self.video_url, first_frame=self.image_url, resolution=self.resolution,
+                           **placement)
+        return GenerationRequest(edit=edit, prompt=self.prompt, model=model, aspect_ratio=self.aspect_ratio,
+                                 callback_url=webhook)
+
+
+FalInput = FalRay2Input | FalModifyInput | FalReframeInput
+
 FAL_ENDPOINT_IDS: dict[str, str] = {"ray-2": "ray-2", "ray-flash-2": "ray-2-flash"}
 """Public model name -> fal's endpoint id for it (fal spells the flash model ``ray-2-flash``)."""
 if set(FAL_ENDPOINT_IDS) != set(PUBLIC_MODELS):
     raise RuntimeError("every public model needs a fal endpoint id")
 
-ENDPOINTS: dict[str, tuple[str, type[FalRay2Input]]] = {
+ENDPOINTS: dict[str, tuple[str, type[FalInput]]] = {
     **{endpoint: (model, FalRay2Input) for model, endpoint in FAL_ENDPOINT_IDS.items()},
     **{f"{endpoint}/image-to-video": (model, FalRay2ImageInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
+    **{f"{endpoint}/modify": (model, FalModifyInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
+    **{f"{endpoint}/reframe": (model, FalReframeInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
 }
 """fal endpoint (the path after ``fal-ai/luma-dream-machine/``) -> (public model, its input schema)."""
 
@@ -168,7 +232,10 @@ def failure(generation: Generation) -> FalRequestError:
     if generation.failure_code is FailureCode.REQUEST_TIMEOUT:
         return FalRequestError("Request timed out", status_code=504, error_type="request_timeout",
                                request_id=generation.id)
-    if generation.failure_code is FailureCode.INPUT:  # the client's image, not our fault
+    if generation.failure_code is FailureCode.INPUT:  # the client's image or video, not our fault
+        if generation.request.edit is not None:  # its source or first frame, named as the client sent them
+            return FalRequestError(rename_in_text(generation.failure_reason or "", FAL_FIELDS), status_code=422,
+                                   error_type="file_download_error", request_id=generation.id)
         return FalRequestError(generation.failure_reason or "", status_code=422, error_type="image_load_error",
                                request_id=generation.id)
     return FalRequestError(generation.failure_reason or "generation failed", status_code=500,
@@ -237,7 +304,7 @@ def _app_or_404(owner_name: str, alias: str) -> None:
         raise NotFound(f"application {owner_name}/{alias} not found")
 
 
-def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, webhook: str | None,
+def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, urls: FileUrls, webhook: str | None,
             priority: str | None, timeout: str | None) -> Generation:
     if endpoint not in ENDPOINTS:
         raise NotFound(f"endpoint {APP_OWNER}/{APP_ALIAS}/{endpoint} not found")
@@ -256,24 +323,29 @@ def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, 
     if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
         raise InvalidRequest("fal_webhook must be an http(s) URL", field="fal_webhook")
     try:
-        return service.submit(parsed.to_core(model, webhook), owner=owner, dialect=DIALECT.name,
+        core = with_own_references(parsed.to_core(model, webhook), urls)
+        return service.submit(core, owner=owner, dialect=DIALECT.name,
                               notify_on=DIALECT.notify_on, priority=PRIORITIES.get(priority or "normal", 0),
                               start_timeout_s=start_timeout)
     except InvalidRequest as exc:
         raise _in_fal_fields(exc) from None
+    except DreamreelError as exc:  # 404 / 409 on an edit's source: fal's error body, in fal's field names
+        raise rename_fields(exc, FAL_FIELDS) from None
 
 
-FAL_FIELDS = {"keyframes.frame0": "image_url", "keyframes.frame1": "end_image_url"}
+FAL_FIELDS = {"keyframes.frame0": "image_url", "keyframes.frame1": "end_image_url", "media.url": "video_url",
+              "media": "video_url", "first_frame.url": "image_url", "first_frame": "image_url",
+              "resized_width": "x_start"}
+"""Core field names -> the fal field the client sent (fal's reframe has no ``resized_width``: its box is the
+``x_start..x_end`` pair)."""
 
 
 def _in_fal_fields(exc: InvalidRequest) -> InvalidRequest:
-    """A keyframe problem found by the core, renamed to the fal field the client actually sent."""
-    field = FAL_FIELDS.get(exc.field or "", exc.field or "body")
-    message = exc.message
-    for core_name, fal_name in FAL_FIELDS.items():
-        message = message.replace(core_name, fal_name)
-    return InvalidRequest(message, field=field,
-                          details=[{"loc": ["body", field], "msg": message, "type": "value_error"}])
+    """A problem found by the core (a keyframe, an edit's source), renamed to the fal field the client sent."""
+    rename_fields(exc, FAL_FIELDS)
+    field = exc.field or "body"
+    return InvalidRequest(exc.message, field=field,
+                          details=[{"loc": ["body", field], "msg": exc.message, "type": "value_error"}])
 
 
 EndpointParam = Annotated[str, Path(description="The endpoint under fal-ai/luma-dream-machine.",
@@ -283,7 +355,7 @@ AppAliasParam = Annotated[str, Path(json_schema_extra={"enum": [APP_ALIAS]})]
 PriorityHeader = Annotated[str | None, Header(json_schema_extra={"enum": sorted(PRIORITIES)})]
 TimeoutHeader = Annotated[str | None, Header(description="Seconds (at most 86400) the request may wait to start.",
                                              json_schema_extra={"pattern": r"^[0-9]{1,5}(\.[0-9]{1,6})?$"})]
-BODY_DOC = json_request_body(FalRay2Input, FalRay2ImageInput)
+BODY_DOC = json_request_body(FalRay2Input, FalRay2ImageInput, FalModifyInput, FalReframeInput)
 """Documented only: ``_submit`` parses the body with the endpoint's model (``ENDPOINTS``)."""
 
 
@@ -294,7 +366,8 @@ def submit(
     x_fal_queue_priority: PriorityHeader = None,
     x_fal_request_timeout: TimeoutHeader = None,
 ) -> dict[str, Any]:
-    generation = _submit(endpoint, body, service, owner, fal_webhook, x_fal_queue_priority, x_fal_request_timeout)
+    generation = _submit(endpoint, body, service, owner, file_urls(request), fal_webhook, x_fal_queue_priority,
+                         x_fal_request_timeout)
     return {"status": "IN_QUEUE", "request_id": generation.id, "gateway_request_id": generation.id,
             **request_urls(_base(request), generation.id),
             "queue_position": service.queue_position(generation.id) or 0}
@@ -346,7 +419,8 @@ async def run(
     x_fal_request_timeout: TimeoutHeader = None,
 ) -> dict[str, Any]:
     """The sync host: submit, wait for the outcome, answer with the result body (or its error)."""
-    generation = await run_in_threadpool(_submit, endpoint, body, service, owner, None, None, x_fal_request_timeout)
+    generation = await run_in_threadpool(_submit, endpoint, body, service, owner, file_urls(request), None, None,
+                                         x_fal_request_timeout)
     deadline = time.monotonic() + SYNC_TIMEOUT_S
     while not generation.state.is_terminal:
         if await request.is_disconnected():

@@ -1,4 +1,11 @@
-"""Luma Dream Machine v1 (what the official ``lumaai`` SDK calls), mounted at ``/dream-machine/v1``."""
+"""Luma Dream Machine v1 (what the official ``lumaai`` SDK calls), mounted at ``/dream-machine/v1``.
+
+Video edits are Luma's ``generations/video/modify`` and ``generations/video/reframe`` (``lumaai`` 1.21's
+``client.generations.video.modify/reframe``), plus one extension field, ``resolution``; their source
+(``media.url``) may also be ``generation:<id>`` or ``upload:<id>``, and this server's own file URL of a clip is
+read as its ``generation:<id>`` (``api/edits.py``). ``POST /generations/{id}/audio`` is refused: no audio
+model is configured here.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +19,29 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.dialects.base import Dialect, Notification, json_body
 from dreamreel.api.dialects.luma_schema import ERRORS, LumaCredits, LumaGeneration, LumaGenerationList, LumaPing
+from dreamreel.api.edits import with_own_references
 from dreamreel.api.errors import parse_body
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.concepts import camera_motions, supported_concepts
-from dreamreel.core.errors import DreamreelError, InvalidRequest
+from dreamreel.core.errors import DreamreelError, InvalidRequest, NotSupported
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.request import (
     DEFAULT_MODEL,
     MAX_PROMPT_CHARS,
     MAX_URL_CHARS,
     AspectRatio,
+    EditCoordinate,
     GenerationRequest,
     Keyframes,
     ModelName,
+    ModifyEdit,
+    ModifyMode,
+    ReframeEdit,
     Resolution,
 )
+from dreamreel.core.service import GenerationService
 
 PREFIX = "/dream-machine/v1"
 DEFAULT_RESOLUTION = Resolution.P720
@@ -81,6 +94,87 @@ class LumaVideoCreate(BaseModel):
         )
 
 
+class LumaMedia(BaseModel):
+    """``{"url": ...}``: the source video (http(s), ``generation:<id>``, ``upload:<id>``, or this server's file
+    URL of a clip)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: StrictStr = Field(min_length=1, max_length=MAX_URL_CHARS)
+
+
+class LumaFirstFrame(BaseModel):
+    """``{"url": ...}``: an image the result starts on (http(s), ``data:``, ``upload:<id>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: StrictStr = Field(min_length=1, max_length=64 * 1024 * 1024)
+
+
+class LumaEdit(BaseModel):
+    """What modify and reframe share (the SDK's ``VideoModifyParams``/``VideoReframeParams``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    media: LumaMedia
+    model: ModelName
+    prompt: StrictStr | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    first_frame: LumaFirstFrame | None = None
+    callback_url: StrictStr | None = Field(default=None, max_length=MAX_URL_CHARS)
+    resolution: Resolution | None = None
+    """Extension: the output resolution; absent: the source's resolution class (its short side snapped to
+    540p / 720p / 1080p / 4k)."""
+
+
+class LumaModify(LumaEdit):
+    """``POST /generations/video/modify``: the source re-made under the prompt; ``mode`` from ``adhere_1``
+    (closest to the source) through ``flex_1..3`` to ``reimagine_3`` (freest). Output: the source's aspect and
+    length."""
+
+    generation_type: Literal["modify_video"]
+    mode: ModifyMode
+
+    def to_core(self) -> GenerationRequest:
+        edit = ModifyEdit(source=self.media.url, mode=self.mode, resolution=self.resolution,
+                          first_frame=self.first_frame.url if self.first_frame else None)
+        return GenerationRequest(edit=edit, prompt=self.prompt or "", model=self.model,
+                                 callback_url=self.callback_url)
+
+
+class LumaReframe(LumaEdit):
+    """``POST /generations/video/reframe``: the source placed in a canvas of ``aspect_ratio``, the rest
+    generated. Placement in output pixels: ``x_start..x_end`` x ``y_start..y_end`` (the box the source is resized
+    into), else ``resized_width/height`` and ``grid_position_x/y`` (its size and top-left corner); unset: centred
+    at the largest size that fits. Output: the source's length."""
+
+    generation_type: Literal["reframe_video"]
+    aspect_ratio: AspectRatio
+    grid_position_x: EditCoordinate | None = None
+    grid_position_y: EditCoordinate | None = None
+    x_start: EditCoordinate | None = None
+    x_end: EditCoordinate | None = None
+    y_start: EditCoordinate | None = None
+    y_end: EditCoordinate | None = None
+    resized_width: EditCoordinate | None = None
+    resized_height: EditCoordinate | None = None
+
+    def to_core(self) -> GenerationRequest:
+        placement = self.model_dump(include={"grid_position_x", "grid_position_y", "x_start", "x_end", "y_start",
+                                             "y_end", "resized_width", "resized_height"})
+        edit = ReframeEdit(source=self.media.url, resolution=self.resolution,
+                           first_frame=self.first_frame.url if self.first_frame else None, **placement)
+        return GenerationRequest(edit=edit, prompt=self.prompt or "", model=self.model,
+                                 aspect_ratio=self.aspect_ratio, callback_url=self.callback_url)
+
+
+class LumaAudio(BaseModel):
+    """``POST /generations/{id}/audio`` (the SDK's ``GenerationAudioParams``): parsed, then refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    generation_type: Literal["add_audio"] | None = None
+    prompt: StrictStr | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    negative_prompt: StrictStr | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    callback_url: StrictStr | None = Field(default=None, max_length=MAX_URL_CHARS)
+
+
 class LumaUpscale(BaseModel):
     model_config = ConfigDict(extra="forbid")
     generation_type: Literal["upscale_video"] | None = None
@@ -116,6 +210,36 @@ def render_upscale_request(generation: Generation) -> dict[str, Any]:
     }
 
 
+def render_edit_request(request: GenerationRequest) -> dict[str, Any]:
+    """The SDK's ``RequestModifyVideoRequest`` or ``RequestReframeVideoRequest``: what an edit was asked to do."""
+    edit = request.edit
+    if edit is None:
+        raise ValueError("not an edit")
+    first_frame = {"url": edit.first_frame} if edit.first_frame else None
+    resolution = edit.resolution.value if edit.resolution else None
+    if isinstance(edit, ModifyEdit):
+        return {"generation_type": "modify_video", "model": request.model, "prompt": request.prompt or None,
+                "mode": edit.mode.value, "media": {"url": edit.source}, "first_frame": first_frame,
+                "resolution": resolution, "callback_url": request.callback_url}
+    return {
+        "generation_type": "reframe_video", "model": request.model, "prompt": request.prompt or None,
+        "aspect_ratio": request.aspect_ratio.value, "media": {"url": edit.source}, "first_frame": first_frame,
+        "resolution": resolution, "grid_position_x": edit.grid_position_x, "grid_position_y": edit.grid_position_y,
+        "x_start": edit.x_start, "x_end": edit.x_end, "y_start": edit.y_start, "y_end": edit.y_end,
+        "resized_width": edit.resized_width, "resized_height": edit.resized_height,
+        "callback_url": request.callback_url,
+    }
+
+
+def render_any_request(generation: Generation) -> dict[str, Any]:
+    """The Generation's ``request``: a video, upscale, modify or reframe request."""
+    if generation.kind is Kind.UPSCALE:
+        return render_upscale_request(generation)
+    if generation.request.edit is not None:
+        return render_edit_request(generation.request)
+    return render_request(generation.request)
+
+
 def render_generation(generation: Generation, urls: FileUrls) -> dict[str, Any]:
     """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``.
 
@@ -138,9 +262,7 @@ def render_generation(generation: Generation, urls: FileUrls) -> dict[str, Any]:
         }
         if has_assets
         else None,
-        "request": render_upscale_request(generation)
-        if generation.kind is Kind.UPSCALE
-        else render_request(generation.request),
+        "request": render_any_request(generation),
     }
 
 
@@ -156,6 +278,31 @@ def create_generation(request: Request, body: Body, service: Service, owner: Own
     parsed = parse_body(LumaVideoCreate, body)
     generation = service.submit(parsed.to_core(), owner=owner, dialect=DIALECT.name, notify_on=DIALECT.notify_on)
     return render_generation(generation, file_urls(request))
+
+
+def _submit(request: Request, core: GenerationRequest, service: GenerationService, owner: str) -> dict[str, Any]:
+    generation = service.submit(with_own_references(core, file_urls(request)), owner=owner, dialect=DIALECT.name,
+                                notify_on=DIALECT.notify_on)
+    return render_generation(generation, file_urls(request))
+
+
+@router.post("/generations/video/modify", status_code=201, response_model=LumaGeneration, responses=ERRORS,
+             openapi_extra=json_request_body(LumaModify))
+def modify_video(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Queue a modify of a source video (video-to-video under the prompt, as close to the source as ``mode``
+    says). The output keeps the source's aspect ratio and length at its resolution class (or ``resolution``).
+    A source this server can see (a generation, an upload) is checked now: not the caller's 404, unfinished 409,
+    too long or not a video 422; a URL is fetched by the worker, and a problem there fails the generation."""
+    return _submit(request, parse_body(LumaModify, body).to_core(), service, owner)
+
+
+@router.post("/generations/video/reframe", status_code=201, response_model=LumaGeneration, responses=ERRORS,
+             openapi_extra=json_request_body(LumaReframe))
+def reframe_video(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Queue a reframe: the source placed in a canvas of ``aspect_ratio`` and what lies outside it generated.
+    The output keeps the source's length at its resolution class (or ``resolution``). Checks as for modify,
+    and a placement box outside the canvas is a 422."""
+    return _submit(request, parse_body(LumaReframe, body).to_core(), service, owner)
 
 
 @router.get("/generations", response_model=LumaGenerationList, responses=ERRORS)
@@ -218,6 +365,18 @@ def upscale_generation(
         status_words=DIALECT.status_words, notify_on=DIALECT.notify_on, callback_url=parsed.callback_url,
     )
     return render_generation(generation, file_urls(request))
+
+
+@router.post("/generations/{generation_id}/audio", status_code=201, response_model=LumaGeneration,
+             responses=ERRORS, openapi_extra=json_request_body(LumaAudio, required=False))
+def add_audio(generation_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Refused (422): this server has no audio model configured. The generation must still be the caller's
+    (else 404), so the answer says nothing about other keys' generations."""
+    if body.strip():
+        parse_body(LumaAudio, body)
+    service.get(generation_id, owner=owner)
+    raise NotSupported("add_audio: no audio model is configured on this server; generations are silent video",
+                       field="generation_type")
 
 
 @router.get("/credits", response_model=LumaCredits, responses=ERRORS)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from dreamreel.api.schema import DetailError, ResponseModel, error_responses
-from dreamreel.core.request import AspectRatio, Keyframes, ModelName, Resolution
+from dreamreel.core.request import AspectRatio, Keyframes, ModelName, ModifyMode, Resolution
 
 LumaState = Literal["queued", "dreaming", "completed", "failed"]
 """Luma has no cancelled state: a cancelled generation reads ``failed``."""
@@ -54,6 +54,54 @@ class LumaUpscaleRequestOut(ResponseModel):
     callback_url: str | None
 
 
+class LumaMediaOut(ResponseModel):
+    url: str
+    """As submitted, except that this server's own file URL of a clip reads ``generation:<id>`` (an upload's,
+    ``upload:<id>``): the reference the edit was made from."""
+
+
+class LumaModifyRequestOut(ResponseModel):
+    """What a modify was asked for (the SDK's ``RequestModifyVideoRequest``)."""
+
+    generation_type: Literal["modify_video"]
+    model: ModelName
+    prompt: str | None
+    mode: ModifyMode
+    media: LumaMediaOut
+    first_frame: LumaMediaOut | None
+    resolution: Resolution | None
+    """Extension: the output resolution asked for; null: the source's resolution class."""
+    callback_url: str | None
+
+
+class LumaReframeRequestOut(ResponseModel):
+    """What a reframe was asked for (the SDK's ``RequestReframeVideoRequest``)."""
+
+    generation_type: Literal["reframe_video"]
+    model: ModelName
+    prompt: str | None
+    aspect_ratio: AspectRatio
+    media: LumaMediaOut
+    first_frame: LumaMediaOut | None
+    resolution: Resolution | None
+    """Extension: the output resolution asked for; null: the source's resolution class."""
+    grid_position_x: int | None
+    grid_position_y: int | None
+    x_start: int | None
+    x_end: int | None
+    y_start: int | None
+    y_end: int | None
+    resized_width: int | None
+    resized_height: int | None
+    callback_url: str | None
+
+
+LumaRequestOut = Annotated[
+    LumaVideoRequestOut | LumaUpscaleRequestOut | LumaModifyRequestOut | LumaReframeRequestOut,
+    Field(discriminator="generation_type"),
+]
+
+
 class LumaGeneration(ResponseModel):
     """The Generation object: returned by create, get, list and upscale, and POSTed to ``callback_url``."""
 
@@ -65,7 +113,7 @@ class LumaGeneration(ResponseModel):
     """ISO 8601, UTC, ``Z``."""
     model: ModelName
     assets: LumaAssets | None
-    request: Annotated[LumaVideoRequestOut | LumaUpscaleRequestOut, Field(discriminator="generation_type")]
+    request: LumaRequestOut
 
 
 class LumaGenerationList(ResponseModel):

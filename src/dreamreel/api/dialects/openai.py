@@ -5,8 +5,16 @@ Luma, fal or AI/ML is a video here. ``size`` is kept exactly (``GenerationReques
 are its nearest Ray format, what capability checks and the other dialects' labels go by) and ``seconds`` is any
 whole length from 1 to 20. An extension (``POST /v1/videos/extensions``) is dreamreel's extend: ``frame0`` is
 the source generation, and the new video contains the source's clip followed by ``seconds`` of new footage
-(its ``seconds`` reads the stitched total, as OpenAI's does). Remix and edits need video-to-video, which this
-server does not have yet: they answer 400 ``video_to_video_unavailable``.
+(its ``seconds`` reads the stitched total, as OpenAI's does).
+
+Remix and edits are dreamreel's modify (video-to-video, ``core/request.ModifyEdit``), with a strength chosen
+for what each route promises: a **remix** (``POST /v1/videos/{id}/remix``) re-makes a video under a new prompt,
+so it is ``flex_2`` (the middle of Luma's nine strengths: the source's layout and motion, the prompt's look);
+an **edit** (``POST /v1/videos/edits``) changes what the prompt names in a given video and should keep the
+rest, so it is ``adhere_3`` (the freest of the modes that stay close to the source). Both keep the source's
+aspect ratio and length at its resolution class; the source is a completed video of the caller (``video.id``;
+``upload:<id>`` of an uploaded video too) or, for an edit, a video file in the multipart form (kept as one
+of the caller's uploads). A remix's ``remixed_from_video_id`` (and an edit's of a video by id) names the source.
 
 Creating requests come as the SDK's multipart forms (``api/forms.py``) or as JSON, validated by the same
 models (``openai_schema.py``). Errors are OpenAI's envelope ``{"error": {"message", "type", "param",
@@ -40,11 +48,13 @@ from dreamreel.api.dialects.openai_schema import (
     VideoPage,
     VideoRemix,
 )
+from dreamreel.api.edits import rename_fields, rename_in_text
 from dreamreel.api.errors import describe_validation_error, parse_body
 from dreamreel.api.forms import FilePart, nest, parse_multipart
 from dreamreel.api.schema import inline_defs
-from dreamreel.api.uploads import save_image
+from dreamreel.api.uploads import save_image, save_video
 from dreamreel.core.conditioning import UPLOAD_SCHEME
+from dreamreel.core.edits import GENERATION_SCHEME
 from dreamreel.core.errors import Conflict, DreamreelError, InvalidRequest, NotFound, NotSupported
 from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import (
@@ -55,6 +65,8 @@ from dreamreel.core.request import (
     GenerationRequest,
     ImageKeyframe,
     Keyframes,
+    ModifyEdit,
+    ModifyMode,
     nearest_format,
 )
 from dreamreel.core.service import MAX_PAGE, GenerationService
@@ -87,10 +99,13 @@ CODES = {401: "invalid_api_key", 402: "insufficient_quota", 404: "not_found", 40
          413: "payload_too_large", 429: "rate_limit_exceeded", 503: "service_unavailable"}
 
 
-class VideoToVideoUnavailable(NotSupported):
-    """Remix and edits need video-to-video, which this server does not have yet."""
-
-    openai_code = "video_to_video_unavailable"
+REMIX_MODE = ModifyMode.FLEX_2
+"""A remix re-makes the video under a new prompt: the source's layout and motion, the prompt's look."""
+EDIT_MODE = ModifyMode.ADHERE_3
+"""An edit changes what its prompt names and keeps the rest: the freest mode that still adheres to the source."""
+SOURCE_NAMES = {"media.url": "video", "media": "video"}
+"""The service's names for an edit's source (in its errors and failure reasons) -> OpenAI's parameter."""
+EDIT_PARAMS = {**SOURCE_NAMES, "edit": "video"}
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -159,10 +174,12 @@ def core_request(**fields: Any) -> GenerationRequest:
 async def submit(service: GenerationService, request: GenerationRequest, owner: str,
                  params: dict[str, str]) -> Generation:
     """Submit; an error about a core field (``keyframes.frame0``, ``duration_s``) names the OpenAI parameter
-    (``params`` for this route's keyframes, else :data:`CORE_PARAMS`)."""
+    (``params`` for this route's keyframes, else :data:`CORE_PARAMS`). An edit's source (``media.url``) is
+    renamed in the message too, since OpenAI's caller never wrote ``media``."""
     try:
         return await run_in_threadpool(service.submit, request, owner=owner, dialect=DIALECT.name)
     except DreamreelError as exc:
+        rename_fields(exc, {name: param for name, param in params.items() if name.startswith("media")})
         if exc.field is not None:
             exc.field = (params.get(exc.field) or params.get(exc.field.split(".")[0])
                          or CORE_PARAMS.get(exc.field) or exc.field)
@@ -188,6 +205,15 @@ def seconds_of(generation: Generation, service: GenerationService) -> int:
     return round(total)
 
 
+def remixed_from(request: GenerationRequest) -> str | None:
+    """The video a modify was made from (a remix, an edit of a video by id, a Luma/fal modify of a generation);
+    None for anything else, and for a modify of a URL or an uploaded file."""
+    edit = request.edit
+    if isinstance(edit, ModifyEdit) and edit.source.startswith(GENERATION_SCHEME):
+        return edit.source[len(GENERATION_SCHEME):]
+    return None
+
+
 def render_video(generation: Generation, service: GenerationService, retention_days: float | None) -> dict[str, Any]:
     """The SDK's ``Video`` object."""
     done = generation.state is State.COMPLETED
@@ -199,7 +225,10 @@ def render_video(generation: Generation, service: GenerationService, retention_d
     error = None
     if generation.state in (State.FAILED, State.CANCELLED):
         code = generation.failure_code.value if generation.failure_code else generation.state.value
-        error = {"code": code, "message": generation.failure_reason or generation.state.value}
+        message = generation.failure_reason or generation.state.value
+        if generation.request.edit is not None:  # an edit's source is OpenAI's ``video``
+            message = rename_in_text(message, SOURCE_NAMES)
+        error = {"code": code, "message": message}
     return {
         "id": generation.id,
         "object": "video",
@@ -209,7 +238,7 @@ def render_video(generation: Generation, service: GenerationService, retention_d
         "model": generation.model,
         "progress": progress,
         "prompt": generation.request.prompt,
-        "remixed_from_video_id": None,
+        "remixed_from_video_id": remixed_from(generation.request),
         "seconds": str(seconds_of(generation, service)),
         "size": f"{width}x{height}",
         "status": STATUS_WORDS[generation.state],
@@ -251,7 +280,10 @@ EXTEND_FORM = _form_schema({
     "prompt": _TEXT, "seconds": _TEXT, "video[id]": _TEXT,
     "video": {**_FILE, "description": "Refused: only video[id] of a completed video can be extended yet."},
 }, ["prompt", "seconds"])
-EDIT_FORM = _form_schema({"prompt": _TEXT, "video[id]": _TEXT, "video": _FILE}, ["prompt"])
+EDIT_FORM = _form_schema({
+    "prompt": _TEXT, "video[id]": _TEXT,
+    "video": {**_FILE, "description": "A video file (MP4, MOV or WebM) to edit, instead of video[id]."},
+}, ["prompt"])
 
 
 @router.post("/videos", response_model=VideoOut, responses=ERRORS,
@@ -315,11 +347,36 @@ async def extend_video(request: Request, body: Body, service: Service, owner: Ow
 @router.post("/videos/edits", response_model=VideoOut, responses=ERRORS,
              openapi_extra=_request_body(VideoEdit, EDIT_FORM))
 async def edit_video(request: Request, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
-    """Refused (400 ``video_to_video_unavailable``) until video-to-video exists; an unknown video is a 404."""
-    parsed: VideoEdit = _refuse_video_file(*read_form(request, body, VideoEdit, "video"))
-    _source(service, parsed.video.id, owner)
-    raise VideoToVideoUnavailable("Editing a video needs video-to-video, which this server does not have yet",
-                                  field="video")
+    """Queue an edit: a modify of the source under ``prompt`` in mode ``adhere_3`` (the prompt's change, the
+    rest kept close to the source). The source is ``video: {id}`` (a completed video of the caller: 404 if not
+    its, 409 if not completed; ``upload:<id>`` of an uploaded video too) or a video file (MP4, MOV, WebM) in the
+    multipart form, kept as one of the caller's uploads. The new video has the source's aspect ratio and length
+    at its resolution class, on the source video's model (a file: the default model)."""
+    parsed, video_file = read_form(request, body, VideoEdit, "video")
+    if video_file is not None:  # kept as one of the key's uploads, checked as POST /uploads checks a video
+        upload_id, _ = await save_video(request, owner, video_file.data, request.app.state.settings, field="video")
+        source, model = UPLOAD_SCHEME + upload_id, DEFAULT_MODEL
+    elif parsed.video is not None:
+        source, model = await run_in_threadpool(_edit_source, service, parsed.video.id, owner)
+    else:
+        raise InvalidRequest("Invalid request: video: field required (video[id], or a video file)", field="video")
+    try:
+        core = core_request(prompt=parsed.prompt, model=model, edit=ModifyEdit(source=source, mode=EDIT_MODE))
+        generation = await submit(service, core, owner, EDIT_PARAMS)
+    except DreamreelError:
+        if video_file is not None:  # refused (too long, credits, queue limit): the upload is not left behind
+            await run_in_threadpool(request.app.state.files.delete_upload, owner, source.removeprefix(UPLOAD_SCHEME))
+        raise
+    return _render(request, generation, service)
+
+
+def _edit_source(service: GenerationService, video_id: str, owner: str) -> tuple[str, str]:
+    """``(source reference, model)`` of ``video.id``: an upload (``upload:<id>``, the default model) or a video
+    of the caller's (``generation:<id>``, its model; 404 when it is not the caller's)."""
+    if video_id.startswith(UPLOAD_SCHEME):
+        return video_id, DEFAULT_MODEL
+    source = _source(service, video_id.removeprefix(GENERATION_SCHEME), owner)
+    return GENERATION_SCHEME + source.id, source.model
 
 
 @router.get("/videos", response_model=VideoPage, responses=ERRORS)
@@ -389,12 +446,16 @@ async def download_content(
 
 @router.post("/videos/{video_id}/remix", response_model=VideoOut, responses=ERRORS,
              openapi_extra=_request_body(VideoRemix, _form_schema({"prompt": _TEXT}, ["prompt"])))
-def remix_video(request: Request, video_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
-    """Refused (400 ``video_to_video_unavailable``) until video-to-video exists; an unknown video is a 404."""
-    read_form(request, body, VideoRemix, None)
-    _source(service, video_id, owner, field="video_id")
-    raise VideoToVideoUnavailable("Remixing a video needs video-to-video, which this server does not have yet",
-                                  field="video_id")
+async def remix_video(request: Request, video_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Queue a remix: a modify of the caller's completed video ``video_id`` under the new ``prompt`` in mode
+    ``flex_2`` (the source's layout and motion, the prompt's look), on the source's model, at its aspect ratio
+    and length. 404 for a video that is not the caller's, 409 for one not completed."""
+    parsed: VideoRemix = read_form(request, body, VideoRemix, None)[0]
+    source = await run_in_threadpool(_source, service, video_id, owner, "video_id")
+    core = core_request(prompt=parsed.prompt, model=source.model,
+                        edit=ModifyEdit(source=GENERATION_SCHEME + source.id, mode=REMIX_MODE))
+    generation = await submit(service, core, owner, {"media.url": "video_id", "media": "video_id"})
+    return _render(request, generation, service)
 
 
 def _model(name: str) -> dict[str, Any]:

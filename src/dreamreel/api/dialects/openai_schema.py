@@ -43,7 +43,8 @@ class ImageReference(_Strict):
 
 
 class VideoReference(_Strict):
-    """``video: {id}``: a completed video (a generation of any dialect) of the caller's."""
+    """``video: {id}``: a completed video (a generation of any dialect) of the caller's; for an edit also
+    ``upload:<id>``, a video the caller posted to ``POST /uploads`` (an extension)."""
 
     id: StrictStr = Field(min_length=1, max_length=MAX_ID_CHARS)
 
@@ -84,14 +85,17 @@ class VideoExtend(_Strict):
 
 
 class VideoEdit(_Strict):
-    """``POST /v1/videos/edits`` (refused until video-to-video exists)."""
+    """``POST /v1/videos/edits``: a modify (``adhere_3``) of ``video`` under ``prompt``. ``video`` is a
+    reference here; in the multipart form it may instead be a video file (MP4, MOV, WebM), not shown here (see
+    the multipart schema). One of the two is required."""
 
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    video: VideoReference
+    video: VideoReference | None = None
 
 
 class VideoRemix(_Strict):
-    """``POST /v1/videos/{id}/remix`` (refused until video-to-video exists)."""
+    """``POST /v1/videos/{id}/remix``: a modify (``flex_2``) of the caller's completed video under a new
+    ``prompt``."""
 
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
@@ -122,10 +126,13 @@ class VideoOut(ResponseModel):
     """0..100 from the denoising steps done; 100 once completed."""
     prompt: str | None
     remixed_from_video_id: str | None
+    """The video this one was made from: a remix's (or an edit's by ``video.id``, or a Luma/fal modify's of a
+    generation) source; null otherwise."""
     seconds: str
-    """Whole seconds; for an extension the stitched total (the source's clip and the new footage)."""
+    """Whole seconds; for an extension the stitched total (the source's clip and the new footage); for a remix
+    or edit the source's length (a source behind a URL: the longest accepted, until the file is read)."""
     size: str
-    """``WIDTHxHEIGHT`` delivered."""
+    """``WIDTHxHEIGHT`` delivered (a remix or edit: the source's aspect at its resolution class)."""
     status: VideoStatus
     error: VideoError | None
 

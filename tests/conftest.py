@@ -141,6 +141,16 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
     proc.stop()
 
 
+@pytest.fixture(scope="session")
+def keyed_edits_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+    """One server with keys ``key-a`` and ``key-b`` for the Luma and OpenAI video-edit tests: a worker's warm-up
+    is most of such a module's time, so they share one."""
+    server = ServerProcess(tmp_path_factory.mktemp("edits") / "data", tiny_model_dir,
+                           extra_env={"DREAMREEL_API_KEYS": '["key-a", "key-b"]'}).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def server(tmp_path: Path, tiny_model_dir: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path / "data", tiny_model_dir).start()

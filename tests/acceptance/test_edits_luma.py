@@ -40,11 +40,8 @@ def videos() -> Iterator[VideoHost]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("edits-luma") / "data", tiny_model_dir,
-                           extra_env={"DREAMREEL_API_KEYS": '["key-a", "key-b"]'}).start()
-    yield server
-    server.stop()
+def api(keyed_edits_server: ServerProcess) -> ServerProcess:
+    return keyed_edits_server
 
 
 @pytest.fixture(scope="module")

@@ -263,6 +263,12 @@ def _local_edit(args: argparse.Namespace) -> dict | None:
         return None
     if not source.is_file():
         raise ValueError(f"{source}: no such video file")
+    from dreamreel.media.video_source import VideoSourceError, read_facts
+
+    try:
+        read_facts(source)  # before a model loads: a file that is not a usable video fails in a moment
+    except VideoSourceError as exc:
+        raise ValueError(f"media.url: {source}: {exc}") from None
     first = _local_keyframes(args.start_image, None)
     edit = {"type": "modify" if args.modify else "reframe", "source": str(source.resolve()),
             "first_frame": first["frame0"]["url"] if first else None}

@@ -91,3 +91,19 @@ def test_generate_cli_starts_from_a_local_image(tmp_path, tiny_model_dir) -> Non
     )
     assert result.returncode == 2 and "keyframes.frame1" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_generate_cli_reframes_a_local_video(tmp_path, tiny_model_dir) -> None:
+    from tests.unit.test_edit_engine import write_clip
+
+    source = write_clip(tmp_path / "source.mp4", 256, 144, 24)
+    out = tmp_path / "tall.mp4"
+    result = generate(out, tiny_model_dir, "--reframe", str(source), "--aspect-ratio", "9:16", "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    info = probe_mp4(out)
+    assert (info.width, info.height, info.frames) == (540, 960, 24)  # the source's length, its 540p class
+
+    page = tmp_path / "page.mp4"
+    page.write_text("<html>not a video</html>")
+    result = generate(tmp_path / "x.mp4", tiny_model_dir, "--modify", str(page), "--mode", "adhere_1")
+    assert result.returncode == 2 and "media.url" in result.stderr and "Traceback" not in result.stderr

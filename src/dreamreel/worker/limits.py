@@ -8,8 +8,9 @@ it, and so does a model's cost at larger sizes), and the speed per megapixel-fra
 model and its hardware. So the limit is ``job_time_base_seconds`` (loading inputs, a first preview, a
 slow start) plus the delivered megapixel-frames times the model's allowance
 (``model_seconds_per_megapixel_frame``, else ``job_seconds_per_megapixel_frame``). ``job_time_limit_seconds``
-replaces all of it with one number. The defaults are generous: the limit is a guard against hangs, not
-a quota, and a false positive throws away a whole job.
+replaces all of it with one number. An edit of a URL source, whose size is known only once it is fetched,
+is allowed for a 4k source of the longest length its edit takes. The defaults are generous: the limit is a
+guard against hangs, not a quota, and a false positive throws away a whole job.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dreamreel.config import Settings
 from dreamreel.core.conditioning import generation_ref
 from dreamreel.core.generation import Generation, Kind
 from dreamreel.core.jobstore import JobStore
-from dreamreel.core.request import GenerationKeyframe
+from dreamreel.core.request import MAX_LONG_SIDE, GenerationKeyframe
 from dreamreel.engine.plan import OUTPUT_FPS
 
 
@@ -42,6 +43,8 @@ def job_time_limit(job: Generation, settings: Settings, store: JobStore) -> floa
     if settings.job_time_limit_seconds is not None:
         return settings.job_time_limit_seconds
     width, height = job.request.output_size
+    if job.request.edit is not None and job.request.size is None:  # a URL source, unseen: it may be 4k
+        width, height = MAX_LONG_SIDE, MAX_LONG_SIDE * 9 // 16
     megapixel_frames = width * height * delivered_frames(job, store) / 1e6
     allowance = settings.model_seconds_per_megapixel_frame.get(job.model, settings.job_seconds_per_megapixel_frame)
     return settings.job_time_base_seconds + megapixel_frames * allowance

@@ -141,18 +141,12 @@ class ModifyEdit(BaseModel):
     """Asked explicitly (an extension field); None: the source's resolution class."""
 
 
-class ReframeEdit(BaseModel):
-    """Reframe (outpaint): the source placed in a canvas of the request's ``aspect_ratio``, the rest generated.
+class ReframePlacement(BaseModel):
+    """Where a reframe puts its source, in output pixels (Luma's fields, which fal's and every dialect's reframe
+    body share): ``x_start..x_end`` x ``y_start..y_end`` is the box the source is resized into; else
+    ``resized_width/height`` its size and ``grid_position_x/y`` its top-left corner; whatever is not given is
+    centred at the largest size that fits (``core.edits.reframe_window``)."""
 
-    Placement, in output pixels (Luma's fields): ``x_start..x_end`` x ``y_start..y_end`` is the box the source
-    is resized into; else ``resized_width/height`` its size and ``grid_position_x/y`` its top-left corner;
-    whatever is not given is centred at the largest size that fits (``core.edits.reframe_window``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    type: Literal["reframe"] = "reframe"
-    source: str = Field(min_length=1, max_length=MAX_URL_CHARS)
-    first_frame: str | None = Field(default=None, max_length=64 * 1024 * 1024)
-    resolution: Resolution | None = None
     grid_position_x: EditCoordinate | None = None
     grid_position_y: EditCoordinate | None = None
     x_start: EditCoordinate | None = None
@@ -161,6 +155,21 @@ class ReframeEdit(BaseModel):
     y_end: EditCoordinate | None = None
     resized_width: EditCoordinate | None = None
     resized_height: EditCoordinate | None = None
+
+    def placement(self) -> dict[str, int | None]:
+        """The placement fields alone, as keyword arguments of :class:`ReframeEdit`."""
+        return {name: getattr(self, name) for name in ReframePlacement.model_fields}
+
+
+class ReframeEdit(ReframePlacement):
+    """Reframe (outpaint): the source placed (:class:`ReframePlacement`) in a canvas of the request's
+    ``aspect_ratio``, the rest generated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["reframe"] = "reframe"
+    source: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    first_frame: str | None = Field(default=None, max_length=64 * 1024 * 1024)
+    resolution: Resolution | None = None
 
 
 VideoEdit = Annotated[ModifyEdit | ReframeEdit, Field(discriminator="type")]

@@ -52,13 +52,13 @@ from dreamreel.core.request import (
     MAX_URL_CHARS,
     PUBLIC_MODELS,
     AspectRatio,
-    EditCoordinate,
     GenerationRequest,
     ImageKeyframe,
     Keyframes,
     ModifyEdit,
     ModifyMode,
     ReframeEdit,
+    ReframePlacement,
     Resolution,
 )
 from dreamreel.core.service import GenerationService
@@ -151,24 +151,17 @@ class FalModifyInput(FalEditInput):
         return GenerationRequest(edit=edit, prompt=self.prompt, model=model, callback_url=webhook)
 
 
-class FalReframeInput(FalEditInput):
+class FalReframeInput(FalEditInput, ReframePlacement):
     """``.../ray-2/reframe``: the source placed in a canvas of ``aspect_ratio`` (``x_start..x_end`` x
     ``y_start..y_end``, else at ``grid_position_x/y``; unset: centred at the largest size that fits) and the
-    rest generated; the output keeps the source's length."""
+    rest generated; the output keeps the source's length. ``resized_width/height`` (Luma's) are accepted as an
+    extension: every dialect's reframe places its source the same way."""
 
     aspect_ratio: AspectRatio
-    grid_position_x: EditCoordinate | None = None
-    grid_position_y: EditCoordinate | None = None
-    x_start: EditCoordinate | None = None
-    x_end: EditCoordinate | None = None
-    y_start: EditCoordinate | None = None
-    y_end: EditCoordinate | None = None
 
     def to_core(self, model: str, webhook: str | None) -> GenerationRequest:
-        placement = self.model_dump(include={"grid_position_x", "grid_position_y", "x_start", "x_end", "y_start",
-                                             "y_end"})
         edit = ReframeEdit(source=self.video_url, first_frame=self.image_url, resolution=self.resolution,
-                           **placement)
+                           **self.placement())
         return GenerationRequest(edit=edit, prompt=self.prompt, model=model, aspect_ratio=self.aspect_ratio,
                                  callback_url=webhook)
 

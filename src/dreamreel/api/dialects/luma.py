@@ -32,13 +32,13 @@ from dreamreel.core.request import (
     MAX_PROMPT_CHARS,
     MAX_URL_CHARS,
     AspectRatio,
-    EditCoordinate,
     GenerationRequest,
     Keyframes,
     ModelName,
     ModifyEdit,
     ModifyMode,
     ReframeEdit,
+    ReframePlacement,
     Resolution,
 )
 from dreamreel.core.service import GenerationService
@@ -139,7 +139,7 @@ class LumaModify(LumaEdit):
                                  callback_url=self.callback_url)
 
 
-class LumaReframe(LumaEdit):
+class LumaReframe(LumaEdit, ReframePlacement):
     """``POST /generations/video/reframe``: the source placed in a canvas of ``aspect_ratio``, the rest
     generated. Placement in output pixels: ``x_start..x_end`` x ``y_start..y_end`` (the box the source is resized
     into), else ``resized_width/height`` and ``grid_position_x/y`` (its size and top-left corner); unset: centred
@@ -147,20 +147,10 @@ class LumaReframe(LumaEdit):
 
     generation_type: Literal["reframe_video"]
     aspect_ratio: AspectRatio
-    grid_position_x: EditCoordinate | None = None
-    grid_position_y: EditCoordinate | None = None
-    x_start: EditCoordinate | None = None
-    x_end: EditCoordinate | None = None
-    y_start: EditCoordinate | None = None
-    y_end: EditCoordinate | None = None
-    resized_width: EditCoordinate | None = None
-    resized_height: EditCoordinate | None = None
 
     def to_core(self) -> GenerationRequest:
-        placement = self.model_dump(include={"grid_position_x", "grid_position_y", "x_start", "x_end", "y_start",
-                                             "y_end", "resized_width", "resized_height"})
         edit = ReframeEdit(source=self.media.url, resolution=self.resolution,
-                           first_frame=self.first_frame.url if self.first_frame else None, **placement)
+                           first_frame=self.first_frame.url if self.first_frame else None, **self.placement())
         return GenerationRequest(edit=edit, prompt=self.prompt or "", model=self.model,
                                  aspect_ratio=self.aspect_ratio, callback_url=self.callback_url)
 

@@ -37,7 +37,10 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
 
 
 class ImageHost:
-    """Serves ``files`` by path; ``/huge.png`` declares a 64 MB body (refused by the fetch size cap)."""
+    """Serves ``files`` by path on loopback; ``/huge.png`` declares a 64 MB body (refused by the fetch size cap).
+    A subclass serves other hostile paths by overriding :meth:`special`."""
+
+    content_type = "application/octet-stream"
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files
@@ -47,12 +50,7 @@ class ImageHost:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 host.requests.append(self.path)
-                if self.path == "/huge.png":
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", str(64 * 1024 * 1024))
-                    self.end_headers()
-                    self.wfile.write(b"\x89PNG" + b"\0" * 4096)
+                if host.special(self):
                     return
                 body = host.files.get(self.path)
                 if body is None:
@@ -60,7 +58,7 @@ class ImageHost:
                     self.end_headers()
                     return
                 self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Type", host.content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -69,9 +67,21 @@ class ImageHost:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def special(self, handler: BaseHTTPRequestHandler) -> bool:
+        """Answer a hostile path itself (True), or leave ``handler`` to serve ``files`` (False)."""
+        if handler.path != "/huge.png":
+            return False
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/png")
+        handler.send_header("Content-Length", str(64 * 1024 * 1024))
+        handler.end_headers()
+        handler.wfile.write(b"\x89PNG" + b"\0" * 4096)
+        return True
 
     def url(self, path: str) -> str:
         return self.base + path

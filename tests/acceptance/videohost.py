@@ -8,11 +8,11 @@ one fast pass of the tiny model.
 from __future__ import annotations
 
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import av
 import numpy as np
+from tests.acceptance.imagehost import ImageHost
 
 HUGE_BYTES = 200 * 1024 * 1024
 """What ``/huge.mp4`` declares: twice the 100 MB source cap (the fetcher refuses it from the header; a body
@@ -40,60 +40,30 @@ def mp4_bytes(width: int = 256, height: int = 144, seconds: float = 1.0, fps: in
     return buffer.getvalue()
 
 
-class VideoHost:
+class VideoHost(ImageHost):
     """Serves ``files`` by path on loopback; ``/huge.mp4`` declares a 200 MB body (starting with a real MP4's
     first bytes) and streams it until the fetcher hangs up."""
 
+    content_type = "video/mp4"
+
     def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-        self.requests: list[str] = []
-        host = self
-        head = mp4_bytes(64, 64, 0.25)[:4096]
+        self.head = mp4_bytes(64, 64, 0.25)[:4096]
+        super().__init__(files)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                host.requests.append(self.path)
-                if self.path == "/huge.mp4":
-                    self.send_response(200)
-                    self.send_header("Content-Type", "video/mp4")
-                    self.send_header("Content-Length", str(HUGE_BYTES))
-                    self.end_headers()
-                    self._stream(head, HUGE_BYTES)
-                    return
-                body = host.files.get(self.path)
-                if body is None:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _stream(self, head: bytes, total: int) -> None:
-                chunk = b"\0" * (1024 * 1024)
-                try:
-                    self.wfile.write(head)
-                    sent = len(head)
-                    while sent < total:
-                        self.wfile.write(chunk)
-                        sent += len(chunk)
-                except (BrokenPipeError, ConnectionResetError):  # the fetcher stopped reading: expected
-                    pass
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def special(self, handler: BaseHTTPRequestHandler) -> bool:
+        if handler.path != "/huge.mp4":
+            return False
+        handler.send_response(200)
+        handler.send_header("Content-Type", "video/mp4")
+        handler.send_header("Content-Length", str(HUGE_BYTES))
+        handler.end_headers()
+        chunk = b"\0" * (1024 * 1024)
+        try:
+            handler.wfile.write(self.head)
+            sent = len(self.head)
+            while sent < HUGE_BYTES:
+                handler.wfile.write(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):  # the fetcher stopped reading: expected
+            pass
+        return True

@@ -20,6 +20,7 @@ from dreamreel.engine.inputs import LocalSources
 from dreamreel.engine.plan import Plan
 from dreamreel.engine.render import render
 from dreamreel.engine.tiny_wan import build_tiny_wan
+from dreamreel.media.encode import scale_rgb
 from dreamreel.media.video_source import sample_frames
 
 STEPS = 4
@@ -129,3 +130,13 @@ def test_vace_reframes_with_its_own_mask(tmp_path_factory, tiny_wan_model_dir: P
                                 edit=ReframeEdit(source=str(source)))
     frames, _, plan = _render(backend, request)
     assert (plan.output_width, plan.output_height) == (540, 960) and len(frames) == 30
+
+
+def test_a_modify_keeps_the_sources_detail_as_far_as_its_mode_says(ltx, source: Path) -> None:
+    """The tiny model's VAE is random, so its copy of the source is noise: adhere_1 must still deliver the source
+    (the model's change, not its copy, is what arrives), reimagine_3 the model's frames alone."""
+    truth = sample_frames(source, 30, 960, 540).astype(int)
+    close, _, _ = _render(ltx, _modify(source, mode="adhere_1"))
+    free, _, _ = _render(ltx, _modify(source, mode="reimagine_3"))
+    free = [scale_rgb(frame, 960, 540) for frame in free]  # left at the native size for the encoder to scale
+    assert np.abs(np.stack(close) - truth).mean() < np.abs(np.stack(free).astype(int) - truth).mean() / 3

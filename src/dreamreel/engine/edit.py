@@ -43,7 +43,10 @@ from dreamreel.engine.plan import (
     native_frame_count,
     native_size,
 )
+from dreamreel.media.encode import scale_rgb
 from dreamreel.media.reframe import WindowPaste
+from dreamreel.media.resample import iter_output_frames
+from dreamreel.media.seam import settle_weight
 from dreamreel.media.video_source import iter_sampled_frames, sample_frames
 
 
@@ -56,6 +59,21 @@ class EditLayout:
     window: Window | None = None
     native_window: Window | None = None
     first_frame: str | None = None
+    detail: float = 0.0
+    """How much of the source's own detail a modify keeps (:func:`detail_weight`)."""
+
+
+def detail_weight(rank: int) -> float:
+    """The share of the source's detail a modify of mode ``rank`` (0 = ``adhere_1`` .. 8 = ``reimagine_3``)
+    keeps: all of it at ``adhere_1``, none at ``reimagine_3``, linear between.
+
+    Why: the model works at its native size through its VAE, which cannot carry a source's fine detail (the
+    embedded model's VAE alone costs a source 12 dB at 540p: docs/benchmarks.md), so even a modify that changed
+    nothing would come back blurred. The delivered frame is the model's plus the weighted difference between
+    the source and the model's own copy of it (the source through the VAE, ``Backend.round_trip``): what the
+    model changed arrives, what it did not change stays the source's; freer modes keep less of it, so a
+    reimagined scene does not carry the old one's edges."""
+    return max(0.0, 1.0 - rank / 8)
 
 
 def plan_edit(
@@ -93,14 +111,16 @@ def plan_edit(
         guidance_scale=guidance_scale if request.prompt.strip() else 1.0,
         conditions=tuple(conditions),
         joint_fade=JOINT_FADE_LATENT_FRAMES * grid.frame_multiple if edit.first_frame is not None else 0,
+        source_stride=max(1, round(OUTPUT_FPS / grid.fps)),
     )
     window = native_window = None
     if isinstance(edit, ReframeEdit):
         window = reframe_window(edit, (width, height), (facts.width, facts.height))
         native_window = _clamped(window.scaled(native_width / width, native_height / height), native_width,
                                  native_height)
+    mode = getattr(edit, "mode", None)
     return EditLayout(plan=plan, source=source, window=window, native_window=native_window,
-                      first_frame=edit.first_frame)
+                      first_frame=edit.first_frame, detail=detail_weight(mode.rank) if mode is not None else 0.0)
 
 
 def _clamped(window: Window, width: int, height: int) -> Window:
@@ -141,14 +161,40 @@ def condition_pixels(layout: EditLayout, guide: EditGuide, first_frame: np.ndarr
     return pixels
 
 
-def iter_delivered_edit(layout: EditLayout, part: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """The delivered frames: the model's part as is (modify), or with the source's own pixels inside the
-    window and the outside joined to them (reframe)."""
+def iter_delivered_edit(
+    layout: EditLayout, part: Iterator[np.ndarray], copy: np.ndarray | None = None,
+) -> Iterator[np.ndarray]:
+    """The delivered frames: the model's part with the source's detail kept (modify: :func:`detail_weight`;
+    ``copy`` is the source's native frames through the model's VAE), or with the source's own pixels inside
+    the window and the outside joined to them (reframe)."""
     if layout.window is None:
-        yield from part
+        if copy is None or layout.detail <= 0:
+            yield from part
+        else:
+            yield from _with_source_detail(layout, part, copy)
         return
     window, plan = layout.window, layout.plan
     paste = WindowPaste(plan.output_width, plan.output_height, window)
     sources = iter_sampled_frames(layout.source, plan.output_frames, window.width, window.height)
     for frame, source in zip(part, sources, strict=True):
         yield paste(frame, source)
+
+
+def _with_source_detail(layout: EditLayout, part: Iterator[np.ndarray], copy: np.ndarray) -> Iterator[np.ndarray]:
+    """Each frame of ``part`` plus ``layout.detail`` x (source - the model's copy of it), at the output size.
+    Next to a ``first_frame`` the detail fades in along the joint's own fade, so the clip still starts on the
+    image."""
+    plan = layout.plan
+    width, height = plan.output_width, plan.output_height
+    sources = iter_sampled_frames(layout.source, plan.output_frames, width, height)
+    copies = iter_output_frames(copy, plan.output_frames)
+    fade = plan.joint_fade * plan.source_stride
+    for index, (frame, source, model_copy) in enumerate(zip(part, sources, copies, strict=True)):
+        weight = layout.detail * (1.0 - (settle_weight(index, fade) if layout.first_frame else 0.0))
+        if frame.shape[:2] != (height, width):
+            frame = scale_rgb(frame, width, height)
+        if weight <= 0:
+            yield frame
+            continue
+        detail = source.astype(np.float32) - scale_rgb(model_copy, width, height).astype(np.float32)
+        yield np.clip(frame.astype(np.float32) + weight * detail + 0.5, 0, 255).astype(np.uint8)

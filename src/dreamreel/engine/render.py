@@ -135,9 +135,10 @@ def render_edit(
     native_first = sources.picture(first, "first_frame", plan.native_width, plan.native_height) if first else None
     native = backend.generate(plan, on_step, should_cancel, condition_pixels(layout, guide, native_first),
                               preview=PartPreview(preview, plan) if preview is not None else None, guide=guide)
+    copy = backend.round_trip(guide.frames) if layout.detail > 0 else None  # the source as the model sees it
     head = (lambda: sources.picture(first, "first_frame", width, height)) if first else None  # noqa: E731
     part = iter_delivered_part(native, plan, width=width, height=height, head_frame=head)
-    frames = _source_errors_as_input(iter_delivered_edit(layout, part))
+    frames = _source_errors_as_input(iter_delivered_edit(layout, part, copy))
     return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=plan.output_frames,
                         loop=False, frames=_until_cancelled(frames, should_cancel))
 

@@ -80,6 +80,11 @@ class Backend(Protocol):
     """The :class:`EditGuide` strength of each of the nine modify modes, from ``adhere_1`` to ``reimagine_3``
     (``backends.common.CheckpointDefaults.modify_strengths``)."""
 
+    def round_trip(self, frames: np.ndarray) -> np.ndarray:
+        """``frames`` (uint8, native size, a valid native frame count) through the VAE and back: the model's own
+        copy of a source, what a modify that changed nothing would decode to (``engine/edit.py``)."""
+        ...
+
     def generate(
         self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
         preview: PreviewSink | None = None, guide: EditGuide | None = None,

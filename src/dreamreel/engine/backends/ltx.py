@@ -125,6 +125,16 @@ class LTXConditionBackend:
                        decode_preview=lambda latents: self._decode_preview(latents, plan),
                        max_sequence_length=self._defaults.max_sequence_length, step_hook=hook, total_steps=total)
 
+    def round_trip(self, frames: np.ndarray) -> np.ndarray:
+        """The VAE's copy of ``frames``, decoded as the pipeline decodes (``decode_timestep`` 0, no decode noise)."""
+        vae = self.pipe.vae
+        with torch.inference_mode():
+            latents = encode_video(self.pipe, frames, self.device)
+            timestep = torch.zeros(1, device=latents.device, dtype=latents.dtype) if vae.config.timestep_conditioning \
+                else None
+            video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
+        return to_uint8(np.asarray(self.pipe.video_processor.postprocess_video(video, output_type="np")[0]))
+
     def _edit_inputs(
         self, plan: Plan, guide: EditGuide, inputs: dict[str, Any],
     ) -> tuple[dict[str, Any], LatentHold | None, int | None]:

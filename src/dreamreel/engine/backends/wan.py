@@ -214,6 +214,14 @@ class WanBackend:
                        decode_preview=self._decode_preview,
                        max_sequence_length=self._defaults.max_sequence_length, step_hook=hold)
 
+    def round_trip(self, frames: np.ndarray) -> np.ndarray:
+        """The VAE's copy of ``frames``."""
+        vae = self.pipe.vae
+        with torch.inference_mode():
+            latents = encode_video(self.pipe, frames, self.device)
+            video = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+        return to_uint8(np.asarray(self.pipe.video_processor.postprocess_video(video, output_type="np")[0]))
+
     def edit_hold(self, plan: Plan, guide: EditGuide, inputs: dict[str, Any]) -> LatentHold | None:
         """The step hook that holds the (unpacked, normalised) latents to ``guide``'s."""
         vae = self.pipe.vae

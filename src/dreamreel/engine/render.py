@@ -138,14 +138,15 @@ def render_edit(
     copy = backend.round_trip(guide.frames) if layout.detail > 0 else None  # the source as the model sees it
     head = (lambda: sources.picture(first, "first_frame", width, height)) if first else None  # noqa: E731
     part = iter_delivered_part(native, plan, width=width, height=height, head_frame=head)
-    frames = _source_errors_as_input(iter_delivered_edit(layout, part, copy))
+    frames = _source_errors_as_input(iter_delivered_edit(layout, part, copy), sources)
     return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=plan.output_frames,
                         loop=False, frames=_until_cancelled(frames, should_cancel))
 
 
-def _source_errors_as_input(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+def _source_errors_as_input(frames: Iterator[np.ndarray], sources: KeyframeSources) -> Iterator[np.ndarray]:
     """A source that stops decoding while it is delivered fails the job as an input error, like one that never
-    decoded (it decoded once already, for the model, so this is rare)."""
+    decoded (it decoded once already, for the model, so this is rare). Holds ``sources`` until the last frame:
+    a fetched source lives in their scratch directory, removed with them, and delivery reads it again."""
     try:
         yield from frames
     except VideoSourceError as exc:

@@ -3,8 +3,8 @@
 Usage: .venv/bin/python bench/bench_edits.py [--model-dir models/embedded] [--clips N] [--seeds 7,8]
        [--calibrate] [--json out.json] [--picture docs/edits-before-after.jpg]
 
-About 8 minutes with the defaults (6 clips per edit, one seed) on the 2-core development machine; ``--calibrate``
-adds about 10.
+About 7 minutes with the defaults (6 clips per edit, one seed) on the 2-core development machine;
+``--calibrate`` adds about 10.
 
 Every edit runs the worker's own path in-process: a source MP4 on disk (``edit_source``), ``engine.render``
 (``render_edit``), ``media.encode.encode_clip``, and the delivered MP4 read back with PyAV. Scenes come from
@@ -636,7 +636,8 @@ def main() -> int:
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'MISS'}  {name}")
     total = time.perf_counter() - started
-    print(f"\n{len(timer.seconds)} edits, median {median(timer.seconds):.1f} s each; total {total:.0f} s; outputs in "
+    each = f", median {median(timer.seconds):.1f} s each" if timer.seconds else ""
+    print(f"\n{len(timer.seconds)} edits{each}; total {total:.0f} s; outputs in "
           f"{work}")
     if args.json:
         out |= {"pass": checks, "seconds": total, "edit_seconds": timer.seconds}

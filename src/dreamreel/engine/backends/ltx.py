@@ -145,7 +145,8 @@ class LTXConditionBackend:
         if guide.mask is None:  # modify: the pipeline starts part-way from x0 noised to that step's level
             runs = steps_run(plan.num_inference_steps, guide.strength)
             # LTXConditionPipeline runs int(steps * denoise_strength) steps: ask for the middle of that step.
-            return inputs | {"latents": x0, "denoise_strength": (runs + 0.5) / plan.num_inference_steps}, None, runs
+            strength = 1.0 if runs >= plan.num_inference_steps else (runs + 0.5) / plan.num_inference_steps
+            return inputs | {"latents": x0, "denoise_strength": strength}, None, runs
         mask = latent_mask(guide.mask, x0.shape, free_first_frame=guide.free_first_frame).to(x0.device)
         patch, patch_t = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
         packed_mask = pipe._pack_latents(mask, patch, patch_t).mean(dim=-1, keepdim=True)

@@ -21,8 +21,9 @@ from typing import Any, get_args
 from dreamreel import accounts_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
-from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, PUBLIC_MODELS, DurationSeconds, ModifyMode
-from dreamreel.engine.registry import DEFAULT_FAMILY, FAMILIES
+from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, DurationSeconds, ModifyMode
+from dreamreel.engine.catalog import DEFAULT_FAMILY
+from dreamreel.engine.registry import FAMILIES
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -41,6 +42,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", type=Path, help="checkpoint directory (DREAMREEL_MODEL_DIR)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (DREAMREEL_DEVICE)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="(DREAMREEL_DTYPE)")
+    parser.add_argument("--models-config", type=Path,
+                        help="models.toml: public names -> checkpoints (DREAMREEL_MODELS_CONFIG)")
 
 
 def _settings_env(settings: Settings) -> dict[str, str]:
@@ -193,7 +196,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dreamreel.core.errors import DreamreelError
     from dreamreel.core.request import GenerationRequest, nearest_format
     from dreamreel.engine.inputs import InputError, LocalSources
-    from dreamreel.engine.registry import load_backend, specs_from_settings
+    from dreamreel.engine.registry import load_backend
     from dreamreel.engine.render import render
     from dreamreel.media.encode import encode_clip
 
@@ -216,14 +219,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
             keyframes=None if edit else _local_keyframes(args.start_image, args.end_image),
             concepts=(args.concept,) if args.concept else (),
             edit=edit,
+            negative_prompt=args.negative_prompt,
         )
-        specs = specs_from_settings(settings.model_dir, settings.device, settings.dtype)
-        check_supported(request, {name: spec.family for name, spec in specs.items()})
+        catalog = settings.catalog()
+        check_supported(request, catalog.families)
     except (OSError, ValueError, DreamreelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    spec = specs[request.model]
+    entry = catalog.entry(request.model)
+    spec = entry.spec
     if not (spec.path / "model_index.json").exists():
         print(f"error: no model at {spec.path} (models/embedded ships with the repo; "
               f"`dreamreel build-tiny-model {spec.path}` builds a random one)", file=sys.stderr)
@@ -241,7 +246,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
         try:
             clip = render(backend, request, seed=args.seed, sources=LocalSources(), on_step=on_step,
-                          should_cancel=lambda: False, steps=args.steps)
+                          should_cancel=lambda: False, steps=args.steps or entry.steps, guidance_scale=entry.guidance)
             video = encode_clip(clip, Path(args.output)).video  # inside: image joints are read as it encodes
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -421,7 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(generate)
     generate.add_argument("prompt")
     generate.add_argument("-o", "--output", default="out/video.mp4")
-    generate.add_argument("--model", default=DEFAULT_MODEL, choices=PUBLIC_MODELS)
+    generate.add_argument("--model", default=DEFAULT_MODEL,
+                          help="public model name (ray-2, ray-flash-2, or one the models config names)")
+    generate.add_argument("--negative-prompt", help="what the model is steered away from")
     generate.add_argument("--aspect-ratio", help="Ray aspect ratio (default 16:9)")
     generate.add_argument("--resolution", help="Ray resolution (default 540p)")
     generate.add_argument("--size", type=_size_arg, metavar="WxH",

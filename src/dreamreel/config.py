@@ -8,6 +8,8 @@ from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dreamreel.core.edits import MAX_SOURCE_BYTES
+from dreamreel.engine.catalog import Catalog, open_catalog
+from dreamreel.engine.registry import FAMILIES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,12 +44,20 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=0, le=64)
     """Worker processes ``serve`` starts (each loads the model once and keeps it)."""
 
+    models_config: Path | None = None
+    """The models config (``models.toml``, ``engine/catalog.py``): public names -> checkpoints, devices, defaults,
+    LoRAs. Unset: ``model_dir`` serves every built-in name (``ray-2``, ``ray-flash-2``)."""
     model_dir: Path = DEFAULT_MODEL_DIR
-    """Checkpoint directory behind the public names ``ray-2`` and ``ray-flash-2``."""
-    device: str = "cpu"
+    """Checkpoint directory behind the public names ``ray-2`` and ``ray-flash-2`` when no models config is set."""
+    device: str | None = None
+    """Torch device for every model of this process, replacing the models config's (unset: the config's, else cpu)."""
     dtype: str = "float32"
+    """Without a models config, the checkpoint's dtype (a config names each model's own)."""
     steps: int | None = Field(default=None, ge=1, le=1000)
-    """Override the checkpoint's default denoising steps (a speed/quality trade-off)."""
+    """Override every model's default denoising steps (a speed/quality trade-off)."""
+    max_loaded_models: int = Field(default=1, ge=1, le=16)
+    """Checkpoints one worker keeps loaded at once; a request for another evicts the least recently used (its
+    memory given back first). 1 suits one GPU per worker; raise it when several fit the device together."""
 
     lease_seconds: float = Field(default=30.0, gt=0)
     """A running job whose worker has not heart-beaten for this long is handed to another worker."""
@@ -149,6 +159,11 @@ class Settings(BaseSettings):
     cancel_poll_seconds: float = Field(default=1.0, gt=0)
     """How often a running job looks for a cancel or delete between lease renewals: a job stops within about
     this long of a cancel (each stage checks between steps, decoder blocks and frames)."""
+
+    def catalog(self) -> Catalog:
+        """The public names this process serves (``engine/catalog.py``); a bad config raises ``CatalogError``."""
+        return open_catalog(self.models_config, self.model_dir, device=self.device, dtype=self.dtype,
+                            steps=self.steps, known_families=FAMILIES)
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,8 +14,9 @@ from tests.conftest import RecordingSink
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.backends.base import GenerationCancelled
 from dreamreel.engine.backends.wan import WanVACEBackend
+from dreamreel.engine.catalog import ModelSpec, embedded_catalog
 from dreamreel.engine.plan import NativeGrid, Plan, plan_generation
-from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
+from dreamreel.engine.registry import load_backend
 from dreamreel.engine.tiny_wan import build_tiny_wan
 
 STEPS = 2
@@ -66,14 +67,14 @@ def test_same_seed_builds_same_weights(tiny_wan_model_dir: Path, tmp_path: Path)
 
 
 def test_registry_reads_the_family_from_dreamreel_json(tiny_wan_model_dir: Path, tmp_path: Path) -> None:
-    specs = specs_from_settings(tiny_wan_model_dir, "cpu", "float32")
-    assert {name: spec.family for name, spec in specs.items()} == {"ray-2": "wan-vace", "ray-flash-2": "wan-vace"}
-    assert specs["ray-2"].path == tiny_wan_model_dir
+    catalog = embedded_catalog(tiny_wan_model_dir)
+    assert catalog.families == {"ray-2": "wan-vace", "ray-flash-2": "wan-vace"}
+    assert catalog.entry("ray-2").path == tiny_wan_model_dir
     # A checkpoint without dreamreel.json (a plain LTX-Video export) stays ltx-condition.
-    assert specs_from_settings(tmp_path, "cpu", "float32")["ray-2"].family == "ltx-condition"
+    assert embedded_catalog(tmp_path).entry("ray-2").family == "ltx-condition"
     (tmp_path / "dreamreel.json").write_text(json.dumps({"family": 3}))
     with pytest.raises(ValueError, match="family"):
-        specs_from_settings(tmp_path, "cpu", "float32")
+        embedded_catalog(tmp_path)
 
 
 def test_native_grid(backend: WanVACEBackend) -> None:

@@ -17,14 +17,14 @@ from dreamreel.config import Settings
 from dreamreel.core.generation import Generation
 from dreamreel.core.jobstore import WorkerInfo
 from dreamreel.core.request import GenerationRequest
-from dreamreel.engine.registry import ModelSpec
+from dreamreel.engine.catalog import embedded_catalog
 from dreamreel.store.sqlite import SQLiteStore
 from dreamreel.worker.loop import Worker
 
 
 def make_worker(tmp_path: Path, store: SQLiteStore, **settings: object) -> Worker:
     config = Settings(data_dir=tmp_path, heartbeat_seconds=0.05, poll_seconds=0.02, device="cuda:3", **settings)
-    return Worker(config, store=store, specs={"ray-2": ModelSpec("ltx-condition", tmp_path / "never-loaded")})
+    return Worker(config, store=store, catalog=embedded_catalog(tmp_path / "never-loaded", device="cuda:3"))
 
 
 def queue_one(store: SQLiteStore) -> str:

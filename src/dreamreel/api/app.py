@@ -32,7 +32,6 @@ from dreamreel.api.webhooks import WebhookDispatcher
 from dreamreel.config import SettingError, Settings
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotFound
 from dreamreel.core.service import GenerationService
-from dreamreel.engine.registry import specs_from_settings
 from dreamreel.files import LocalFiles
 from dreamreel.store import open_store
 
@@ -82,8 +81,9 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
 
     app = FastAPI(title="dreamreel", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    families = {name: spec.family for name, spec in specs_from_settings(settings.model_dir, "cpu", "float32").items()}
-    app.state.service = GenerationService(store, files, families=families,
+    catalog = settings.catalog()
+    app.state.catalog = catalog
+    app.state.service = GenerationService(store, files, families=catalog.families,
                                           allow_private_urls=settings.allow_private_urls,
                                           upload_video_facts=uploads.upload_video_facts(files))
     app.state.files = files

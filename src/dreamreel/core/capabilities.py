@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 from dreamreel.core.concepts import resolve_concepts
 from dreamreel.core.conditioning import Control, controls_of
-from dreamreel.core.errors import NotSupported
+from dreamreel.core.errors import InvalidRequest, NotSupported
 from dreamreel.core.request import PUBLIC_MODELS, GenerationRequest
 
 ALL_CONTROLS = frozenset(Control)
@@ -59,9 +59,14 @@ DEFAULT_FAMILIES: dict[str, str] = dict.fromkeys(PUBLIC_MODELS, "ltx-condition")
 
 
 def check_supported(request: GenerationRequest, families: Mapping[str, str] | None = None) -> None:
-    """Raise ``NotSupported`` naming the first field this server cannot honour for ``request.model``: a
-    control its family lacks, else a control the family cannot generate without."""
-    family = (families or DEFAULT_FAMILIES).get(request.model, "ltx-condition")
+    """Raise ``InvalidRequest`` for a model this server does not serve (listing those it does), else
+    ``NotSupported`` naming the first field it cannot honour for ``request.model``: a control its family
+    lacks, else a control the family cannot generate without."""
+    served = families or DEFAULT_FAMILIES
+    if request.model not in served:
+        raise InvalidRequest(f"unknown model {request.model!r}; this server serves: {', '.join(served)}",
+                             field="model")
+    family = served[request.model]
     supported = FAMILY_CONTROLS.get(family, frozenset())
     controls = controls_of(request)
     for control in controls:

@@ -56,12 +56,36 @@ def delivered_size(aspect: AspectRatio, resolution: Resolution) -> tuple[int, in
     return (long, short) if a >= b else (short, long)
 
 
-ModelName = Literal["ray-2", "ray-flash-2"]
-"""The public model names, the one place they are spelled; every dialect maps its own model id onto one."""
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+"""What a public model name may look like: lower-case, digits, ``.``, ``_``, ``-``; safe in a URL path segment
+(fal's endpoint ids) and in a log line. Which names a server serves is its models config's
+(``engine/catalog.py``); the service refuses the rest, listing them."""
 
-PUBLIC_MODELS: tuple[str, ...] = get_args(ModelName)
+ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN, max_length=63)]
 
-DEFAULT_MODEL: ModelName = "ray-2"
+BuiltinModel = Literal["ray-2", "ray-flash-2"]
+"""The names Ray 2 is sold under, the one place they are spelled: every server answers to them (without a
+models config both are the embedded model; a config may give either its own meaning)."""
+
+PUBLIC_MODELS: tuple[str, ...] = get_args(BuiltinModel)
+
+DEFAULT_MODEL: BuiltinModel = "ray-2"
+
+ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+MAX_LORAS = 4
+"""Adapters one request may stack: each one costs a load and a fused forward pass."""
+MAX_LORA_SCALE = 4.0
+MAX_SEED = 2**32 - 1
+"""Seeds are 32-bit, as every dialect's callers send them (and as torch's CPU generator takes any of them)."""
+
+
+class LoraRef(BaseModel):
+    """One LoRA adapter a request asks for: a name the model's config lists, and its strength."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=ADAPTER_NAME_PATTERN, max_length=63)
+    scale: float = Field(default=1.0, ge=-MAX_LORA_SCALE, le=MAX_LORA_SCALE)
 
 DurationSeconds = Literal[5, 9]
 """Clip lengths Ray 2 sells (``5s``, ``9s`` in the Ray dialects); other dialects ask for any whole length
@@ -200,6 +224,20 @@ class GenerationRequest(BaseModel):
     keyframes: Keyframes | None = None
     concepts: tuple[str, ...] = ()
     callback_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    """The noise seed; None: one chosen at submission. The seed used is reported back, so a clip can be re-made."""
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    """What the model is steered away from (classifier-free guidance's unconditional text); None: the model's own."""
+    loras: tuple[LoraRef, ...] = Field(default=(), max_length=MAX_LORAS)
+    """Adapters applied for this request only, by the names the model's config gives them (``engine/catalog.py``)."""
+
+    @field_validator("loras")
+    @classmethod
+    def _loras_distinct(cls, value: tuple[LoraRef, ...]) -> tuple[LoraRef, ...]:
+        names = [lora.name for lora in value]
+        if len(set(names)) != len(names):
+            raise ValueError("each LoRA may be named once")
+        return value
 
     @model_validator(mode="after")
     def _edit_alone(self) -> GenerationRequest:

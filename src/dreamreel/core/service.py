@@ -60,8 +60,9 @@ class GenerationService:
             owner=owner,
             dialect=dialect,
             request=request,
-            # Chosen once and stored, so a job re-run after a worker crash produces the same clip.
-            seed=secrets.randbelow(2**31),
+            # The caller's, else chosen once; stored (and reported back), so a job re-run after a worker crash,
+            # or a new request with this seed, produces the same clip.
+            seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
             priority=priority,
             start_deadline=time.time() + start_timeout_s if start_timeout_s else None,
             notify_on=notify_on,

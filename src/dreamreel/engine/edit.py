@@ -96,6 +96,7 @@ def plan_edit(
         conditions.append(Condition("frame1", "image", last))
     plan = Plan(
         prompt=model_prompt(request, moved_virtually=False),
+        negative_prompt=request.negative_prompt,
         seed=seed,
         native_width=native_width,
         native_height=native_height,

@@ -119,6 +119,8 @@ class Plan:
     num_inference_steps: int
     guidance_scale: float
     conditions: tuple[Condition, ...] = ()
+    negative_prompt: str | None = None
+    """What guidance steers away from (the request's ``negative_prompt``); None: the pipeline's default."""
     head_trim: int = 0
     """Native frames dropped from the start before resampling (the model's copy of an extended clip's
     tail, all but its last frame, which stays as the anchor the new part is resampled from)."""
@@ -264,6 +266,7 @@ def plan_generation(
 
     return Plan(
         prompt=model_prompt(request, moved_virtually=bool(camera_move)),
+        negative_prompt=request.negative_prompt,
         seed=seed,
         native_width=native_width,
         native_height=native_height,

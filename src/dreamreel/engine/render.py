@@ -62,10 +62,12 @@ def render(
     on_step: StepCallback,
     should_cancel: CancelCheck,
     steps: int | None = None,
+    guidance_scale: float | None = None,
     preview: PreviewSink | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> RenderedClip:
-    """Plan ``request`` for ``backend``, run the model, and lay out the delivered clip around its output.
+    """Plan ``request`` for ``backend`` (``steps`` and ``guidance_scale``: the model's config, else the
+    checkpoint's defaults), run the model, and lay out the delivered clip around its output.
 
     The model runs here (``on_step``, ``should_cancel`` and ``preview`` as in :meth:`Backend.generate`;
     ``preview`` sees the new part as :class:`PartPreview` makes it); the source clips of an extension are
@@ -77,13 +79,13 @@ def render(
         if sources is None:
             raise ValueError("a video edit needs sources")
         return render_edit(backend, request, seed=seed, sources=sources, on_step=on_step, should_cancel=should_cancel,
-                           steps=steps, preview=preview, on_plan=on_plan)
+                           steps=steps, guidance_scale=guidance_scale, preview=preview, on_plan=on_plan)
     plan = plan_generation(
         request,  # the plan's prompt carries the camera concepts as caption clauses (core/concepts.py)
         backend.native_grid(),
         seed=seed,
         steps=steps or backend.default_steps,
-        guidance_scale=backend.default_guidance,
+        guidance_scale=backend.default_guidance if guidance_scale is None else guidance_scale,
         pin_last_frame=pins_last_frame(backend.name) and backend.loop_on_image == "keyframe",
         virtual_camera=backend.camera_moves == "virtual",
     )
@@ -108,6 +110,7 @@ def render_edit(
     on_step: StepCallback,
     should_cancel: CancelCheck,
     steps: int | None = None,
+    guidance_scale: float | None = None,
     preview: PreviewSink | None = None,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> RenderedClip:
@@ -122,7 +125,8 @@ def render_edit(
     except (VideoSourceError, InvalidRequest) as exc:
         raise InputError(f"media.url: {getattr(exc, 'message', exc)}") from None
     layout = plan_edit(request, facts, path, backend.native_grid(), family=backend.name, seed=seed,
-                       steps=steps or backend.default_steps, guidance_scale=backend.default_guidance)
+                       steps=steps or backend.default_steps,
+                       guidance_scale=backend.default_guidance if guidance_scale is None else guidance_scale)
     plan = layout.plan
     if on_plan is not None:
         on_plan(plan)

@@ -30,7 +30,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dreamreel.engine.registry import BACKENDS, SETTINGS_FILE
+from dreamreel.engine.model_dir import SETTINGS_FILE
+from dreamreel.engine.registry import BACKENDS
 from dreamreel.engine.tiny_model import tiny_vocabulary
 from dreamreel.engine.tokenizer import build_tokenizer
 

@@ -35,7 +35,8 @@ from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.core.jobstore import JobStore, WorkerInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
-from dreamreel.engine.registry import ModelSpec, load_backend, specs_from_settings
+from dreamreel.engine.catalog import Catalog, ModelSpec
+from dreamreel.engine.registry import load_backend
 from dreamreel.engine.render import render
 from dreamreel.files import LocalFiles
 from dreamreel.media.encode import EncodedClip, encode_clip
@@ -116,13 +117,14 @@ class Worker:
         settings: Settings,
         *,
         store: JobStore | None = None,
-        specs: dict[str, ModelSpec] | None = None,
+        catalog: Catalog | None = None,
         exit_when: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store or open_store(settings.resolved_database_url)
         self.files = LocalFiles(settings.resolved_storage_dir)
-        self.specs = specs or specs_from_settings(settings.model_dir, settings.device, settings.dtype)
+        self.catalog = catalog or settings.catalog()
+        """The public names this worker serves (every configured one: a worker claims any job)."""
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.started_at = time.time()
         self.models: tuple[str, ...] = ()
@@ -132,24 +134,39 @@ class Worker:
         self.stop_event = threading.Event()
         self.exit_when = exit_when or (lambda: False)
         self._backends: dict[ModelSpec, Backend] = {}
+        """Loaded checkpoints, least recently used first (at most ``max_loaded_models``)."""
 
     def backend_for(self, model: str) -> Backend:
-        """Load each checkpoint once and keep it: model load dominates a cold start."""
-        spec = self.specs[model]
-        if spec not in self._backends:
-            started = time.perf_counter()
-            self._backends[spec] = load_backend(spec)
-            log.info("loaded %s (%s) in %.1fs", model, spec.path, time.perf_counter() - started)
-            self.models = tuple(sorted(name for name, each in self.specs.items() if each in self._backends))
-            self.announce()
+        """The loaded checkpoint behind ``model``: loaded once and kept (model load dominates a cold start); when
+        ``max_loaded_models`` are loaded already, the least recently used is dropped first and its memory given
+        back, so switching between models costs a load, never an out-of-memory."""
+        spec = self.catalog.entry(model).spec
+        if spec in self._backends:
+            self._backends[spec] = self._backends.pop(spec)  # most recently used last
+            return self._backends[spec]
+        while len(self._backends) >= self.settings.max_loaded_models:
+            evicted = next(iter(self._backends))
+            del self._backends[evicted]
+            release_memory()
+            log.info("unloaded %s (%s) to make room", evicted.family, evicted.path)
+        started = time.perf_counter()
+        self._backends[spec] = load_backend(spec)
+        log.info("loaded %s (%s, %s) in %.1fs", model, spec.family, spec.path, time.perf_counter() - started)
+        self.models = tuple(name for name, entry in self.catalog.models.items() if entry.spec in self._backends)
+        self.announce()
         return self._backends[spec]
+
+    @property
+    def device(self) -> str:
+        """The devices this worker's models run on, as ``dreamreel workers`` shows them."""
+        return ", ".join(sorted({entry.device for entry in self.catalog.models.values()}))
 
     def announce(self) -> None:
         """Tell the store who this worker is and what it runs (``GET /admin/workers``, ``dreamreel workers``).
         A store error is logged, never raised: being seen must not cost the worker or its job."""
         self._last_announce = time.monotonic()
         info = WorkerInfo(
-            worker_id=self.worker_id, host=socket.gethostname(), pid=os.getpid(), device=self.settings.device,
+            worker_id=self.worker_id, host=socket.gethostname(), pid=os.getpid(), device=self.device,
             models=self.models, current_job=self.current_job, started_at=self.started_at, last_seen=time.time(),
         )
         try:
@@ -166,8 +183,7 @@ class Worker:
 
     def warm_up(self) -> None:
         self.announce()
-        for model in self.specs:
-            self.backend_for(model)
+        self.backend_for(self.catalog.default)  # the others load when a job asks for them
 
     def run_forever(self) -> None:
         log.info("worker %s polling %s", self.worker_id, self.settings.resolved_database_url)
@@ -305,6 +321,7 @@ class Worker:
                 ),
                 should_cancel=control.should_cancel,
             )
+        entry = self.catalog.entry(job.model)
         backend = self.backend_for(job.model)
         control.start_clock(job_time_limit(job, self.settings, self.store))  # a cold model load is not the job's
         preview = PreviewWriter(
@@ -321,7 +338,8 @@ class Worker:
                                   max_video_bytes=self.settings.max_video_bytes),
             on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
             should_cancel=control.should_cancel,
-            steps=self.settings.steps,
+            steps=entry.steps,
+            guidance_scale=entry.guidance,
             preview=preview,
             on_plan=lambda plan: self._stored(self.store.add_event, job.id, "INFO", f"Model prompt: {plan.prompt}"),
         )

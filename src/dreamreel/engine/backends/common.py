@@ -283,6 +283,7 @@ def denoise(
         out = pipe(
             **inputs,
             prompt=plan.prompt,
+            **({"negative_prompt": plan.negative_prompt} if plan.negative_prompt is not None else {}),
             height=plan.native_height,
             width=plan.native_width,
             num_frames=plan.native_frames,

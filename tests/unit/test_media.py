@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamreel.media import (
-    EncodedVideo,
-    encode_mp4,
-    iter_output_frames,
-    probe_mp4,
-    read_frames,
-    temporal_positions,
-    write_poster,
-)
-from dreamreel.media.encode import KEYFRAME_INTERVAL_S, encode_frames
+from dreamreel.media.encode import KEYFRAME_INTERVAL_S, EncodedVideo, encode_frames, encode_mp4, write_poster
+from dreamreel.media.probe import probe_mp4, read_frames
+from dreamreel.media.resample import iter_output_frames, temporal_positions
 
 NATIVE_FRAMES, NATIVE_H, NATIVE_W = 41, 64, 112
 

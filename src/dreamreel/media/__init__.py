@@ -5,19 +5,7 @@ Temporal resampling to the requested frame count (:mod:`.resample`), spatial sca
 :mod:`.camera`), earlier clips read back (:mod:`.clip`, :mod:`.probe`), image decoding with its checks
 (:mod:`.images`) and re-encoding at a larger size (:mod:`.upscale`). Pure PyAV/numpy/Pillow, no torch and
 no model: it streams frame by frame because a 4k x 216-frame output does not fit in memory as one array.
+
+The package imports none of its modules: what plans a clip (``camera``, ``resample``) loads without PyAV, as
+the GPU check's machine needs (``bench/device_check.py``).
 """
-
-from dreamreel.media.encode import EncodedVideo, encode_mp4, write_poster
-from dreamreel.media.probe import ProbedVideo, probe_mp4, read_frames
-from dreamreel.media.resample import iter_output_frames, temporal_positions
-
-__all__ = [
-    "EncodedVideo",
-    "ProbedVideo",
-    "encode_mp4",
-    "iter_output_frames",
-    "probe_mp4",
-    "read_frames",
-    "temporal_positions",
-    "write_poster",
-]

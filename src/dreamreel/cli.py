@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, get_args
 
-from dreamreel import accounts_cli
+from dreamreel import accounts_cli, models_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
 from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, DurationSeconds, ModifyMode
@@ -189,13 +189,23 @@ def _size_arg(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def _lora_arg(text: str) -> dict:
+    """``NAME[:SCALE]`` -> a request's ``loras`` item (no scale: the model's config gives it)."""
+    name, sep, scale = text.partition(":")
+    try:
+        return {"name": name, "scale": float(scale)} if sep else {"name": name}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME[:SCALE] (e.g. pixel-art:0.8), got {text!r}") from None
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dreamreel.core.capabilities import check_supported
+    from dreamreel.core.capabilities import check_loras, check_supported
     from dreamreel.core.errors import DreamreelError
     from dreamreel.core.request import GenerationRequest, nearest_format
     from dreamreel.engine.inputs import InputError, LocalSources
+    from dreamreel.engine.lora import applied_loras
     from dreamreel.engine.registry import load_backend
     from dreamreel.engine.render import render
     from dreamreel.media.encode import encode_clip
@@ -220,9 +230,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             concepts=(args.concept,) if args.concept else (),
             edit=edit,
             negative_prompt=args.negative_prompt,
+            loras=tuple(args.lora),
         )
         catalog = settings.catalog()
         check_supported(request, catalog.families)
+        check_loras(request, catalog.adapters)
     except (OSError, ValueError, DreamreelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -245,9 +257,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             progress.update(task, completed=step, total=total)
 
         try:
-            clip = render(backend, request, seed=args.seed, sources=LocalSources(), on_step=on_step,
-                          should_cancel=lambda: False, steps=args.steps or entry.steps, guidance_scale=entry.guidance)
-            video = encode_clip(clip, Path(args.output)).video  # inside: image joints are read as it encodes
+            with applied_loras(backend, entry, request.loras):
+                clip = render(backend, request, seed=args.seed, sources=LocalSources(), on_step=on_step,
+                              should_cancel=lambda: False, steps=args.steps or entry.steps,
+                              guidance_scale=entry.guidance)
+                video = encode_clip(clip, Path(args.output)).video  # inside: image joints are read as it encodes
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -352,6 +366,24 @@ def cmd_db_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
+    from dreamreel.engine.tiny_real import FAMILY_CONFIGS
+
+    real = args.real or FAMILY_CONFIGS.get(args.family)
+    if real is not None:  # a public checkpoint's own config, depth and width shrunk (engine/tiny_real.py)
+        from dreamreel.engine.tiny_real import build_from_real_config, real_config_names
+
+        if real not in real_config_names():
+            print(f"error: no real config {real!r}; known: {', '.join(real_config_names())}", file=sys.stderr)
+            return 2
+        out = build_from_real_config(real, args.out_dir or TINY_MODEL_DIR.parent / f"tiny-{real}", seed=args.seed)
+        print(f"built tiny model from {real}'s config in {out}")
+        return 0
+    if args.family == "ltx2":
+        from dreamreel.engine.tiny_ltx2 import build_tiny_ltx2
+
+        out = build_tiny_ltx2(args.out_dir or TINY_MODEL_DIR.parent / "tiny-ltx2", seed=args.seed)
+        print(f"built tiny LTX-2 model (video with sound) in {out}")
+        return 0
     if args.family.startswith("wan-"):
         from dreamreel.engine.tiny_wan import build_tiny_wan
 
@@ -437,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--duration", default="5s", choices=[f"{s}s" for s in get_args(DurationSeconds)])
     length.add_argument("--seconds", type=int, metavar="N", help=f"any whole length, 1 to {MAX_DURATION_S} s")
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--lora", type=_lora_arg, action="append", default=[], metavar="NAME[:SCALE]",
+                          help="a LoRA adapter the model's config lists, at SCALE (default: the config's); repeatable")
     generate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     generate.add_argument("--start-image", type=Path, help="image the video starts from (keyframes.frame0)")
     generate.add_argument("--end-image", type=Path, help="image the video ends on (keyframes.frame1)")
@@ -468,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     workers.set_defaults(func=cmd_workers)
 
     accounts_cli.add_parsers(sub, _add_common, _settings)
+    models_cli.add_parsers(sub, _add_common, _settings)
 
     retention = sub.add_parser("retention", help="delete generations and uploads older than the retention period")
     _add_common(retention)
@@ -478,10 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     tiny = sub.add_parser("build-tiny-model", help="build an offline tiny random model (LTX-Video by default)")
     tiny.add_argument("out_dir", type=Path, nargs="?", default=None,
-                      help="where to build it (default: models/tiny-ltx, or models/tiny-<family> for wan-*)")
+                      help="where to build it (default: models/tiny-ltx, or models/tiny-<family> for wan-* and ltx2)")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument("--family", choices=FAMILIES, default=DEFAULT_FAMILY,
                       help="architecture of the tiny model (its dreamreel.json names it for the server)")
+    tiny.add_argument("--real", default=None, metavar="NAME",
+                      help="build it from a public checkpoint's config (src/dreamreel/engine/real_configs/NAME.json: "
+                           "its shapes kept, depth and width shrunk); the Wan 2.2 families always are")
     tiny.set_defaults(func=cmd_build_tiny_model)
     return parser
 

@@ -4,7 +4,8 @@ One API process (no workers of its own) and one ``dreamreel worker`` process the
 they can read its exit status and change its memory limit while it runs (``prlimit``). Outcomes are read
 from the store's rows: a deleted generation is a 404 through the API, and ``failure_code`` is not in every
 dialect's body. The worker is given a short grace period and, for the flash model only, a tiny speed
-allowance, so the time limit can be reached in seconds while ``ray-2`` jobs keep a generous one.
+allowance, so the time limit can be reached in seconds while ``ray-2`` jobs keep a generous one. Both processes
+read a models config giving ``ray-2`` (and so ``ray-flash-2``, the default's alias) a memory budget.
 """
 
 from __future__ import annotations
@@ -71,9 +72,19 @@ class WorkerProcess:
                 self.proc.kill()
 
 
+BUDGET_GIB = 40
+"""``ray-2``'s memory budget in the models config: generous (nothing here is refused at submission); an
+out-of-memory reason names it."""
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("faults") / "data", tiny_model_dir, workers=0).start()
+    root = tmp_path_factory.mktemp("faults")
+    config = root / "models.toml"
+    config.write_text(f'[models.ray-2]\nfamily = "ltx-condition"\npath = "{tiny_model_dir}"\n'
+                      f"memory_budget_gb = {BUDGET_GIB}\n")
+    server = ServerProcess(root / "data", tiny_model_dir, workers=0,
+                           extra_env={"DREAMREEL_MODELS_CONFIG": str(config)}).start()
     yield server
     server.stop()
 
@@ -214,7 +225,9 @@ def test_faults_fail_only_their_job_and_the_same_worker_completes_the_next(
 
     oom, bad_input, internal = outcomes["oom"], outcomes["input"], outcomes["internal"]
     assert (oom["state"], oom["failure_code"]) == ("failed", "out_of_memory"), oom
-    assert oom["failure_reason"].startswith("the job ran out of memory on its worker: ")
+    assert oom["failure_reason"].startswith(  # the clip asked for and made (21:9 at the tiny model's 64 px), the budget
+        f"the job ran out of memory on its worker (ray-2 at 540p 21:9 5 s, made at 160x64 x 41 frames; its memory "
+        f"budget is {BUDGET_GIB} GiB): ")
     assert "can't allocate memory" in oom["failure_reason"] or "not enough memory" in oom["failure_reason"]
     assert (bad_input["state"], bad_input["failure_code"]) == ("failed", "input"), bad_input
     assert bad_input["failure_reason"].startswith("keyframes.frame0: ")

@@ -202,3 +202,25 @@ def test_no_request_gets_a_server_error_or_breaks_the_document(
     else:
         checks.append(not_a_server_error)
     case.validate_response(response, checks=checks)
+
+
+def test_every_dialects_create_bodies_document_the_extension_fields() -> None:
+    """``seed``, ``negative_prompt`` and ``loras`` (``api/extensions.py``) in each dialect's create bodies, and the
+    ``seed`` a generation used in each dialect's generation object."""
+    document = DOCUMENT
+    bodies = {
+        "luma": ("/dream-machine/v1/generations", "application/json"),
+        "luma modify": ("/dream-machine/v1/generations/video/modify", "application/json"),
+        "aiml": ("/v2/video/generations", "application/json"),
+        "openai": ("/v1/videos", "application/json"),
+        "openai form": ("/v1/videos", "multipart/form-data"),  # a form's fields are text: no adapter list
+    }
+    for label, (path, media_type) in bodies.items():
+        schema = resolve(document["paths"][path]["post"]["requestBody"]["content"][media_type]["schema"], document)
+        fields = {"seed", "negative_prompt"} | ({"loras"} if media_type == "application/json" else set())
+        assert fields <= set(schema["properties"]), label
+    fal = document["paths"]["/fal-ai/luma-dream-machine/{endpoint}"]["post"]["requestBody"]["content"]
+    for alternative in fal["application/json"]["schema"]["anyOf"]:
+        assert {"seed", "negative_prompt", "loras"} <= set(resolve(alternative, document)["properties"])
+    for name in ("LumaGeneration", "VideoOut", "AimlGeneration", "FalVideoResult"):
+        assert "seed" in document["components"]["schemas"][name]["properties"], name

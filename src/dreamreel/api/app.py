@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from dreamreel import __version__
-from dreamreel.api import admin, downloads, uploads
+from dreamreel.api import admin, downloads, memory_guard, uploads
 from dreamreel.api.admission import AdmissionMiddleware
 from dreamreel.api.deps import video_body_limit
 from dreamreel.api.dialects import DIALECTS
@@ -85,7 +85,9 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.state.catalog = catalog
     app.state.service = GenerationService(store, files, families=catalog.families,
                                           allow_private_urls=settings.allow_private_urls,
-                                          upload_video_facts=uploads.upload_video_facts(files))
+                                          upload_video_facts=uploads.upload_video_facts(files),
+                                          adapters=catalog.adapters,
+                                          memory_check=memory_guard.memory_check(catalog))
     app.state.files = files
     app.state.file_urls = file_urls
     keyring = KeyRing(store, derive_key(load_server_secret(settings), API_KEY_PEPPER), settings.api_keys,

@@ -20,6 +20,19 @@ Mapping to real families (see docs/architecture.md; every family has a backend i
 * ``wan-vace`` - diffusers ``WanVACEPipeline``: a ``video`` and a ``mask`` with one frame each per native
   frame; a condition's pixels sit at its frames (images at 0 | N-1, clips at 0.. | N-k..) under a black
   (keep) mask, every other frame is gray (VACE's empty) under a white (generate) mask. Everything.
+* ``wan22-ti2v`` - Wan 2.2 TI2V-5B: ``WanPipeline`` for text, ``WanImageToVideoPipeline(image=start)`` for a
+  start image, on the same weights (``expand_timesteps``). That mode ignores ``last_image``, so no end image; a
+  loop on a start image fades into it, as ``wan-i2v``'s does.
+* ``wan22-t2v`` - Wan 2.2 T2V-A14B (two experts): as ``wan-t2v``.
+* ``wan22-i2v`` - Wan 2.2 I2V-A14B (two experts, no CLIP encoder): ``image=`` the start image and ``last_image=``
+  an end image or a loop's start image, so it needs a start image and closes a loop on it, like ``wan-flf2v``
+  without needing the end.
+* ``ltx2`` - diffusers ``LTX2ConditionPipeline`` (LTX-2: video *with sound*): keyframes, extend and loop as for
+  ``ltx-condition`` (``LTX2VideoCondition``), modify and reframe as every family edits, and the one family that
+  adds sound to a clip (``add_audio``: the source's frames as a condition on every latent frame, held clean,
+  while only the audio is denoised). Everything.
+
+Every family but ``ltx2`` makes silent video, so ``add_audio`` is :data:`SOUND`, outside :data:`ALL_CONTROLS`.
 
 The server passes each public name's family, read from the model directory's ``dreamreel.json``, to
 :func:`check_supported`; ``DEFAULT_FAMILIES`` only serves callers that pass none.
@@ -34,7 +47,10 @@ from dreamreel.core.conditioning import Control, controls_of
 from dreamreel.core.errors import InvalidRequest, NotSupported
 from dreamreel.core.request import PUBLIC_MODELS, GenerationRequest
 
-ALL_CONTROLS = frozenset(Control)
+SOUND = frozenset({Control.ADD_AUDIO})
+"""Controls only a model that makes sound has (:func:`makes_sound`)."""
+ALL_CONTROLS = frozenset(Control) - SOUND
+"""Every control on the picture."""
 EDITS = frozenset({Control.MODIFY, Control.REFRAME})
 """Every family edits: the engine holds the latents to the source the same way for each (``engine/edit.py``)."""
 
@@ -44,11 +60,16 @@ FAMILY_CONTROLS: dict[str, frozenset[Control]] = {
     "wan-i2v": frozenset({Control.START_IMAGE, Control.LOOP}) | EDITS,
     "wan-flf2v": frozenset({Control.START_IMAGE, Control.END_IMAGE, Control.LOOP}) | EDITS,
     "wan-vace": ALL_CONTROLS,
+    "wan22-ti2v": frozenset({Control.START_IMAGE, Control.LOOP}) | EDITS,
+    "wan22-t2v": frozenset({Control.LOOP}) | EDITS,
+    "wan22-i2v": frozenset({Control.START_IMAGE, Control.END_IMAGE, Control.LOOP}) | EDITS,
+    "ltx2": ALL_CONTROLS | SOUND,
 }
 
 FAMILY_NEEDS: dict[str, tuple[tuple[Control, ...], ...]] = {
     "wan-i2v": ((Control.START_IMAGE,),),
     "wan-flf2v": ((Control.START_IMAGE,), (Control.END_IMAGE, Control.LOOP)),
+    "wan22-i2v": ((Control.START_IMAGE,),),
 }
 """Per family, alternatives a request must use one of, for each group (families absent here need nothing):
 the image-to-video pipeline cannot generate without a first frame, Wan 2.1 FLF2V not without a last. An edit
@@ -80,6 +101,24 @@ def check_supported(request: GenerationRequest, families: Mapping[str, str] | No
             names = " or ".join(f"{control.value} ({control.field})" for control in needed)
             raise NotSupported(f"model {request.model} ({family}) needs {names}", field=needed[0].field)
     resolve_concepts(request.concepts)
+
+
+def check_loras(request: GenerationRequest, adapters: Mapping[str, frozenset[str]] | None = None) -> None:
+    """Raise ``InvalidRequest`` (field ``loras``) for an adapter ``request.model`` does not offer, naming those it
+    does (or saying it has none). ``adapters``: public model name -> the adapter names its models config lists
+    (``engine/catalog.py``); None or a name missing from it: that model has none. Checked at submission, so a
+    misspelt adapter is a 4xx rather than a failed job."""
+    offered = (adapters or {}).get(request.model, frozenset())
+    for lora in request.loras:
+        if lora.name not in offered:
+            listing = f"configured: {', '.join(sorted(offered))}" if offered else "it has no LoRA adapters configured"
+            raise InvalidRequest(f"loras: model {request.model} has no LoRA adapter {lora.name!r}; {listing}",
+                                 field="loras")
+
+
+def makes_sound(family: str) -> bool:
+    """Whether ``family``'s models make sound with their video (and so can add sound to a clip)."""
+    return Control.ADD_AUDIO in FAMILY_CONTROLS.get(family, frozenset())
 
 
 def pins_last_frame(family: str) -> bool:

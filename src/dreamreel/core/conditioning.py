@@ -46,12 +46,15 @@ class Control(StrEnum):
     LOOP = "loop"
     MODIFY = "modify"
     REFRAME = "reframe"
+    ADD_AUDIO = "add_audio"
+    """Sound for an existing clip's frames (Luma's ``POST /generations/{id}/audio``)."""
 
     @property
     def field(self) -> str:
         return {
             Control.MODIFY: "media",
             Control.REFRAME: "media",
+            Control.ADD_AUDIO: "generation_type",
             Control.START_IMAGE: "keyframes.frame0",
             Control.END_IMAGE: "keyframes.frame1",
             Control.EXTEND: "keyframes.frame0",
@@ -64,7 +67,8 @@ def controls_of(request: GenerationRequest) -> list[Control]:
     """The controls ``request`` asks for, in a stable order."""
     controls: list[Control] = []
     if request.edit is not None:
-        controls.append(Control.MODIFY if request.edit.type == "modify" else Control.REFRAME)
+        controls.append({"modify": Control.MODIFY, "reframe": Control.REFRAME,
+                         "add_audio": Control.ADD_AUDIO}[request.edit.type])
     frames = request.keyframes
     if frames is not None:
         if isinstance(frames.frame0, ImageKeyframe):

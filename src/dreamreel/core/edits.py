@@ -1,4 +1,4 @@
-"""Video edits (modify, reframe): what a request's source may be, how long, and what the output is.
+"""Video edits (modify, reframe, add audio): what a request's source may be, how long, and what the output is.
 
 Pure rules, shared by submission (the API process, for a source it can see: an earlier generation, an
 upload) and the worker (for every source, once it has the file). What happens to the pixels is
@@ -8,6 +8,7 @@ upload) and the worker (for every source, once it has the file). What happens to
   caller posted to ``POST /uploads``), or ``generation:<id>`` (a completed generation of the caller; a
   dialect turns this server's own file URLs into these). MP4, MOV or WebM, sniffed from the bytes.
 * **Length** as Luma states it: modify up to 10 s on ``ray-2`` (15 s on ``ray-flash-2``), reframe up to 30 s.
+  Add audio: up to :data:`ADD_AUDIO_MAX_S`, and its output is the source's own size and length.
 * **Output**: modify keeps the source's aspect (its exact width:height) and length; reframe keeps its length
   at the request's aspect ratio; both at the source's *resolution class* (its short side snapped to the
   nearest of 540p, 720p, 1080p, 4k), unless the edit names a ``resolution``.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from dreamreel.core.errors import InvalidRequest
 from dreamreel.core.request import (
     MAX_EDIT_S,
+    AddAudioEdit,
     AspectRatio,
     GenerationRequest,
     ModifyEdit,
@@ -35,6 +37,9 @@ GENERATION_SCHEME = "generation:"
 
 MODIFY_MAX_S: dict[str, float] = {"ray-2": 10.0, "ray-flash-2": 15.0}
 REFRAME_MAX_S = float(MAX_EDIT_S)
+ADD_AUDIO_MAX_S = 10.0
+"""The longest clip sound is added to: one model pass in real time (LTX-2 makes 257 frames, 10.7 s at 24 fps, in
+one pass; sound cannot be slowed the way a longer clip's frames are sampled sparser)."""
 MAX_SOURCE_BYTES = 100 * 1024 * 1024
 """A source video larger than this is refused while it streams in."""
 MAX_SOURCE_SIDE = 4096
@@ -91,6 +96,8 @@ def max_source_s(request: GenerationRequest) -> float:
     """The longest source ``request``'s edit takes on its model."""
     if isinstance(request.edit, ReframeEdit):
         return REFRAME_MAX_S
+    if isinstance(request.edit, AddAudioEdit):
+        return ADD_AUDIO_MAX_S
     return MODIFY_MAX_S.get(request.model, min(MODIFY_MAX_S.values()))
 
 
@@ -109,7 +116,8 @@ def check_source(request: GenerationRequest, facts: SourceFacts) -> None:
                              f"({MAX_SOURCE_PIXELS} pixels, sides up to {MAX_SOURCE_SIDE})", field=field)
     limit = max_source_s(request)
     if facts.duration_s > limit + LENGTH_TOLERANCE_S:
-        kind = "reframe" if isinstance(request.edit, ReframeEdit) else f"modify on {request.model}"
+        kind = "reframe" if isinstance(request.edit, ReframeEdit) else "add_audio" if isinstance(
+            request.edit, AddAudioEdit) else f"modify on {request.model}"
         raise InvalidRequest(f"{field}: the source is {facts.duration_s:.1f} s long; {kind} takes at most "
                              f"{limit:g} s", field=field)
 
@@ -127,7 +135,10 @@ def output_of(request: GenerationRequest, facts: SourceFacts) -> GenerationReque
         return request
     check_source(request, facts)
     resolution = edit.resolution or resolution_class(facts.width, facts.height)
-    if isinstance(edit, ModifyEdit):
+    if isinstance(edit, AddAudioEdit):  # the picture is the source's own
+        size = (_even(facts.width), _even(facts.height))
+        aspect = nearest_format(*size)[0]
+    elif isinstance(edit, ModifyEdit):
         scale = resolution.short_side / min(facts.width, facts.height)
         size = (_even(facts.width * scale), _even(facts.height * scale))
         aspect = nearest_format(*size)[0]

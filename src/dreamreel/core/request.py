@@ -85,7 +85,8 @@ class LoraRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=ADAPTER_NAME_PATTERN, max_length=63)
-    scale: float = Field(default=1.0, ge=-MAX_LORA_SCALE, le=MAX_LORA_SCALE)
+    scale: float | None = Field(default=None, ge=-MAX_LORA_SCALE, le=MAX_LORA_SCALE)
+    """None: the scale the model's config gives the adapter."""
 
 DurationSeconds = Literal[5, 9]
 """Clip lengths Ray 2 sells (``5s``, ``9s`` in the Ray dialects); other dialects ask for any whole length
@@ -196,7 +197,22 @@ class ReframeEdit(ReframePlacement):
     resolution: Resolution | None = None
 
 
-VideoEdit = Annotated[ModifyEdit | ReframeEdit, Field(discriminator="type")]
+class AddAudioEdit(BaseModel):
+    """Add audio (Luma's ``POST /generations/{id}/audio``): a soundtrack made for the source's frames under the
+    prompt, delivered with those frames exactly as they are. Only a model that makes sound does it
+    (``core.capabilities``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["add_audio"] = "add_audio"
+    source: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    """The clip to add sound to (``generation:<id>`` from the Luma route)."""
+    first_frame: None = None
+    """Never set (every edit has the field): the picture is the source's."""
+    resolution: None = None
+    """Never set (every edit has the field): the output is the source's size."""
+
+
+VideoEdit = Annotated[ModifyEdit | ReframeEdit | AddAudioEdit, Field(discriminator="type")]
 
 
 class GenerationRequest(BaseModel):
@@ -205,7 +221,7 @@ class GenerationRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     edit: VideoEdit | None = None
-    """A video edit (modify, reframe) of a source video; None: a new clip. For an edit, ``size``,
+    """A video edit (modify, reframe, add audio) of a source video; None: a new clip. For an edit, ``size``,
     ``aspect_ratio``, ``resolution`` and ``duration_s`` describe the output (``core.edits``). Declared first so
     the prompt's check can see it."""
     prompt: str = Field(max_length=MAX_PROMPT_CHARS)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 from pydantic import ValidationError
 
-from dreamreel.core.capabilities import check_supported
+from dreamreel.core.capabilities import DEFAULT_FAMILIES, check_loras, check_supported
 from dreamreel.core.conditioning import UPLOAD_SCHEME, check_image_source, check_inputs, check_video_source
 from dreamreel.core.edits import GENERATION_SCHEME, SourceFacts, output_of, provisional_output
 from dreamreel.core.errors import Conflict, InvalidRequest, NotFound, NotSupported
@@ -30,6 +30,10 @@ UNLIMITED_CREDITS = 1_000_000
 """The balance (units) reported to a key with no credit limit, less what it spent: Luma's SDK wants a number."""
 
 
+MemoryCheck = Callable[[GenerationRequest], None]
+"""Raises a 4xx for a request whose clip cannot fit its model's GPU memory budget (``api/memory_guard.py`` builds
+it from the models config and the checkpoints; core reads neither)."""
+
 UploadFacts = Callable[[str, str], SourceFacts | None]
 """(owner, upload id) -> the upload's video facts from its header, or None when it is not a video (the API
 process reads them with ``media/video_source.py``; core reads no files)."""
@@ -39,6 +43,7 @@ class GenerationService:
     def __init__(
         self, store: JobStore, files: FileStore, *, families: Mapping[str, str] | None = None,
         allow_private_urls: bool = False, upload_video_facts: UploadFacts | None = None,
+        adapters: Mapping[str, frozenset[str]] | None = None, memory_check: MemoryCheck | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -46,6 +51,14 @@ class GenerationService:
         """Public model name -> backend family, for the per-family capability table."""
         self.allow_private_urls = allow_private_urls
         self.upload_video_facts = upload_video_facts
+        self.adapters = dict(adapters) if adapters else None
+        """Public model name -> the LoRA adapter names its config lists (requests may name only those)."""
+        self.memory_check = memory_check
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The public model names this server serves (its models config's, else the built-in ones)."""
+        return tuple(self.families or DEFAULT_FAMILIES)
 
     def submit(
         self, request: GenerationRequest, *, owner: str, dialect: str, notify_on: frozenset[State] = frozenset(),
@@ -53,9 +66,12 @@ class GenerationService:
     ) -> Generation:
         """Validate capabilities and inputs, then persist the job; it is durable when this returns."""
         check_supported(request, self.families)
+        check_loras(request, self.adapters)
         check_inputs(request, owner=owner, get_generation=self.store.get, upload_exists=self.files.upload_exists,
                      allow_private=self.allow_private_urls)
         request = self._resolve_edit(request, owner)
+        if self.memory_check is not None:  # after the edit's output is known: its length is the clip's
+            self.memory_check(request)
         generation = Generation.new(
             owner=owner,
             dialect=dialect,

@@ -17,10 +17,10 @@ device = "cuda:0"
 dtype = "bfloat16"
 steps = 30                           # the checkpoint's defaults (dreamreel.json, else the family's) otherwise
 guidance = 3.0
-speed = "quality"
 memory_budget_gb = 40                # GPU memory this model may use: offload and tiling follow it
-fps = 24
-sizes = { "16:9" = [1216, 704] }     # native (width, height) per aspect, overriding the family's grid
+short_side = 704                     # the native grid (else the checkpoint's dreamreel.json, else the family's):
+fps = 24                             #   the short side it renders at, its frame rate, its most frames per pass
+max_frames = 257
 
 [models.ray-2.loras.pixel-art]       # adapters a request may name (`loras: [{name, scale}]`)
 path = "/srv/loras/pixel-art.safetensors"
@@ -42,10 +42,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dreamreel.core.request import ADAPTER_NAME_PATTERN, MODEL_NAME_PATTERN, PUBLIC_MODELS, AspectRatio
+from dreamreel.core.request import ADAPTER_NAME_PATTERN, MODEL_NAME_PATTERN, PUBLIC_MODELS
 from dreamreel.engine.model_dir import read_settings
 
-SPEEDS = ("quality", "balanced", "fast")
 DTYPES = ("float32", "bfloat16")
 REVISION_LENGTH = 40
 """A pinned revision is a full commit hash: a branch or tag can move under a deployed server."""
@@ -78,6 +77,16 @@ class ModelSpec:
     path: Path
     device: str = "cpu"
     dtype: str = "float32"
+    memory_budget_gb: float | None = None
+    """GPU memory the model may use (GiB): the backend offloads and tiles to stay within it
+    (``engine/memory.py``); None: everything resident."""
+    native: tuple[tuple[str, int], ...] = ()
+    """The config's native-grid keys (``short_side``, ``fps``, ``max_frames``), over the checkpoint's own
+    ``dreamreel.json``."""
+
+
+NATIVE_KEYS = ("short_side", "fps", "max_frames")
+NATIVE_BOUNDS = {"short_side": (64, 2160), "fps": (1, 120), "max_frames": (1, 1024)}
 
 
 @dataclass(frozen=True)
@@ -94,15 +103,14 @@ class ModelEntry:
     dtype: str = "float32"
     steps: int | None = None
     guidance: float | None = None
-    speed: str = "quality"
     memory_budget_gb: float | None = None
-    fps: int | None = None
-    sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    native: tuple[tuple[str, int], ...] = ()
     loras: Mapping[str, LoraEntry] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def spec(self) -> ModelSpec:
-        return ModelSpec(family=self.family, path=self.path, device=self.device, dtype=self.dtype)
+        return ModelSpec(family=self.family, path=self.path, device=self.device, dtype=self.dtype,
+                         memory_budget_gb=self.memory_budget_gb, native=self.native)
 
     def __hash__(self) -> int:  # the mappings are read-only views: hash what identifies the row
         return hash((self.name, self.spec))
@@ -125,6 +133,11 @@ class Catalog:
     def families(self) -> dict[str, str]:
         """Public name -> family: the API's capability table needs nothing more."""
         return {name: entry.family for name, entry in self.models.items()}
+
+    @property
+    def adapters(self) -> dict[str, frozenset[str]]:
+        """Public name -> the LoRA adapters its config lists: what the service checks a request's ``loras`` by."""
+        return {name: frozenset(entry.loras) for name, entry in self.models.items()}
 
     def entry(self, name: str | None) -> ModelEntry:
         """The row serving ``name`` (None: the default); ``KeyError`` naming the served ones otherwise."""
@@ -196,8 +209,8 @@ def parse_catalog(data: Mapping[str, Any], path: Path, *, known_families: tuple[
     return Catalog(models=MappingProxyType(models), default=default, source=path)
 
 
-ENTRY_KEYS = {"family", "path", "repo", "revision", "device", "dtype", "steps", "guidance", "speed",
-              "memory_budget_gb", "fps", "sizes", "loras"}
+ENTRY_KEYS = {"family", "path", "repo", "revision", "device", "dtype", "steps", "guidance", "memory_budget_gb",
+              "loras", *NATIVE_KEYS}
 
 
 def _entry(name: str, table: Mapping[str, Any], where: str, base: Path, checkpoints: Path,
@@ -220,9 +233,6 @@ def _entry(name: str, table: Mapping[str, Any], where: str, base: Path, checkpoi
     dtype = _typed(table, "dtype", str, where) or "float32"
     if dtype not in DTYPES:
         raise CatalogError(f"{where}.dtype: one of {', '.join(DTYPES)}, got {dtype!r}")
-    speed = _typed(table, "speed", str, where) or "quality"
-    if speed not in SPEEDS:
-        raise CatalogError(f"{where}.speed: one of {', '.join(SPEEDS)}, got {speed!r}")
     steps = _typed(table, "steps", int, where)
     if steps is not None and not 1 <= steps <= 1000:
         raise CatalogError(f"{where}.steps: 1..1000, got {steps}")
@@ -230,30 +240,24 @@ def _entry(name: str, table: Mapping[str, Any], where: str, base: Path, checkpoi
     budget = _number(table, "memory_budget_gb", where)
     if budget is not None and budget <= 0:
         raise CatalogError(f"{where}.memory_budget_gb must be positive")
-    fps = _typed(table, "fps", int, where)
-    if fps is not None and not 1 <= fps <= 120:
-        raise CatalogError(f"{where}.fps: 1..120, got {fps}")
     return ModelEntry(
         name=name, family=family, path=checkpoint, repo=repo, revision=revision,
         device=_typed(table, "device", str, where) or "cpu", dtype=dtype, steps=steps, guidance=guidance,
-        speed=speed, memory_budget_gb=budget, fps=fps, sizes=MappingProxyType(_sizes(table, where)),
-        loras=MappingProxyType(_loras(table, where, base)),
+        memory_budget_gb=budget, native=_native(table, where), loras=MappingProxyType(_loras(table, where, base)),
     )
 
 
-def _sizes(table: Mapping[str, Any], where: str) -> dict[str, tuple[int, int]]:
-    sizes = table.get("sizes", {})
-    if not isinstance(sizes, Mapping):
-        raise CatalogError(f"{where}.sizes must be a table of aspect ratio -> [width, height]")
-    aspects = {aspect.value for aspect in AspectRatio}
-    out: dict[str, tuple[int, int]] = {}
-    for aspect, size in sizes.items():
-        if aspect not in aspects:
-            raise CatalogError(f"{where}.sizes: {aspect!r} is not an aspect ratio ({', '.join(sorted(aspects))})")
-        if (not isinstance(size, list) or len(size) != 2 or not all(type(side) is int and side > 0 for side in size)):
-            raise CatalogError(f"{where}.sizes.{aspect}: [width, height] in pixels")
-        out[aspect] = (size[0], size[1])
-    return out
+def _native(table: Mapping[str, Any], where: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for key in NATIVE_KEYS:
+        value = _typed(table, key, int, where)
+        if value is None:
+            continue
+        low, high = NATIVE_BOUNDS[key]
+        if not low <= value <= high:
+            raise CatalogError(f"{where}.{key}: {low}..{high}, got {value}")
+        out.append((key, value))
+    return tuple(out)
 
 
 def _loras(table: Mapping[str, Any], where: str, base: Path) -> dict[str, LoraEntry]:

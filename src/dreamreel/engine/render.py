@@ -21,21 +21,30 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from dreamreel.core.capabilities import pins_last_frame
 from dreamreel.core.edits import output_of
 from dreamreel.core.errors import InvalidRequest
-from dreamreel.core.request import GenerationKeyframe, GenerationRequest, ImageKeyframe
+from dreamreel.core.request import AddAudioEdit, GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part
-from dreamreel.engine.backends.base import Backend, CancelCheck, GenerationCancelled, PreviewSink, StepCallback
-from dreamreel.engine.edit import condition_pixels, edit_guide, iter_delivered_edit, plan_edit
+from dreamreel.engine.backends.base import (
+    Backend,
+    CancelCheck,
+    EditGuide,
+    GenerationCancelled,
+    PreviewSink,
+    StepCallback,
+)
+from dreamreel.engine.edit import EditLayout, condition_pixels, edit_guide, iter_delivered_edit, plan_edit
 from dreamreel.engine.inputs import InputError, KeyframeSources
 from dreamreel.engine.plan import Plan, plan_generation
+from dreamreel.media.audio import AudioTrack, clip_sound, concatenate
 from dreamreel.media.clip import iter_clip_frames
-from dreamreel.media.probe import probe_mp4
-from dreamreel.media.video_source import VideoSourceError, read_facts
+from dreamreel.media.probe import probe_mp4, video_codec
+from dreamreel.media.video_source import VideoSourceError, iter_sampled_frames, read_facts, sample_frames
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,13 @@ class RenderedClip:
     total: int
     loop: bool
     frames: Iterator[np.ndarray]
+    audio: AudioTrack | None = None
+    """The clip's sound, exactly ``total / fps`` seconds, aligned with ``frames``; None (silent) unless the model
+    makes sound (``Backend.last_audio``). An extension's sound is its source clips' own (silence for a silent
+    one) around the new part's."""
+    video_copy: Path | None = None
+    """An H.264 MP4 whose video stream is exactly this clip's picture (an ``add_audio``): the encoder copies it
+    instead of re-encoding ``frames`` (``media.encode.FrameStream``)."""
 
 
 def render(
@@ -97,7 +113,7 @@ def render(
     if preview is not None:
         preview = PartPreview(preview, plan)
     native = backend.generate(plan, on_step, should_cancel, pixels, preview=preview)
-    clip = _deliver(native, plan, request, sources)
+    clip = _deliver(native, plan, request, sources, getattr(backend, "last_audio", None))
     return dataclasses.replace(clip, frames=_until_cancelled(clip.frames, should_cancel))
 
 
@@ -130,6 +146,8 @@ def render_edit(
     plan = layout.plan
     if on_plan is not None:
         on_plan(plan)
+    if isinstance(request.edit, AddAudioEdit):
+        return _add_audio(backend, layout, sources, on_step=on_step, should_cancel=should_cancel, preview=preview)
     try:
         guide = edit_guide(layout, backend.modify_strengths, request)
     except VideoSourceError as exc:
@@ -145,6 +163,34 @@ def render_edit(
     frames = _source_errors_as_input(iter_delivered_edit(layout, part, copy), sources)
     return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=plan.output_frames,
                         loop=False, frames=_until_cancelled(frames, should_cancel))
+
+
+def _add_audio(
+    backend: Backend, layout: EditLayout, sources: KeyframeSources, *, on_step: StepCallback,
+    should_cancel: CancelCheck, preview: PreviewSink | None,
+) -> RenderedClip:
+    """Sound for the source's frames: the model runs with the source's native frames held as its picture
+    (``EditGuide.sound_only``) and makes only the sound; the delivered picture is the source's own, its video
+    stream copied untouched where it is already this clip (an H.264 clip of the output's size, rate and length:
+    a generation of this server), else its frames re-encoded."""
+    plan = layout.plan
+    try:
+        picture = sample_frames(layout.source, plan.native_frames, plan.native_width, plan.native_height)
+    except VideoSourceError as exc:
+        raise InputError(f"media.url: {exc}") from None
+    backend.generate(plan, on_step, should_cancel, [], guide=EditGuide(frames=picture, sound_only=True),
+                     preview=PartPreview(preview, plan) if preview is not None else None)
+    track: AudioTrack | None = getattr(backend, "last_audio", None)
+    if track is None:
+        raise ValueError(f"model family {backend.name} makes no sound")
+    width, height = plan.output_width, plan.output_height
+    facts = read_facts(layout.source)
+    same = (video_codec(layout.source) == ("h264", width, height) and facts.frames == plan.output_frames
+            and abs(facts.fps - plan.output_fps) < 1e-3)
+    frames = _source_errors_as_input(iter_sampled_frames(layout.source, plan.output_frames, width, height), sources)
+    return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=plan.output_frames,
+                        loop=False, frames=_until_cancelled(frames, should_cancel),
+                        audio=track.segment(0.0, plan.output_duration_s), video_copy=layout.source if same else None)
 
 
 def _source_errors_as_input(frames: Iterator[np.ndarray], sources: KeyframeSources) -> Iterator[np.ndarray]:
@@ -170,8 +216,10 @@ def _until_cancelled(frames: Iterator[np.ndarray], should_cancel: CancelCheck) -
 
 def _deliver(
     native: np.ndarray, plan: Plan, request: GenerationRequest, sources: KeyframeSources | None,
+    track: AudioTrack | None = None,
 ) -> RenderedClip:
-    """``[extended source] + new part + [reverse-extended source]``, the new part joined onto its neighbours."""
+    """``[extended source] + new part + [reverse-extended source]``, the new part joined onto its neighbours, with
+    ``track`` (the model's sound, if it makes any) laid out the same way (:func:`_delivered_sound`)."""
     width, height = plan.output_width, plan.output_height
     parts: list[Iterator[np.ndarray]] = []
     total = plan.output_frames
@@ -182,13 +230,16 @@ def _deliver(
     if keyframes is not None and isinstance(keyframes.frame1, GenerationKeyframe):
         tail = sources.source_path(request, "frame1")  # type: ignore[union-attr]
     head_last: list[np.ndarray] = []  # the extended source's last frame, kept as it streams past
+    head_count = tail_count = 0
     if head is not None:
-        total += probe_mp4(head).frames
+        head_count = probe_mp4(head).frames
+        total += head_count
         parts.append(_remember_last(iter_clip_frames(head, width, height), head_last))
     tail_frames: Iterator[np.ndarray] = iter(())
     tail_first = None  # a reverse-extended source's first frame, read before the new part needs it
     if tail is not None:
-        total += probe_mp4(tail).frames
+        tail_count = probe_mp4(tail).frames
+        total += tail_count
         tail_frames = iter_clip_frames(tail, width, height)
         tail_first = next(tail_frames, None)
     head_frame, tail_frame = _image_joints(request, sources, width, height)
@@ -200,8 +251,36 @@ def _deliver(
                                      head_frame=head_frame, tail_frame=tail_frame))
     if tail_first is not None:
         parts.append(itertools.chain([tail_first], tail_frames))
+    audio = None
+    if track is not None:
+        audio = _delivered_sound(track, plan, request.loop, (head, head_count), (tail, tail_count))
     return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=total,
-                        loop=request.loop, frames=itertools.chain(*parts))
+                        loop=request.loop, frames=itertools.chain(*parts), audio=audio)
+
+
+def part_sound(track: AudioTrack, plan: Plan, loop: bool) -> AudioTrack:
+    """The new part's sound, in real time: the model's track from the moment of the part's first delivered frame
+    (past an extension's anchor frames), for the part's delivered duration; a loop's closed onto its start
+    (``AudioTrack.looped``). The track is never stretched: a part resampled in time keeps its sound's pace."""
+    span_s = (plan.native_frames - 1 - plan.head_trim - plan.tail_trim) / plan.native_fps
+    start_s = plan.head_trim / plan.native_fps + (span_s / max(1, plan.resample_frames - 1) if plan.drop_first else 0)
+    if loop:
+        return track.segment(start_s, max(0.0, track.duration_s - start_s)).looped(plan.output_duration_s)
+    return track.segment(start_s, plan.output_duration_s)
+
+
+def _delivered_sound(
+    track: AudioTrack, plan: Plan, loop: bool, head: tuple[Path | None, int], tail: tuple[Path | None, int],
+) -> AudioTrack:
+    """:func:`part_sound` between the extended and reverse-extended clips' (path, frame count) own sound, each for
+    its duration."""
+    pieces = [part_sound(track, plan, loop)]
+    rate, channels = track.sample_rate, track.channels
+    if head[0] is not None:
+        pieces.insert(0, clip_sound(head[0], head[1] / plan.output_fps, rate, channels))
+    if tail[0] is not None:
+        pieces.append(clip_sound(tail[0], tail[1] / plan.output_fps, rate, channels))
+    return concatenate(pieces)
 
 
 def _remember_last(stream: Iterator[np.ndarray], kept: list[np.ndarray]) -> Iterator[np.ndarray]:

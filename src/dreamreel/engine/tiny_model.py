@@ -176,14 +176,12 @@ def tiny_vocabulary() -> bytes:
     return train_sentencepiece(caption_corpus(), VOCAB_SIZE, seed=_CORPUS_SEED)
 
 
-def _build_components(
-    vocab_size: int,
-) -> tuple[T5EncoderModel, AutoencoderKLLTXVideo, LTXVideoTransformer3DModel]:
-    """Instantiate the three torch modules of the pipeline (weights come from the current RNG)."""
-    from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
+def tiny_t5_encoder(vocab_size: int) -> T5EncoderModel:
+    """A two-layer T5 v1.1-style encoder of width :data:`TEXT_DIM` (weights from the current RNG): the tiny
+    stand-in for LTX-Video's T5 v1.1 XXL, shared with the models built from real configs (``tiny_real``)."""
     from transformers import T5Config, T5EncoderModel
 
-    text_encoder = T5EncoderModel(
+    return T5EncoderModel(
         T5Config(
             vocab_size=vocab_size,
             d_model=TEXT_DIM,
@@ -201,6 +199,15 @@ def _build_components(
             use_cache=False,
         )
     )
+
+
+def _build_components(
+    vocab_size: int,
+) -> tuple[T5EncoderModel, AutoencoderKLLTXVideo, LTXVideoTransformer3DModel]:
+    """Instantiate the three torch modules of the pipeline (weights come from the current RNG)."""
+    from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
+
+    text_encoder = tiny_t5_encoder(vocab_size)
     # Mirrors LTX-Video 0.9.5+ (the VAE the condition pipeline was written for: 0.9.5-style down
     # blocks, residual upsampling, timestep-conditioned decoder) scaled down: patch 1 and three
     # 2x spatio-temporal stages give spatial 8 and temporal 8 compression.

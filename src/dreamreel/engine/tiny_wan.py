@@ -38,7 +38,7 @@ from dreamreel.engine.tokenizer import build_tokenizer
 if TYPE_CHECKING:
     from diffusers import AutoencoderKLWan
     from torch import nn
-    from transformers import CLIPImageProcessor, CLIPVisionModel, UMT5EncoderModel
+    from transformers import CLIPImageProcessor, CLIPVisionModel, CLIPVisionModelWithProjection, UMT5EncoderModel
 
 FAMILIES = tuple(family for family in BACKENDS if family.startswith("wan-"))
 """Wan families a tiny model can be built for (every Wan family with a backend); ``family`` in its
@@ -80,7 +80,9 @@ FLOW_SHIFT = 3.0
 """Timestep shift of the flow-matching schedule: Wan's value for 480p."""
 
 
-def _text_encoder(vocab_size: int) -> UMT5EncoderModel:
+def tiny_umt5_encoder(vocab_size: int) -> UMT5EncoderModel:
+    """A two-layer UMT5 encoder of width :data:`TEXT_DIM` (weights from the current RNG): the tiny stand-in for
+    Wan's umt5-xxl, shared with the models built from real configs (``tiny_real``)."""
     from transformers import UMT5Config, UMT5EncoderModel
 
     return UMT5EncoderModel(
@@ -149,14 +151,18 @@ def _transformer(family: str, image_encoder: bool) -> nn.Module:
     return WanTransformer3DModel(**shape)
 
 
-def _image_encoder() -> tuple[CLIPVisionModel, CLIPImageProcessor]:
-    """A two-layer CLIP vision tower (the pipeline reads its penultimate hidden states) and its processor."""
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+def tiny_clip_image_encoder(
+    with_projection: bool = False,
+) -> tuple[CLIPVisionModel | CLIPVisionModelWithProjection, CLIPImageProcessor]:
+    """A two-layer CLIP vision tower (the pipeline reads its penultimate hidden states) and its processor.
 
-    model = CLIPVisionModel(
-        CLIPVisionConfig(hidden_size=CLIP_DIM, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         image_size=CLIP_IMAGE_SIZE, patch_size=CLIP_PATCH)
-    )
+    ``with_projection``: the tower as ``CLIPVisionModelWithProjection``, the class some Wan 2.1 image-to-video
+    exports name (the pipeline reads the same hidden states from either)."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(hidden_size=CLIP_DIM, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=CLIP_IMAGE_SIZE, patch_size=CLIP_PATCH, projection_dim=CLIP_DIM)
+    model = (CLIPVisionModelWithProjection if with_projection else CLIPVisionModel)(config)
     size = {"height": CLIP_IMAGE_SIZE, "width": CLIP_IMAGE_SIZE}
     return model, CLIPImageProcessor(size={"shortest_edge": CLIP_IMAGE_SIZE}, crop_size=size)
 
@@ -190,8 +196,9 @@ def build_tiny_wan(out_dir: str | Path, family: str = "wan-vace", seed: int = 0,
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        text_encoder, vae, transformer = _text_encoder(len(tokenizer)), _vae(), _transformer(family, image_encoder)
-        clip, processor = _image_encoder() if image_encoder else (None, None)
+        text_encoder, vae = tiny_umt5_encoder(len(tokenizer)), _vae()
+        transformer = _transformer(family, image_encoder)
+        clip, processor = tiny_clip_image_encoder() if image_encoder else (None, None)
 
     # The Wan pipelines call ``set_timesteps(steps)`` with no ``mu``: dynamic shifting must be off.
     components: dict[str, Any] = dict(

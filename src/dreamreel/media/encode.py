@@ -36,6 +36,7 @@ from av.video.reformatter import (
 )
 from PIL import Image
 
+from dreamreel.media.audio import AudioTrack
 from dreamreel.media.resample import iter_output_frames
 
 SCALE_INTERPOLATION = Interpolation.BICUBIC
@@ -64,6 +65,11 @@ MAX_ENCODER_THREADS = 16
 so on a big host more threads buys little speed but a lot of 4k memory."""
 
 POSTER_JPEG_QUALITY = 90
+
+AUDIO_CODEC = "aac"
+"""The sound of a clip that has one (``AudioTrack``): AAC-LC, what every MP4 player plays, at the track's own
+rate (LTX-2: 24 kHz) and channels (stereo, or mono)."""
+AUDIO_BITRATE = 128_000
 
 
 def x264_params(total: int, *, loop: bool) -> str:
@@ -191,8 +197,10 @@ def _encode_stream(
     preset: str,
     loop: bool,
     on_frame: Callable[[int, int], None] | None,
+    audio: AudioTrack | None = None,
 ) -> None:
-    """Scale + encode native-size RGB frames into an MP4 at ``path`` (not atomic by itself)."""
+    """Scale + encode native-size RGB frames (and ``audio``, interleaved with them) into an MP4 at ``path`` (not
+    atomic by itself)."""
     time_base = Fraction(1, fps)
     # format="mp4" explicitly: the temp name does not end in .mp4. faststart moves the moov
     # box to the front in a second pass at close, so browsers can start playing (and seek)
@@ -230,6 +238,7 @@ def _encode_stream(
         # VideoFrame.reformat() does (2-3x cheaper per frame). Single-threaded because x264
         # already saturates the cores; swscale's pool would only contend.
         scaler = VideoReformatter()
+        sound = _AudioMuxer(container, audio) if audio is not None else None
         done = 0
         for rgb in frames:
             source = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -250,12 +259,80 @@ def _encode_stream(
             for packet in stream.encode(out):
                 container.mux(packet)
             done += 1
+            if sound is not None:  # the sound up to this frame's end, so the file interleaves as it plays
+                sound.until(done / fps)
             if on_frame is not None:
                 on_frame(done, total)
         for packet in stream.encode(None):  # flush delayed (B-/look-ahead) frames
             container.mux(packet)
+        if sound is not None:
+            sound.finish()
     if done != total:
         raise RuntimeError(f"expected {total} frames from the resampler, got {done}")
+
+
+class _AudioMuxer:
+    """Encodes a track into an AAC stream of ``container`` piece by piece, as the video reaches each moment."""
+
+    def __init__(self, container: av.container.OutputContainer, audio: AudioTrack) -> None:
+        if audio.channels > 2:
+            audio = audio.converted(audio.sample_rate, 2)
+        self.container, self.audio = container, audio
+        self.layout = "stereo" if audio.channels == 2 else "mono"
+        self.stream = container.add_stream(AUDIO_CODEC, rate=audio.sample_rate, layout=self.layout)
+        self.stream.bit_rate = AUDIO_BITRATE
+        self.written = 0
+
+    def until(self, seconds: float) -> None:
+        end = min(self.audio.samples.shape[1], round(seconds * self.audio.sample_rate))
+        if end <= self.written:
+            return
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(self.audio.samples[:, self.written : end]),
+                                           format="fltp", layout=self.layout)
+        frame.sample_rate = self.audio.sample_rate
+        frame.pts = self.written
+        frame.time_base = Fraction(1, self.audio.sample_rate)
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.written = end
+
+    def finish(self) -> None:
+        self.until(self.audio.duration_s)
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+
+
+def remux_with_audio(source: str | Path, audio: AudioTrack, path: str | Path) -> EncodedVideo:
+    """``source``'s video stream copied packet for packet (not decoded: every frame stays bit-exact) into a new MP4
+    at ``path`` with ``audio`` as its sound (any sound ``source`` had is dropped); written atomically."""
+    final = Path(path)
+    tmp = _temp_sibling(final)
+    try:
+        with av.open(str(source)) as src, av.open(str(tmp), mode="w", format="mp4",
+                                                   container_options={"movflags": "+faststart"}) as out:
+            video_in = src.streams.video[0]
+            video_out = out.add_stream_from_template(video_in)
+            sound = _AudioMuxer(out, audio)
+            frames, seconds = 0, 0.0
+            for packet in src.demux(video_in):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = video_out
+                if packet.pts is not None and packet.time_base is not None:
+                    seconds = max(seconds, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                out.mux(packet)
+                frames += 1
+                sound.until(seconds)
+            sound.finish()
+            rate = video_in.average_rate or video_in.guessed_rate
+            width, height = video_in.codec_context.width, video_in.codec_context.height
+        _publish(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fps = round(float(rate)) if rate else 0
+    return EncodedVideo(path=final, width=width, height=height, fps=fps, frames=frames,
+                        duration_s=frames / fps if fps else seconds, size_bytes=final.stat().st_size)
 
 
 def _check_output_size(width: int, height: int) -> None:
@@ -321,8 +398,10 @@ def encode_frames(
     preset: str = "veryfast",
     loop: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
+    audio: AudioTrack | None = None,
 ) -> EncodedVideo:
-    """Encode already-ordered RGB frames of any size (each scaled to ``width x height``) to an MP4.
+    """Encode already-ordered RGB frames of any size (each scaled to ``width x height``) to an MP4, with ``audio``
+    as its AAC sound when given.
 
     For clips assembled from several parts (an extension delivered with its source clip) or decoded from
     another MP4 (an upscale): the caller yields every frame in order and says how many there will be; a
@@ -334,7 +413,7 @@ def encode_frames(
     tmp = _temp_sibling(final)
     try:
         _encode_stream(frames, tmp, width=width, height=height, fps=fps, total=total, crf=crf, preset=preset,
-                       loop=loop, on_frame=on_frame)
+                       loop=loop, on_frame=on_frame, audio=audio)
         _publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -345,7 +424,12 @@ def encode_frames(
 
 class FrameStream(Protocol):
     """A clip as ordered frames to encode (``engine.render.RenderedClip`` is one): ``frames`` yields ``total``
-    RGB frames of any size, each scaled to ``width x height``; ``loop`` as in :func:`x264_params`."""
+    RGB frames of any size, each scaled to ``width x height``; ``loop`` as in :func:`x264_params`.
+
+    Optional attributes (read with ``getattr``, so a stream without them is a silent clip, encoded as always):
+    ``audio``, an :class:`~dreamreel.media.audio.AudioTrack` of the clip's duration, muxed as AAC; and
+    ``video_copy``, the path of an H.264 MP4 whose video stream *is* the clip's picture (``frames`` are its
+    frames): it is copied rather than re-encoded, so the picture stays bit-exact (an ``add_audio``)."""
 
     @property
     def frames(self) -> Iterator[np.ndarray]: ...
@@ -382,8 +466,14 @@ def encode_clip(clip: FrameStream, video_path: str | Path, poster_path: str | Pa
                 first.append(frame)
             yield frame
 
-    video = encode_frames(remember_first(clip.frames), video_path, width=clip.width, height=clip.height,
-                          fps=clip.fps, total=clip.total, loop=clip.loop)
+    audio: AudioTrack | None = getattr(clip, "audio", None)
+    copy: Path | None = getattr(clip, "video_copy", None)
+    if copy is not None and audio is not None:  # the picture as it is, with new sound
+        video = remux_with_audio(copy, audio, video_path)
+        first.append(next(iter(clip.frames)))
+    else:
+        video = encode_frames(remember_first(clip.frames), video_path, width=clip.width, height=clip.height,
+                              fps=clip.fps, total=clip.total, loop=clip.loop, audio=audio)
     poster = None
     if poster_path is not None:
         poster = write_poster(first[0], poster_path, width=clip.width, height=clip.height)

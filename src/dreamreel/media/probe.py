@@ -87,3 +87,39 @@ def read_frames(path: str | Path) -> np.ndarray:
     if not frames:
         raise ValueError(f"{path} has no decodable video frames")
     return np.stack(frames)
+
+
+@dataclass(frozen=True)
+class ProbedAudio:
+    """Properties of the first audio stream of a file, as a decoder sees them."""
+
+    codec: str
+    """Codec name, e.g. ``"aac"``."""
+    sample_rate: int
+    channels: int
+    samples: int
+    """Samples per channel actually decoded."""
+
+    @property
+    def duration_s(self) -> float:
+        """What a player plays: the decoded samples at the stream's rate (encoder priming excluded)."""
+        return self.samples / self.sample_rate if self.sample_rate else 0.0
+
+
+def probe_audio(path: str | Path) -> ProbedAudio | None:
+    """Decode the whole first audio stream of ``path`` and describe it; None when the file has no audio."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        codec = stream.codec_context
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return ProbedAudio(codec=codec.name, sample_rate=codec.sample_rate, channels=codec.channels,
+                           samples=samples)
+
+
+def video_codec(path: str | Path) -> tuple[str, int, int]:
+    """``(codec name, coded width, coded height)`` of ``path``'s first video stream, from its header only."""
+    with av.open(str(path)) as container:
+        codec = container.streams.video[0].codec_context
+        return codec.name, codec.width, codec.height

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dreamreel.media.audio import read_audio
 from dreamreel.media.encode import EncodedVideo, _check_output_size, encode_frames
 from dreamreel.media.probe import iter_frames
 
@@ -43,9 +44,9 @@ def upscale_mp4(
 
     ``on_frame(done, total)`` reports progress; raising from it aborts and leaves nothing at ``path``.
     A source with a different frame count is an error (no file is published). ``loop``: the source is a
-    loop, coded as one (``media.encode.x264_params``).
+    loop, coded as one (``media.encode.x264_params``). The source's sound, if it has any, is kept (re-encoded).
     """
     _check_output_size(width, height)  # before anything is created on disk
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return encode_frames(iter_frames(source), path, width=width, height=height, fps=fps, total=frames,
-                         loop=loop, on_frame=on_frame)
+                         loop=loop, on_frame=on_frame, audio=read_audio(source))

@@ -37,12 +37,14 @@ def _first_line(exc: BaseException) -> str:
     return (lines[0] if lines else "")[:MAX_REASON_CHARS]
 
 
-def classify(exc: BaseException) -> tuple[FailureCode, str]:
-    """The failure code and human reason for a job that raised ``exc`` (not a cancellation)."""
+def classify(exc: BaseException, context: str = "") -> tuple[FailureCode, str]:
+    """The failure code and human reason for a job that raised ``exc`` (not a cancellation). ``context`` (the
+    model, the clip's size and the model's memory budget) goes into an out-of-memory reason, in parentheses."""
     if isinstance(exc, InputError):  # a bad keyframe is the client's problem: the message names which and why
         return FailureCode.INPUT, str(exc)
     if is_out_of_memory(exc):
-        return FailureCode.OUT_OF_MEMORY, f"the job ran out of memory on its worker: {_first_line(exc)}"
+        where = f" ({context})" if context else ""
+        return FailureCode.OUT_OF_MEMORY, f"the job ran out of memory on its worker{where}: {_first_line(exc)}"
     return FailureCode.INTERNAL, f"generation failed: {type(exc).__name__}: {_first_line(exc)}"
 
 

@@ -36,6 +36,8 @@ from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.core.jobstore import JobStore, WorkerInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.catalog import Catalog, ModelSpec
+from dreamreel.engine.lora import applied_loras
+from dreamreel.engine.plan import Plan
 from dreamreel.engine.registry import load_backend
 from dreamreel.engine.render import render
 from dreamreel.files import LocalFiles
@@ -78,6 +80,8 @@ class JobControl:
     """``time.monotonic()`` past which the job has run out of time (infinite until :meth:`start_clock`)."""
     stop_asked_at: float | None = None
     """When the watcher first saw a reason to stop (cancel, time limit): the grace period runs from there."""
+    native: tuple[int, int, int] | None = None
+    """The job's native (width, height, frames) once planned: a reason it ran out of memory names them."""
 
     def start_clock(self, limit_s: float) -> None:
         self.limit_s, self.deadline = limit_s, time.monotonic() + limit_s
@@ -329,21 +333,41 @@ class Worker:
             interval_s=self.settings.preview_interval_seconds,
         )
         previews.append(preview)
-        rendered = render(
-            backend,
-            job.request,
-            seed=job.seed,
-            sources=InputResolver(self.store, self.files, job.owner,
-                                  allow_private_urls=self.settings.allow_private_urls,
-                                  max_video_bytes=self.settings.max_video_bytes),
-            on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
-            should_cancel=control.should_cancel,
-            steps=entry.steps,
-            guidance_scale=entry.guidance,
-            preview=preview,
-            on_plan=lambda plan: self._stored(self.store.add_event, job.id, "INFO", f"Model prompt: {plan.prompt}"),
-        )
-        return encode_clip(rendered, video_path=video_path, poster_path=poster_path)
+        with applied_loras(backend, entry, job.request.loras):  # switched off again however the job ends
+            rendered = render(
+                backend,
+                job.request,
+                seed=job.seed,
+                sources=InputResolver(self.store, self.files, job.owner,
+                                      allow_private_urls=self.settings.allow_private_urls,
+                                      max_video_bytes=self.settings.max_video_bytes),
+                on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
+                should_cancel=control.should_cancel,
+                steps=entry.steps,
+                guidance_scale=entry.guidance,
+                preview=preview,
+                on_plan=lambda plan: self._planned(job, control, plan),
+            )
+            return encode_clip(rendered, video_path=video_path, poster_path=poster_path)
+
+    def _planned(self, job: Generation, control: JobControl, plan: Plan) -> None:
+        control.native = (plan.native_width, plan.native_height, plan.native_frames)
+        self._stored(self.store.add_event, job.id, "INFO", f"Model prompt: {plan.prompt}")
+
+    def _memory_context(self, job: Generation, control: JobControl) -> str:
+        """What an out-of-memory reason says beside the allocator's words: the model, the clip asked for and
+        made, and the model's memory budget (``memory_budget_gb``), so the caller and the operator can tell
+        a clip too large for the model from a worker short of memory at that moment."""
+        if job.kind is Kind.UPSCALE:
+            return ""
+        request = job.request
+        asked = (f"{request.size[0]}x{request.size[1]}" if request.size
+                 else f"{request.resolution.value} {request.aspect_ratio.value}")
+        made = f", made at {control.native[0]}x{control.native[1]} x {control.native[2]} frames" if control.native \
+            else ""
+        budget = self.catalog.models[job.model].memory_budget_gb if job.model in self.catalog.models else None
+        limit = f"its memory budget is {budget:g} GiB" if budget is not None else "it has no memory budget set"
+        return f"{job.model} at {asked} {request.duration_s} s{made}; {limit}"
 
     def _still_wanted(self, job: Generation, control: JobControl) -> bool:
         """Whether a finished clip may be delivered: looked up afresh, as a cancel or delete may have come
@@ -401,7 +425,7 @@ class Worker:
             return  # a new owner may already be writing to its directory
         else:
             assert error is not None
-            code, reason = classify(error)
+            code, reason = classify(error, context=self._memory_context(job, control))
             if code is FailureCode.INPUT:
                 log.warning("generation %s: %s", job.id, error)
             else:

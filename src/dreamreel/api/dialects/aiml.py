@@ -8,16 +8,17 @@ gateway's NestJS-style body ``{"statusCode", "message", "error"}``.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from dreamreel.api.deps import Body, Owner, Service
 from dreamreel.api.dialects.aiml_schema import ERRORS, AimlCreated, AimlGeneration
 from dreamreel.api.dialects.base import Dialect
 from dreamreel.api.errors import parse_body
+from dreamreel.api.extensions import ControlFields
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.errors import DreamreelError, NotFound
@@ -25,6 +26,7 @@ from dreamreel.core.generation import Generation, State
 from dreamreel.core.metering import units
 from dreamreel.core.request import (
     MAX_PROMPT_CHARS,
+    MODEL_NAME_PATTERN,
     PUBLIC_MODELS,
     AspectRatio,
     GenerationRequest,
@@ -33,10 +35,11 @@ from dreamreel.core.request import (
 )
 
 PREFIX = "/v2"
-MODELS = {f"luma/{name}": name for name in PUBLIC_MODELS}
-"""The AI/ML API's model strings: the public names under the ``luma/`` vendor prefix."""
-PUBLIC_NAME = {core: public for public, core in MODELS.items()}
-AimlModel = Literal[tuple(MODELS)]  # type: ignore[valid-type]
+VENDOR = "luma/"
+AimlModel = Annotated[str, Field(pattern="^" + VENDOR + MODEL_NAME_PATTERN.removeprefix("^"),
+                                 json_schema_extra={"examples": [VENDOR + name for name in PUBLIC_MODELS]})]
+"""The AI/ML API's model strings, by one rule for every served name: the public name under the ``luma/`` vendor
+prefix (``luma/ray-2``, ``luma/my-wan`` for a name a models config adds)."""
 
 STATUS_WORDS = {
     State.QUEUED: "queued",
@@ -47,7 +50,7 @@ STATUS_WORDS = {
 }
 
 
-class AimlVideoCreate(BaseModel):
+class AimlVideoCreate(ControlFields):
     """The request schema of the AI/ML API's ``luma/ray-2`` page."""
 
     model_config = ConfigDict(extra="forbid")
@@ -70,17 +73,18 @@ class AimlVideoCreate(BaseModel):
     def to_core(self) -> GenerationRequest:
         return GenerationRequest(
             prompt=self.prompt,
-            model=MODELS[self.model],
+            model=self.model.removeprefix(VENDOR),
             aspect_ratio=self.aspect_ratio,
             resolution=self.resolution,
             duration_s=int(self.duration),
             loop=self.loop,
             keyframes=self.keyframes,
+            **self.controls(),
         )
 
 
 def external_id(generation: Generation) -> str:
-    return f"{generation.id}:{PUBLIC_NAME[generation.model]}"
+    return f"{generation.id}:{VENDOR}{generation.model}"
 
 
 def internal_id(generation_id: str) -> str:
@@ -106,6 +110,7 @@ def render_generation(generation: Generation, urls: FileUrls, charged: int | Non
         "duration": info.duration_s if info and video else None,
         "error": error,
         "meta": {"usage": {"credits_used": used, "tokens_used": used}} if used is not None else None,
+        "seed": generation.seed,
     }
 
 

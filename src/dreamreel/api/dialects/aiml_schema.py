@@ -51,6 +51,8 @@ class AimlGeneration(ResponseModel):
     """Once failed or cancelled."""
     meta: AimlMeta | None
     """Once completed: what the generation cost."""
+    seed: int
+    """Extension: the noise seed the generation used; send it back as ``seed`` to make the same clip again."""
 
 
 class AimlErrorBody(ResponseModel):

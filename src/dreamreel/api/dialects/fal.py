@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictStr
 from starlette.requests import ClientDisconnect
 
 from dreamreel.api.deps import Body, Owner, Service
@@ -41,6 +42,7 @@ from dreamreel.api.dialects.fal_schema import (
 )
 from dreamreel.api.edits import rename_fields, rename_in_text, with_own_references
 from dreamreel.api.errors import parse_body
+from dreamreel.api.extensions import ControlFields
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
@@ -84,7 +86,7 @@ NOTIFY_ON = frozenset({State.COMPLETED, State.FAILED, State.CANCELLED})
 FalAspect = Literal["16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
 
 
-class FalRay2Input(BaseModel):
+class FalRay2Input(ControlFields):
     """``fal-ai/luma-dream-machine/ray-2`` input (unknown fields are ignored, as fal's apps do)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -102,7 +104,7 @@ class FalRay2Input(BaseModel):
         return GenerationRequest(
             prompt=self.prompt, model=model, aspect_ratio=self.aspect_ratio, resolution=self.resolution,
             duration_s=5 if self.duration == "5s" else 9, loop=self.loop, keyframes=self.keyframes(),
-            callback_url=webhook,
+            callback_url=webhook, **self.controls(),
         )
 
 
@@ -125,7 +127,7 @@ class FalRay2ImageInput(FalRay2Input):
         )
 
 
-class FalEditInput(BaseModel):
+class FalEditInput(ControlFields):
     """What ``.../modify`` and ``.../reframe`` share (unknown fields are ignored, as fal's apps do)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -148,7 +150,8 @@ class FalModifyInput(FalEditInput):
     def to_core(self, model: str, webhook: str | None) -> GenerationRequest:
         edit = ModifyEdit(source=self.video_url, mode=self.mode, first_frame=self.image_url,
                           resolution=self.resolution)
-        return GenerationRequest(edit=edit, prompt=self.prompt, model=model, callback_url=webhook)
+        return GenerationRequest(edit=edit, prompt=self.prompt, model=model, callback_url=webhook,
+                                 **self.controls())
 
 
 class FalReframeInput(FalEditInput, ReframePlacement):
@@ -163,7 +166,7 @@ class FalReframeInput(FalEditInput, ReframePlacement):
         edit = ReframeEdit(source=self.video_url, first_frame=self.image_url, resolution=self.resolution,
                            **self.placement())
         return GenerationRequest(edit=edit, prompt=self.prompt, model=model, aspect_ratio=self.aspect_ratio,
-                                 callback_url=webhook)
+                                 callback_url=webhook, **self.controls())
 
 
 FalInput = FalRay2Input | FalModifyInput | FalReframeInput
@@ -173,13 +176,24 @@ FAL_ENDPOINT_IDS: dict[str, str] = {"ray-2": "ray-2", "ray-flash-2": "ray-2-flas
 if set(FAL_ENDPOINT_IDS) != set(PUBLIC_MODELS):
     raise RuntimeError("every public model needs a fal endpoint id")
 
-ENDPOINTS: dict[str, tuple[str, type[FalInput]]] = {
-    **{endpoint: (model, FalRay2Input) for model, endpoint in FAL_ENDPOINT_IDS.items()},
-    **{f"{endpoint}/image-to-video": (model, FalRay2ImageInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
-    **{f"{endpoint}/modify": (model, FalModifyInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
-    **{f"{endpoint}/reframe": (model, FalReframeInput) for model, endpoint in FAL_ENDPOINT_IDS.items()},
+SUFFIXES: dict[str, type[FalInput]] = {
+    "": FalRay2Input, "/image-to-video": FalRay2ImageInput, "/modify": FalModifyInput, "/reframe": FalReframeInput,
 }
-"""fal endpoint (the path after ``fal-ai/luma-dream-machine/``) -> (public model, its input schema)."""
+"""An endpoint's path after its model's id -> its input schema."""
+
+
+def endpoints(models: Iterable[str]) -> dict[str, tuple[str, type[FalInput]]]:
+    """fal endpoint (the path after ``fal-ai/luma-dream-machine/``) -> (public model, its input schema), for the
+    models a server serves. The rule for every name: its endpoint id is the name itself (``my-wan``,
+    ``my-wan/image-to-video``, ``my-wan/modify``, ``my-wan/reframe``); the built-in names also keep fal's own
+    spelling (``ray-2-flash`` for ``ray-flash-2``)."""
+    ids = {model: {model, FAL_ENDPOINT_IDS.get(model, model)} for model in models}
+    return {f"{endpoint}{suffix}": (model, schema) for model, names in ids.items() for endpoint in sorted(names)
+            for suffix, schema in SUFFIXES.items()}
+
+
+ENDPOINTS = endpoints(PUBLIC_MODELS)
+"""The built-in models' endpoints (what the OpenAPI document lists; a models config adds its names')."""
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -204,7 +218,8 @@ LEVELS = {"INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "DEBUG": "DEBUG"}
 def result_body(generation: Generation, urls: FileUrls) -> dict[str, Any]:
     info = generation.video_info
     return {"video": {"url": urls.url(generation.assets.video), "content_type": "video/mp4",
-                      "file_name": "output.mp4", "file_size": info.size_bytes if info else None}}
+                      "file_name": "output.mp4", "file_size": info.size_bytes if info else None},
+            "seed": generation.seed}
 
 
 class FalRequestError(DreamreelError):
@@ -299,9 +314,11 @@ def _app_or_404(owner_name: str, alias: str) -> None:
 
 def _submit(endpoint: str, body: bytes, service: GenerationService, owner: str, urls: FileUrls, webhook: str | None,
             priority: str | None, timeout: str | None) -> Generation:
-    if endpoint not in ENDPOINTS:
-        raise NotFound(f"endpoint {APP_OWNER}/{APP_ALIAS}/{endpoint} not found")
-    model, schema = ENDPOINTS[endpoint]
+    served = endpoints(service.models)
+    if endpoint not in served:
+        raise NotFound(f"endpoint {APP_OWNER}/{APP_ALIAS}/{endpoint} not found; this server's models: "
+                       f"{', '.join(service.models)}")
+    model, schema = served[endpoint]
     if priority is not None and priority not in PRIORITIES:
         raise InvalidRequest(f"X-Fal-Queue-Priority must be one of {sorted(PRIORITIES)}", field="priority")
     start_timeout = None
@@ -341,7 +358,9 @@ def _in_fal_fields(exc: InvalidRequest) -> InvalidRequest:
                           details=[{"loc": ["body", field], "msg": exc.message, "type": "value_error"}])
 
 
-EndpointParam = Annotated[str, Path(description="The endpoint under fal-ai/luma-dream-machine.",
+EndpointParam = Annotated[str, Path(description="The endpoint under fal-ai/luma-dream-machine: the built-in ones "
+                                                "listed, and <model>[/image-to-video|/modify|/reframe] for each "
+                                                "model a models config adds.",
                                     json_schema_extra={"enum": sorted(ENDPOINTS)})]
 AppOwnerParam = Annotated[str, Path(json_schema_extra={"enum": [APP_OWNER]})]
 AppAliasParam = Annotated[str, Path(json_schema_extra={"enum": [APP_ALIAS]})]

@@ -77,6 +77,8 @@ class FalVideoResult(ResponseModel):
     """The result of a completed request (queue result GET, sync run, a webhook's ``payload``)."""
 
     video: FalFile
+    seed: int
+    """The noise seed the request used (fal's apps report theirs the same way); send it back as ``seed``."""
 
 
 class FalCancelRequested(ResponseModel):

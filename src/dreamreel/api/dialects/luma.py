@@ -3,8 +3,8 @@
 Video edits are Luma's ``generations/video/modify`` and ``generations/video/reframe`` (``lumaai`` 1.21's
 ``client.generations.video.modify/reframe``), plus one extension field, ``resolution``; their source
 (``media.url``) may also be ``generation:<id>`` or ``upload:<id>``, and this server's own file URL of a clip is
-read as its ``generation:<id>`` (``api/edits.py``). ``POST /generations/{id}/audio`` is refused: no audio
-model is configured here.
+read as its ``generation:<id>`` (``api/edits.py``). ``POST /generations/{id}/audio`` (``add_audio``) is served by
+a model that makes sound (family ``ltx2``) and refused (422) where none is configured.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ from dreamreel.api.dialects.base import Dialect, Notification, json_body
 from dreamreel.api.dialects.luma_schema import ERRORS, LumaCredits, LumaGeneration, LumaGenerationList, LumaPing
 from dreamreel.api.edits import with_own_references
 from dreamreel.api.errors import parse_body
+from dreamreel.api.extensions import ControlFields, render_controls
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
+from dreamreel.core.capabilities import DEFAULT_FAMILIES, makes_sound
 from dreamreel.core.concepts import camera_motions, supported_concepts
+from dreamreel.core.edits import GENERATION_SCHEME
 from dreamreel.core.errors import DreamreelError, InvalidRequest, NotSupported
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.request import (
     DEFAULT_MODEL,
     MAX_PROMPT_CHARS,
     MAX_URL_CHARS,
+    AddAudioEdit,
     AspectRatio,
     GenerationRequest,
     Keyframes,
@@ -64,7 +68,7 @@ class LumaConcept(BaseModel):
     key: StrictStr = Field(min_length=1, max_length=100)
 
 
-class LumaVideoCreate(BaseModel):
+class LumaVideoCreate(ControlFields):
     """Body of ``POST /generations`` and ``/generations/video`` as the SDK sends it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -91,6 +95,7 @@ class LumaVideoCreate(BaseModel):
             keyframes=self.keyframes,
             concepts=tuple(c.key for c in self.concepts or ()),
             callback_url=self.callback_url,
+            **self.controls(),
         )
 
 
@@ -109,7 +114,7 @@ class LumaFirstFrame(BaseModel):
     url: StrictStr = Field(min_length=1, max_length=64 * 1024 * 1024)
 
 
-class LumaEdit(BaseModel):
+class LumaEdit(ControlFields):
     """What modify and reframe share (the SDK's ``VideoModifyParams``/``VideoReframeParams``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -136,7 +141,7 @@ class LumaModify(LumaEdit):
         edit = ModifyEdit(source=self.media.url, mode=self.mode, resolution=self.resolution,
                           first_frame=self.first_frame.url if self.first_frame else None)
         return GenerationRequest(edit=edit, prompt=self.prompt or "", model=self.model,
-                                 callback_url=self.callback_url)
+                                 callback_url=self.callback_url, **self.controls())
 
 
 class LumaReframe(LumaEdit, ReframePlacement):
@@ -152,16 +157,16 @@ class LumaReframe(LumaEdit, ReframePlacement):
         edit = ReframeEdit(source=self.media.url, resolution=self.resolution,
                            first_frame=self.first_frame.url if self.first_frame else None, **self.placement())
         return GenerationRequest(edit=edit, prompt=self.prompt or "", model=self.model,
-                                 aspect_ratio=self.aspect_ratio, callback_url=self.callback_url)
+                                 aspect_ratio=self.aspect_ratio, callback_url=self.callback_url, **self.controls())
 
 
-class LumaAudio(BaseModel):
-    """``POST /generations/{id}/audio`` (the SDK's ``GenerationAudioParams``): parsed, then refused."""
+class LumaAudio(ControlFields):
+    """``POST /generations/{id}/audio`` (the SDK's ``GenerationAudioParams``): what the sound should be
+    (``negative_prompt`` is Luma's own field here), plus the extension fields."""
 
     model_config = ConfigDict(extra="forbid")
     generation_type: Literal["add_audio"] | None = None
     prompt: StrictStr | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
-    negative_prompt: StrictStr | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     callback_url: StrictStr | None = Field(default=None, max_length=MAX_URL_CHARS)
 
 
@@ -178,6 +183,7 @@ def _iso(timestamp: float) -> str:
 
 def render_request(request: GenerationRequest) -> dict[str, Any]:
     return {
+        **render_controls(request),  # the response schema's field order: its extension fields come first
         "generation_type": "video",
         "model": request.model,
         "prompt": request.prompt,
@@ -201,17 +207,23 @@ def render_upscale_request(generation: Generation) -> dict[str, Any]:
 
 
 def render_edit_request(request: GenerationRequest) -> dict[str, Any]:
-    """The SDK's ``RequestModifyVideoRequest`` or ``RequestReframeVideoRequest``: what an edit was asked to do."""
+    """The SDK's ``RequestModifyVideoRequest``, ``RequestReframeVideoRequest`` or ``RequestAudioGenerationRequest``:
+    what an edit was asked to do."""
     edit = request.edit
     if edit is None:
         raise ValueError("not an edit")
+    if isinstance(edit, AddAudioEdit):
+        return {**render_controls(request), "generation_type": "add_audio", "prompt": request.prompt or None,
+                "callback_url": request.callback_url}
     first_frame = {"url": edit.first_frame} if edit.first_frame else None
     resolution = edit.resolution.value if edit.resolution else None
     if isinstance(edit, ModifyEdit):
-        return {"generation_type": "modify_video", "model": request.model, "prompt": request.prompt or None,
+        return {**render_controls(request), "generation_type": "modify_video", "model": request.model,
+                "prompt": request.prompt or None,
                 "mode": edit.mode.value, "media": {"url": edit.source}, "first_frame": first_frame,
                 "resolution": resolution, "callback_url": request.callback_url}
     return {
+        **render_controls(request),
         "generation_type": "reframe_video", "model": request.model, "prompt": request.prompt or None,
         "aspect_ratio": request.aspect_ratio.value, "media": {"url": edit.source}, "first_frame": first_frame,
         "resolution": resolution, "grid_position_x": edit.grid_position_x, "grid_position_y": edit.grid_position_y,
@@ -253,6 +265,7 @@ def render_generation(generation: Generation, urls: FileUrls) -> dict[str, Any]:
         if has_assets
         else None,
         "request": render_any_request(generation),
+        "seed": generation.seed,
     }
 
 
@@ -359,14 +372,23 @@ def upscale_generation(
 
 @router.post("/generations/{generation_id}/audio", status_code=201, response_model=LumaGeneration,
              responses=ERRORS, openapi_extra=json_request_body(LumaAudio, required=False))
-def add_audio(generation_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
-    """Refused (422): this server has no audio model configured. The generation must still be the caller's
-    (else 404), so the answer says nothing about other keys' generations."""
-    if body.strip():
-        parse_body(LumaAudio, body)
-    service.get(generation_id, owner=owner)
-    raise NotSupported("add_audio: no audio model is configured on this server; generations are silent video",
-                       field="generation_type")
+def add_audio(request: Request, generation_id: str, body: Body, service: Service, owner: Owner) -> dict[str, Any]:
+    """Queue sound for a completed generation's clip; returns the *new* generation (``request.generation_type``
+    ``add_audio``), whose video is the source's picture, untouched, with an AAC track made for it under ``prompt``
+    (steered away from ``negative_prompt``). Luma's Generation has no audio asset: ``assets.video`` carries the
+    sound. A model that makes sound serves it (family ``ltx2``): the source's own model, else this server's default
+    model; with neither, 422 (no audio model). The source must be the caller's (else 404), completed (else 409) and
+    at most 10 s long (else 422)."""
+    parsed = parse_body(LumaAudio, body) if body.strip() else LumaAudio()
+    source = service.get(generation_id, owner=owner)
+    families = service.families or DEFAULT_FAMILIES
+    model = next((name for name in (source.model, DEFAULT_MODEL) if makes_sound(families.get(name, ""))), None)
+    if model is None:
+        raise NotSupported("add_audio: no audio model is configured on this server; generations are silent video",
+                           field="generation_type")
+    core = GenerationRequest(edit=AddAudioEdit(source=GENERATION_SCHEME + source.id), prompt=parsed.prompt or "",
+                             model=model, callback_url=parsed.callback_url, **parsed.controls())
+    return _submit(request, core, service, owner)
 
 
 @router.get("/credits", response_model=LumaCredits, responses=ERRORS)

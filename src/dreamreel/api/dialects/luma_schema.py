@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from dreamreel.api.extensions import ControlsOut
 from dreamreel.api.schema import DetailError, ResponseModel, error_responses
 from dreamreel.core.request import AspectRatio, Keyframes, ModelName, ModifyMode, Resolution
 
@@ -29,7 +30,7 @@ class LumaConceptOut(ResponseModel):
     key: str
 
 
-class LumaVideoRequestOut(ResponseModel):
+class LumaVideoRequestOut(ControlsOut):
     """What a video generation was asked for (the SDK's ``GenerationRequest``)."""
 
     generation_type: Literal["video"]
@@ -60,7 +61,7 @@ class LumaMediaOut(ResponseModel):
     ``upload:<id>``): the reference the edit was made from."""
 
 
-class LumaModifyRequestOut(ResponseModel):
+class LumaModifyRequestOut(ControlsOut):
     """What a modify was asked for (the SDK's ``RequestModifyVideoRequest``)."""
 
     generation_type: Literal["modify_video"]
@@ -74,7 +75,7 @@ class LumaModifyRequestOut(ResponseModel):
     callback_url: str | None
 
 
-class LumaReframeRequestOut(ResponseModel):
+class LumaReframeRequestOut(ControlsOut):
     """What a reframe was asked for (the SDK's ``RequestReframeVideoRequest``)."""
 
     generation_type: Literal["reframe_video"]
@@ -96,8 +97,17 @@ class LumaReframeRequestOut(ResponseModel):
     callback_url: str | None
 
 
+class LumaAudioRequestOut(ControlsOut):
+    """What an ``add_audio`` was asked for (the SDK's ``RequestAudioGenerationRequest``; its ``negative_prompt`` is
+    the extension field's)."""
+
+    generation_type: Literal["add_audio"]
+    prompt: str | None
+    callback_url: str | None
+
+
 LumaRequestOut = Annotated[
-    LumaVideoRequestOut | LumaUpscaleRequestOut | LumaModifyRequestOut | LumaReframeRequestOut,
+    LumaVideoRequestOut | LumaUpscaleRequestOut | LumaModifyRequestOut | LumaReframeRequestOut | LumaAudioRequestOut,
     Field(discriminator="generation_type"),
 ]
 
@@ -114,6 +124,8 @@ class LumaGeneration(ResponseModel):
     model: ModelName
     assets: LumaAssets | None
     request: LumaRequestOut
+    seed: int
+    """Extension: the noise seed the generation used; send it back as ``seed`` to make the same clip again."""
 
 
 class LumaGenerationList(ResponseModel):

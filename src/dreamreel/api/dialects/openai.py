@@ -60,7 +60,6 @@ from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import (
     DEFAULT_MODEL,
     MAX_DURATION_S,
-    PUBLIC_MODELS,
     GenerationKeyframe,
     GenerationRequest,
     ImageKeyframe,
@@ -149,14 +148,15 @@ def parse_seconds(seconds: str) -> int:
     return value
 
 
-def resolve_model(name: str | None) -> str:
+def resolve_model(name: str | None, served: tuple[str, ...]) -> str:
+    """A served name as is; an OpenAI alias (``sora-2``) as the default model; unset: the default model."""
     if name is None:
         return DEFAULT_MODEL
-    if name in PUBLIC_MODELS:
+    if name in served:
         return name
     if name in ALIASES:
         return ALIASES[name]
-    known = ", ".join([*PUBLIC_MODELS, *ALIASES])
+    known = ", ".join([*served, *ALIASES])
     raise InvalidRequest(f"Invalid request: model: unknown model {name[:60]!r}; known: {known}", field="model")
 
 
@@ -243,6 +243,7 @@ def render_video(generation: Generation, service: GenerationService, retention_d
         "size": f"{width}x{height}",
         "status": STATUS_WORDS[generation.state],
         "error": error,
+        "seed": generation.seed,
     }
 
 
@@ -256,7 +257,10 @@ router = APIRouter(prefix=PREFIX, tags=["openai"])
 
 
 def _form_schema(properties: dict[str, dict], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required}
+    """A multipart form's fields, with the extension fields every create body takes (``loras`` only in JSON:
+    a form's fields are text, and an adapter list is no flat field)."""
+    extensions = {"seed": {**_TEXT, "pattern": "^[0-9]{1,10}$"}, "negative_prompt": _TEXT}
+    return {"type": "object", "properties": {**properties, **extensions}, "required": required}
 
 
 _TEXT = {"type": "string"}
@@ -294,7 +298,8 @@ async def create_video(request: Request, body: Body, service: Service, owner: Ow
     parsed, image_file = read_form(request, body, VideoCreate, "input_reference")
     width, height = parse_size(parsed.size)
     aspect_ratio, resolution = nearest_format(width, height)
-    core = core_request(prompt=parsed.prompt, model=resolve_model(parsed.model), size=(width, height),
+    core = core_request(prompt=parsed.prompt, model=resolve_model(parsed.model, service.models), size=(width, height),
+                        **parsed.controls(),
                         aspect_ratio=aspect_ratio, resolution=resolution, duration_s=parse_seconds(parsed.seconds))
     url = reference_url(parsed.input_reference)
     if image_file is not None:  # kept as one of the key's uploads, checked as POST /uploads checks
@@ -338,6 +343,7 @@ async def extend_video(request: Request, body: Body, service: Service, owner: Ow
                        field="video")
     wanted = source.request
     core = core_request(prompt=parsed.prompt, model=wanted.model, size=wanted.size, aspect_ratio=wanted.aspect_ratio,
+                        **parsed.controls(),
                         resolution=wanted.resolution, duration_s=seconds,
                         keyframes=Keyframes(frame0=GenerationKeyframe(id=source.id)))
     generation = await submit(service, core, owner, {"keyframes.frame0": "video", "keyframes": "seconds"})
@@ -361,7 +367,8 @@ async def edit_video(request: Request, body: Body, service: Service, owner: Owne
     else:
         raise InvalidRequest("Invalid request: video: field required (video[id], or a video file)", field="video")
     try:
-        core = core_request(prompt=parsed.prompt, model=model, edit=ModifyEdit(source=source, mode=EDIT_MODE))
+        core = core_request(prompt=parsed.prompt, model=model, edit=ModifyEdit(source=source, mode=EDIT_MODE),
+                            **parsed.controls())
         generation = await submit(service, core, owner, EDIT_PARAMS)
     except DreamreelError:
         if video_file is not None:  # refused (too long, credits, queue limit): the upload is not left behind
@@ -452,7 +459,7 @@ async def remix_video(request: Request, video_id: str, body: Body, service: Serv
     and length. 404 for a video that is not the caller's, 409 for one not completed."""
     parsed: VideoRemix = read_form(request, body, VideoRemix, None)[0]
     source = await run_in_threadpool(_source, service, video_id, owner, "video_id")
-    core = core_request(prompt=parsed.prompt, model=source.model,
+    core = core_request(prompt=parsed.prompt, model=source.model, **parsed.controls(),
                         edit=ModifyEdit(source=GENERATION_SCHEME + source.id, mode=REMIX_MODE))
     generation = await submit(service, core, owner, {"media.url": "video_id", "media": "video_id"})
     return _render(request, generation, service)
@@ -463,16 +470,16 @@ def _model(name: str) -> dict[str, Any]:
 
 
 @router.get("/models", response_model=ModelList, responses=ERRORS)
-def list_models() -> dict[str, Any]:
+def list_models(service: Service) -> dict[str, Any]:
     """The server's own model names (``sora-2``/``sora-2-pro`` are accepted too, as the default model)."""
-    return {"object": "list", "data": [_model(name) for name in PUBLIC_MODELS]}
+    return {"object": "list", "data": [_model(name) for name in service.models]}
 
 
 @router.get("/models/{model}", response_model=ModelOut, responses=ERRORS)
-def retrieve_model(model: str) -> dict[str, Any]:
+def retrieve_model(model: str, service: Service) -> dict[str, Any]:
     """A model this server accepts: one of its own, or an alias (``sora-2``: the default model)."""
-    if model not in PUBLIC_MODELS and model not in ALIASES:
-        raise NotFound(f"model {model[:60]!r} not found; known: {', '.join([*PUBLIC_MODELS, *ALIASES])}",
+    if model not in service.models and model not in ALIASES:
+        raise NotFound(f"model {model[:60]!r} not found; known: {', '.join([*service.models, *ALIASES])}",
                        field="model")
     return _model(model)
 

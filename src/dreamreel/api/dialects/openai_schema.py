@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
+from dreamreel.api.extensions import ControlFields
 from dreamreel.api.schema import ResponseModel, error_responses
-from dreamreel.core.request import MAX_PROMPT_CHARS
+from dreamreel.core.request import MAX_PROMPT_CHARS, MAX_SEED
 
 MAX_ID_CHARS = 200
 MAX_URL_CHARS = 64 * 1024 * 1024
@@ -62,7 +63,20 @@ Seconds = Annotated[str, BeforeValidator(_seconds_text, json_schema_input_type=s
 (``openai.parse_seconds``), so a bad value is named ``seconds`` whatever its type."""
 
 
-class VideoCreate(_Strict):
+def _seed_text(value: Any) -> Any:
+    """A multipart form sends every field as text: ``"42"`` is the seed 42 there."""
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) <= 10 else value
+
+
+class _Controls(_Strict, ControlFields):
+    """The extension fields (``api/extensions.py``); ``seed`` may be form text."""
+
+    seed: Annotated[int | None, BeforeValidator(_seed_text, json_schema_input_type=int | str | None)] = Field(
+        default=None, ge=0, le=MAX_SEED)
+    """Extension: the noise seed (the response's ``seed`` says which one a video used)."""
+
+
+class VideoCreate(_Controls):
     """``POST /v1/videos``, as JSON or as the SDK's multipart form (an uploaded ``input_reference`` file is a
     form part; it is not shown here, see the multipart schema)."""
 
@@ -76,7 +90,7 @@ class VideoCreate(_Strict):
     input_reference: ImageReference | None = None
 
 
-class VideoExtend(_Strict):
+class VideoExtend(_Controls):
     """``POST /v1/videos/extensions``: ``seconds`` of new footage after ``video``'s last frame."""
 
     prompt: StrictStr = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
@@ -84,7 +98,7 @@ class VideoExtend(_Strict):
     video: VideoReference
 
 
-class VideoEdit(_Strict):
+class VideoEdit(_Controls):
     """``POST /v1/videos/edits``: a modify (``adhere_3``) of ``video`` under ``prompt``. ``video`` is a
     reference here; in the multipart form it may instead be a video file (MP4, MOV, WebM), not shown here (see
     the multipart schema). One of the two is required."""
@@ -93,7 +107,7 @@ class VideoEdit(_Strict):
     video: VideoReference | None = None
 
 
-class VideoRemix(_Strict):
+class VideoRemix(_Controls):
     """``POST /v1/videos/{id}/remix``: a modify (``flex_2``) of the caller's completed video under a new
     ``prompt``."""
 
@@ -135,6 +149,8 @@ class VideoOut(ResponseModel):
     """``WIDTHxHEIGHT`` delivered (a remix or edit: the source's aspect at its resolution class)."""
     status: VideoStatus
     error: VideoError | None
+    seed: int
+    """Extension: the noise seed the video used; send it back as ``seed`` to make the same video again."""
 
 
 class VideoPage(ResponseModel):

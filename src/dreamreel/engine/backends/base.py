@@ -51,6 +51,9 @@ class EditGuide:
     """``(native_height, native_width)`` float32 in [0, 1]: 1 where the canvas shows the source."""
     free_first_frame: bool = False
     """Frame 0 is a condition of its own (an edit's ``first_frame``): not held to the canvas."""
+    sound_only: bool = False
+    """An ``add_audio``: the picture is ``frames``, held exactly (every latent frame, at every step) while only the
+    sound is made; only a backend that makes sound (:attr:`Backend.last_audio`) is given one."""
 
 
 class GenerationCancelled(Exception):
@@ -58,7 +61,13 @@ class GenerationCancelled(Exception):
 
 
 class Backend(Protocol):
-    """A loaded model that turns a plan into native-size frames."""
+    """A loaded model that turns a plan into native-size frames.
+
+    A family that makes sound with its video (``ltx2``) also has an attribute ``last_audio``
+    (:class:`~dreamreel.media.audio.AudioTrack` or None): the track of its latest :meth:`generate`, in real time
+    over the native clip (``native_frames / native_fps`` seconds), set by every call. It is an attribute read
+    with ``getattr(backend, "last_audio", None)`` rather than part of ``generate``'s result, so the silent
+    families are untouched; a worker runs one job at a time per backend, so the latest call is the job's."""
 
     name: str
     """The model family (``core.capabilities``): what the planner may ask of this backend."""

@@ -7,6 +7,7 @@ that pipeline's inputs, and how its latents decode into a preview.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ import torch
 from diffusers import DiffusionPipeline
 
 from dreamreel.engine.backends.base import CancelCheck, GenerationCancelled, PreviewSink, StepCallback
+from dreamreel.engine.memory import FAMILIES, GIB, PLANS, TILED_PLANS, MemoryEstimate, estimate_peak_bytes, gib
 from dreamreel.engine.plan import NativeGrid, Plan
+
+log = logging.getLogger("dreamreel.engine.memory")
 
 DType = Literal["float32", "bfloat16"]
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -121,6 +125,83 @@ def load_pipeline(pipeline_class: type[P], model_dir: Path, dtype: str) -> P:
     # Jobs report progress through on_step; a tqdm bar per job would only clutter worker logs.
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+OFFLOADS = ("resident", "model_offload", "group_offload")
+"""Where a pipeline's weights live, least frugal first; a plan's offload is its own name, else ``resident``."""
+
+
+def apply_memory_plan(pipe: DiffusionPipeline, plan: str, device: torch.device, offload: str = "resident") -> str:
+    """Put ``pipe`` in the state ``plan`` (``engine.memory.PLANS``) asks for; the offload now in force.
+
+    VAE tiling follows the plan both ways, on any device (it is only a different decode). Offload only
+    applies on CUDA (on a CPU the weights are already in host memory: a no-op), and only ever increases from
+    ``offload``, what is in force now: diffusers has no public way to undo group offloading, undoing model
+    offload would move every weight back at once, and a worker that once needed offload for a size will
+    likely see that size again. ``group_offload`` is leaf level with a prefetch stream (diffusers' fastest
+    group offload; it holds about two leaf modules' weights at a time)."""
+    if plan not in PLANS:
+        raise ValueError(f"memory plan must be one of {', '.join(PLANS)}, got {plan!r}")
+    if plan in TILED_PLANS:
+        pipe.vae.enable_tiling()
+    else:
+        pipe.vae.disable_tiling()
+    wanted = plan if plan in OFFLOADS else "resident"
+    if device.type != "cuda" or OFFLOADS.index(wanted) <= OFFLOADS.index(offload):
+        return offload
+    if wanted == "model_offload":
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.remove_all_hooks()  # model offload's accelerate hooks and group offload's cannot both hold a model
+        pipe.to("cpu")
+        pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
+                                  offload_type="leaf_level", use_stream=True)
+    return wanted
+
+
+class MemoryPlanner:
+    """A backend's memory budget: which plan each request runs with (``engine/memory.py``), applied to its
+    pipeline before it denoises. Without a budget it changes nothing: the pipeline stays resident, untiled."""
+
+    def __init__(self, family: str, model_dir: Path, dtype: str, device: torch.device,
+                 budget_gb: float | None) -> None:
+        self.family, self.model_dir, self.dtype, self.device = family, Path(model_dir), dtype, device
+        if budget_gb is not None and family not in FAMILIES:  # refused at load, not at the first request
+            raise ValueError(f"{model_dir}: a memory budget needs the family's memory facts, and there are none for "
+                             f"{family!r} (engine/memory.py FAMILIES)")
+        self.budget_bytes = None if budget_gb is None else int(budget_gb * GIB)
+        self.offload = "resident"
+        """The offload in force (it only ever increases: :func:`apply_memory_plan`)."""
+
+    def estimate(self, width: int, height: int, frames: int) -> MemoryEstimate:
+        return estimate_peak_bytes(self.family, self.model_dir, width, height, frames, self.dtype,
+                                   budget_bytes=self.budget_bytes)
+
+    def place(self, pipe: DiffusionPipeline, size_multiple: int = 32) -> None:
+        """Move a freshly loaded pipeline to its device, or offload it from the start when its weights alone
+        (a one-frame clip of ``size_multiple`` pixels a side) do not fit the budget."""
+        if self.budget_bytes is None or self.device.type != "cuda":
+            pipe.to(self.device)
+            return
+        smallest = self.estimate(size_multiple, size_multiple, 1)
+        if smallest.plan in OFFLOADS[1:]:
+            self.offload = apply_memory_plan(pipe, smallest.plan, self.device, self.offload)
+        else:
+            pipe.to(self.device)
+
+    def prepare(self, pipe: DiffusionPipeline, plan: Plan) -> MemoryEstimate | None:
+        """Apply the plan ``plan``'s native size needs; None (nothing changed) without a budget. A size that
+        fits under no plan still runs, under the most frugal one (the API refuses it first where it can)."""
+        if self.budget_bytes is None:
+            return None
+        estimate = self.estimate(plan.native_width, plan.native_height, plan.native_frames)
+        before = self.offload
+        self.offload = apply_memory_plan(pipe, estimate.plan, self.device, self.offload)
+        if self.offload != before or not estimate.fits:
+            log.info("%s at %dx%d x %d frames: plan %s, about %s GiB of a %s GiB budget%s", self.family,
+                     plan.native_width, plan.native_height, plan.native_frames, estimate.plan,
+                     gib(estimate.peak_bytes), gib(self.budget_bytes), "" if estimate.fits else " (does not fit)")
+        return estimate
 
 
 def check_plan(plan: Plan, grid: NativeGrid) -> None:

@@ -22,6 +22,7 @@ from dreamreel.engine.backends.common import (
     CheckpointDefaults,
     DType,
     LatentHold,
+    MemoryPlanner,
     check_condition_pixels,
     check_plan,
     denoise,
@@ -51,7 +52,7 @@ class LTXConditionBackend:
     name = "ltx-condition"
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32",
-                 settings: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, memory_budget_gb: float | None = None) -> None:
         """Load the pipeline from a local diffusers directory (never downloads).
 
         ``dtype`` is float32 or bfloat16 only. float16 is not offered: LTX-Video is published in
@@ -65,6 +66,9 @@ class LTXConditionBackend:
         Why an override: it is the smallest way for the lab, which sets such a checkpoint up itself
         (``dreamreel-lab eval`` passes the file minus ``rope``, then tunes ``pipe.transformer``), to run the
         very backend the service runs: no copy of the weights, and no lab code or rope handling in the service.
+
+        ``memory_budget_gb``: GPU memory the model may use; each request then runs under the cheapest memory
+        plan that fits it (:class:`~dreamreel.engine.backends.common.MemoryPlanner`). None: all resident.
         """
         self.dtype = torch_dtype(dtype)
         self.model_dir = Path(model_dir)
@@ -84,7 +88,8 @@ class LTXConditionBackend:
         self.modify_strengths: tuple[float, ...] = self._defaults.modify_strengths
 
         self.pipe: LTXConditionPipeline = load_pipeline(LTXConditionPipeline, self.model_dir, dtype)
-        self.pipe.to(self.device)
+        self.memory = MemoryPlanner(self.name, self.model_dir, dtype, self.device, memory_budget_gb)
+        self.memory.place(self.pipe, PIPELINE_SIZE_MULTIPLE)
         self._grid = self._compute_grid()
 
     def _compute_grid(self) -> NativeGrid:
@@ -121,6 +126,7 @@ class LTXConditionBackend:
         hook, total = None, None
         if guide is not None:
             inputs, hook, total = self._edit_inputs(plan, guide, inputs)
+        self.memory.prepare(self.pipe, plan)
         return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
                        decode_preview=lambda latents: self._decode_preview(latents, plan),
                        max_sequence_length=self._defaults.max_sequence_length, step_hook=hook, total_steps=total)

@@ -7,10 +7,48 @@ wan-t2v    ``WanPipeline``              nothing: text only (a loop is a cross-fa
 wan-i2v    ``WanImageToVideoPipeline``  ``image=`` the start image (native frame 0)
 wan-flf2v  ``WanImageToVideoPipeline``  ``image=`` frame 0 and ``last_image=`` frame N-1
 wan-vace   ``WanVACEPipeline``          ``video`` + ``mask``, one frame each per native frame
+wan22-ti2v ``WanPipeline`` /            nothing (text), or ``image=`` the start image on the image
+           ``WanImageToVideoPipeline``  pipeline built on the same modules (``expand_timesteps``)
+wan22-t2v  ``WanPipeline``              as ``wan-t2v``, two experts (``guidance_scale_2`` too)
+wan22-i2v  ``WanImageToVideoPipeline``  ``image=`` frame 0 and, where planned, ``last_image=`` frame N-1;
+                                        two experts
 ========== ============================ ===============================================================
 
-:class:`WanBackend` holds what the four share: loading, the native grid, checking plans, the denoising
-call (progress, cancellation, previews) and decoding latents for previews (all four denoise plain
+**Native grids** (published settings: ``Wan-Video/Wan2.1`` and ``Wan-Video/Wan2.2`` ``wan/configs``, facts in
+``engine/real_configs``). Sizes per aspect keep the family's short side with both sides multiples of the size
+multiple (``engine/plan.native_size``); frames are ``4k+1``; one pass makes at most the max frames, and a longer
+clip (9 s) is that pass resampled in time (its motion slowed), or a chain of extensions on the families that
+extend (``wan-vace``):
+
+========== ========================= ======== ============ === =========== ========================
+family     checkpoint                multiple 16:9 native  fps max frames  9 s
+========== ========================= ======== ============ === =========== ========================
+wan-t2v    Wan 2.1 T2V-1.3B, T2V-14B 16       848x480 [3]  16  81 (5.1 s)  one pass, resampled
+wan-i2v    Wan 2.1 I2V-14B 480P/720P 16       848x480 [2]  16  81 (5.1 s)  one pass, resampled
+wan-flf2v  Wan 2.1 FLF2V-14B-720P    16       1280x720     16  81 (5.1 s)  one pass, resampled
+wan-vace   Wan 2.1 VACE-1.3B, 14B    16       848x480 [3]  16  81 (5.1 s)  extensions, or resampled
+wan22-ti2v Wan 2.2 TI2V-5B           32       1248x704 [1] 24  121 (5.0 s) one pass, resampled
+wan22-t2v  Wan 2.2 T2V-A14B          16       1280x720 [2] 16  81 (5.1 s)  one pass, resampled
+wan22-i2v  Wan 2.2 I2V-A14B          16       1280x720 [2] 16  81 (5.1 s)  one pass, resampled
+========== ========================= ======== ============ === =========== ========================
+
+9:16 swaps the sides. [1] TI2V-5B is published at 1280x704 / 704x1280 (Wan's ``SUPPORTED_SIZES``): a short side
+of 704 at 16:9 in multiples of 32 is 1248x704 here; ``sizes = { "16:9" = [1280, 704] }`` in the models config
+pins the published one. [2] The other short side the checkpoint is published at is a ``short_side`` in its
+``dreamreel.json`` away: 720 for I2V-14B-720P (1280x720), 480 for the A14B families (848x480). [3] Published
+at 832x480 (30 x 52 latent-patch cells): 480 x 16/9 rounds to 848 in multiples of 16, which ``sizes`` can pin
+back. A 9 s clip from one pass of 81 frames at 16 fps plays its motion at 56 % speed. The Wan 2.2 families
+extend nothing: their pipelines condition on single images at the clip's ends, not on clips.
+
+**Controls** (``core.capabilities``): ``wan22-ti2v`` a start image, loops (on a start image: a fade into it,
+since it cannot pin a last frame: ``expand_timesteps`` ignores ``last_image``), modify and reframe;
+``wan22-t2v`` loops (a cross-fade), modify and reframe; ``wan22-i2v`` a start image (needed), an end image,
+loops closed on the start image, modify and reframe. Every edit is the same latent hold as the Wan 2.1
+families' (:meth:`WanBackend.edit_hold`): it replaces the latents between steps, which works the same with
+two experts (the switch follows the timestep, not the latents) and with 48-channel latents.
+
+:class:`WanBackend` holds what the families share: loading, the native grid, checking plans, the denoising
+call (progress, cancellation, previews) and decoding latents for previews (all denoise plain
 ``z_dim``-channel latents and decode them the same way). Each family adds only how the planner's
 conditions map onto its pipeline's arguments (``pipeline_inputs``) and which checkpoints fit it
 (``check_checkpoint``).
@@ -37,14 +75,14 @@ checkpoint's transformer adds:
   matches), so ``wan-i2v`` never passes ``last_image``.
 * ``image_dim`` unset (Wan 2.2 I2V A14B): no image encoder; the latents alone carry the frames, first
   or first and last, so such a checkpoint serves either family (its ``dreamreel.json`` picks one).
-* ``expand_timesteps`` (Wan 2.2 TI2V-5B) is refused: that mode ignores ``last_image`` and replaces the
-  first latent frame after denoising, which the previews here would not show.
+* ``expand_timesteps`` (Wan 2.2 TI2V-5B) is refused by these two families: that mode ignores ``last_image`` and
+  replaces the first latent frame after denoising; ``wan22-ti2v`` serves it, its previews showing that frame.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -59,6 +97,7 @@ from dreamreel.engine.backends.common import (
     CheckpointDefaults,
     DType,
     LatentHold,
+    MemoryPlanner,
     check_condition_pixels,
     check_plan,
     denoise,
@@ -139,15 +178,19 @@ class WanBackend:
     family_defaults: ClassVar[CheckpointDefaults] = WAN_DEFAULTS
     """What a checkpoint of this family without ``dreamreel.json`` generates natively."""
 
-    def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32") -> None:
+    def __init__(self, model_dir: str | Path, device: str = "cpu", dtype: DType = "float32",
+                 memory_budget_gb: float | None = None, settings: Mapping[str, Any] | None = None) -> None:
         """Load the pipeline from a local diffusers directory (never downloads) and check it fits the family.
+        ``settings`` stands in for the directory's parsed ``dreamreel.json`` (``None``: read it).
 
         ``dtype`` is float32 or bfloat16 (see :data:`dreamreel.engine.backends.common.DTYPES`).
+        ``memory_budget_gb``: GPU memory the model may use; each request then runs under the cheapest memory
+        plan that fits it (:class:`~dreamreel.engine.backends.common.MemoryPlanner`). None: all resident.
         """
         self.dtype = torch_dtype(dtype)
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)
-        self._defaults = self.family_defaults.updated(read_settings(self.model_dir))
+        self._defaults = self.family_defaults.updated(read_settings(self.model_dir) if settings is None else settings)
         self.default_steps: int = self._defaults.num_inference_steps
         self.default_guidance: float = self._defaults.guidance_scale
         self.loop_on_image: str = self._defaults.loop_on_image
@@ -162,7 +205,8 @@ class WanBackend:
         if self.pipe.transformer.config.in_channels != expected:
             raise ValueError(f"{self.model_dir}: transformer in_channels {self.pipe.transformer.config.in_channels} "
                              f"is not {self.name}'s {expected}; is `family` in dreamreel.json right?")
-        self.pipe.to(self.device)
+        self.memory = MemoryPlanner(self.name, self.model_dir, dtype, self.device, memory_budget_gb)
+        self.memory.place(self.pipe, self.pipe.vae_scale_factor_spatial * 2)
         self._grid = self._compute_grid()
 
     def check_checkpoint(self) -> None:
@@ -185,6 +229,10 @@ class WanBackend:
             # Wan: causal VAE ratio 4; exact for patch_t == 1, which every Wan checkpoint uses.
             frame_multiple=pipe.vae_scale_factor_temporal * patch_t,
         )
+
+    def pipeline_for(self, plan: Plan) -> DiffusionPipeline:
+        """The pipeline that runs ``plan``: the loaded one (Wan 2.2 TI2V picks by the plan's conditions)."""
+        return self.pipe
 
     def native_grid(self) -> NativeGrid:
         """Native sizes: sides multiples of ``size_multiple``, ``frame_multiple*k+1`` frames."""
@@ -210,7 +258,9 @@ class WanBackend:
         check_plan(plan, self._grid)
         inputs = self.pipeline_inputs(plan, conditions)
         hold = self.edit_hold(plan, guide, inputs) if guide is not None else None
-        return denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
+        self.memory.prepare(self.pipe, plan)
+        return denoise(self.pipeline_for(plan), plan, inputs, on_step=on_step, should_cancel=should_cancel,
+                       preview=preview,
                        decode_preview=self._decode_preview,
                        max_sequence_length=self._defaults.max_sequence_length, step_hook=hold)
 
@@ -344,3 +394,141 @@ class WanVACEBackend(WanBackend):
             cover[keep] = KEEP
             inputs["video"][index], inputs["mask"][index] = Image.fromarray(frame), Image.fromarray(cover)
         return None
+
+
+WAN22_A14B_DEFAULTS = CheckpointDefaults(short_side=720, fps=16, max_frames=81, num_inference_steps=40,
+                                         guidance_scale=4.0, max_sequence_length=512)
+"""Wan 2.2 A14B's published settings (``Wan-Video/Wan2.2`` ``wan/configs``): 81 frames at 16 fps, 40 steps, 720p
+(1280x720; 832x480 also supported: a checkpoint's ``dreamreel.json`` may set ``short_side`` 480). Text-to-video
+guides at 4.0 (high noise) and 3.0 (low noise); image-to-video at 3.5 for both."""
+
+
+class TwoExperts:
+    """What the Wan 2.2 A14B families share: two transformers, ``transformer`` for the high-noise steps (timestep
+    >= ``boundary_ratio`` x 1000) and ``transformer_2`` for the rest, each with its own guidance scale."""
+
+    low_noise_guidance_ratio: ClassVar[float] = 1.0
+    """``guidance_scale_2 / guidance_scale`` as published, kept when a request or config sets the guidance."""
+    pipe: Any
+    model_dir: Path
+
+    def check_experts(self) -> None:
+        pipe = self.pipe
+        if pipe.transformer_2 is None or pipe.config.boundary_ratio is None:
+            raise ValueError(f"{self.model_dir}: a Wan 2.2 A14B checkpoint has two experts (transformer and "
+                             "transformer_2) switched at boundary_ratio; this one has not")
+        if pipe.transformer_2.config.in_channels != pipe.transformer.config.in_channels:
+            raise ValueError(f"{self.model_dir}: transformer_2 reads {pipe.transformer_2.config.in_channels} "
+                             f"channels, transformer {pipe.transformer.config.in_channels}")
+        if pipe.config.expand_timesteps:
+            raise ValueError(f"{self.model_dir}: expand_timesteps is Wan 2.2 TI2V-5B's (family wan22-ti2v)")
+
+    def expert_guidance(self, plan: Plan) -> dict[str, Any]:
+        """``guidance_scale_2`` for the low-noise expert; never below 1 (which turns guidance off)."""
+        return {"guidance_scale_2": max(1.0, plan.guidance_scale * self.low_noise_guidance_ratio)}
+
+
+class WanA14BT2VBackend(TwoExperts, WanT2VBackend):
+    """Wan 2.2 T2V-A14B (``WanPipeline`` with ``transformer_2``): text only, like ``wan-t2v``."""
+
+    name = "wan22-t2v"
+    family_defaults = WAN22_A14B_DEFAULTS
+    low_noise_guidance_ratio = 3.0 / 4.0
+
+    def check_checkpoint(self) -> None:
+        self.check_experts()
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        return {**super().pipeline_inputs(plan, pixels), **self.expert_guidance(plan)}
+
+
+class WanA14BI2VBackend(TwoExperts, WanI2VBackend):
+    """Wan 2.2 I2V-A14B (``WanImageToVideoPipeline`` with ``transformer_2``): ``image=`` the start image and,
+    where the plan has one, ``last_image=`` its last frame (an end image, or a loop's start image again).
+
+    No CLIP image encoder: the frames reach the model through the condition latents alone, first or first and
+    last (the pipeline marks each known in its mask), so one checkpoint takes either."""
+
+    name = "wan22-i2v"
+    family_defaults = replace(WAN22_A14B_DEFAULTS, guidance_scale=3.5)
+
+    def check_checkpoint(self) -> None:
+        self.check_experts()
+        if self.pipe.transformer.config.image_dim is not None:
+            raise ValueError(f"{self.model_dir}: its transformer reads CLIP image features: a Wan 2.1 image "
+                             "checkpoint (family wan-i2v or wan-flf2v), not Wan 2.2 I2V-A14B")
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        image, last_image = first_last_images(plan, pixels)
+        return {"image": image, "last_image": last_image, **self.expert_guidance(plan)}
+
+
+class WanTI2VBackend(WanBackend):
+    """Wan 2.2 TI2V-5B: one transformer for text-to-video (``WanPipeline``) and image-to-video
+    (``WanImageToVideoPipeline`` on the same modules), both with ``expand_timesteps``.
+
+    Its VAE (``z_dim`` 48) folds 2x2 pixels into channels before three downsamples: 16x spatial compression
+    (x transformer patch 2 = sides in multiples of 32), 4x temporal. ``expand_timesteps`` gives every latent
+    token its own timestep; image-to-video sets the first latent frame's to 0 and replaces that frame by the
+    image's latents at the transformer's input and after the last step, so a start image is exact. The same
+    mode ignores ``last_image`` (it encodes the image alone), so an end image is refused
+    (``core.capabilities``) rather than silently dropped, and a loop on a start image fades into it.
+    """
+
+    name = "wan22-ti2v"
+    pipeline_class = WanPipeline
+    family_defaults = CheckpointDefaults(short_side=704, fps=24, max_frames=121, num_inference_steps=50,
+                                         guidance_scale=5.0, max_sequence_length=512)
+    """Published (``Wan-Video/Wan2.2`` ``wan/configs/wan_ti2v_5B.py``): 121 frames at 24 fps, 50 steps, guidance 5;
+    1280x704 or 704x1280."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pipe = self.pipe
+        self.image_pipe = WanImageToVideoPipeline(
+            tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae, scheduler=pipe.scheduler,
+            transformer=pipe.transformer, expand_timesteps=True,
+        )
+        self.image_pipe.set_progress_bar_config(disable=True)
+        self._preview_first: torch.Tensor | None = None
+
+    def check_checkpoint(self) -> None:
+        config = self.pipe.config
+        if not config.expand_timesteps or self.pipe.transformer_2 is not None:
+            raise ValueError(f"{self.model_dir}: not a Wan 2.2 TI2V-5B checkpoint (expand_timesteps "
+                             f"{config.expand_timesteps}, transformer_2 {self.pipe.transformer_2 is not None})")
+
+    def pipeline_for(self, plan: Plan) -> DiffusionPipeline:
+        return self.image_pipe if plan.conditions else self.pipe
+
+    def pipeline_inputs(self, plan: Plan, pixels: Sequence[np.ndarray]) -> dict[str, Any]:
+        if not plan.conditions:
+            return {}
+        image, last_image = first_last_images(plan, pixels)
+        if last_image is not None:
+            raise ValueError(f"{self.name} takes a start image only (expand_timesteps ignores last_image); "
+                             f"the plan has conditions {plan.conditions}")
+        return {"image": image}
+
+    def generate(
+        self, plan: Plan, on_step: StepCallback, should_cancel: CancelCheck, conditions: Sequence[np.ndarray] = (),
+        preview: PreviewSink | None = None, guide: EditGuide | None = None,
+    ) -> np.ndarray:
+        """As every Wan family generates; previews of an image-to-video clip show the start image as latent
+        frame 0, as the pipeline's own output will."""
+        self._preview_first = None
+        if preview is not None and plan.conditions:
+            vae = self.pipe.vae
+            with torch.inference_mode():
+                first = encode_video(self.pipe, conditions[0][:1], self.device).float()
+            shape = (1, vae.config.z_dim, 1, 1, 1)
+            mean = torch.tensor(vae.config.latents_mean).view(shape).to(first.device)
+            std = torch.tensor(vae.config.latents_std).view(shape).to(first.device)
+            self._preview_first = (first - mean) / std
+        return super().generate(plan, on_step, should_cancel, conditions, preview=preview, guide=guide)
+
+    def _decode_preview(self, latents: torch.Tensor) -> np.ndarray:
+        if self._preview_first is not None:
+            latents = latents.clone()
+            latents[:, :, :1] = self._preview_first.to(latents.device, latents.dtype)
+        return super()._decode_preview(latents)

@@ -133,7 +133,8 @@ def render_edit(
     """A modify or reframe of ``request.edit``'s source (``engine/edit.py``): the source is found or fetched,
     checked from its header (``InputError`` for one that is not a usable video, too long or too large), its
     output decided (``core.edits.output_of``: a URL source's is known only now), then held to while the
-    model denoises, and delivered as :func:`render` delivers a clip."""
+    model denoises, and delivered as :func:`render` delivers a clip (with the sound the model made for it, where it
+    makes sound). An add audio goes through :func:`_add_audio`."""
     path = sources.edit_source(request)
     try:
         facts = read_facts(path)
@@ -161,8 +162,11 @@ def render_edit(
     head = (lambda: sources.picture(first, "first_frame", width, height)) if first else None  # noqa: E731
     part = iter_delivered_part(native, plan, width=width, height=height, head_frame=head)
     frames = _source_errors_as_input(iter_delivered_edit(layout, part, copy), sources)
+    # A model that makes sound made it for the edited picture, over the source's span: it is the edit's sound.
+    track: AudioTrack | None = getattr(backend, "last_audio", None)
     return RenderedClip(plan=plan, width=width, height=height, fps=plan.output_fps, total=plan.output_frames,
-                        loop=False, frames=_until_cancelled(frames, should_cancel))
+                        loop=False, frames=_until_cancelled(frames, should_cancel),
+                        audio=track.segment(0.0, plan.output_duration_s) if track is not None else None)
 
 
 def _add_audio(

@@ -344,6 +344,42 @@ def denoise(
     :class:`LatentHold`) may replace the latents after each step; ``total_steps`` is how many steps run when
     the pipeline starts part-way (an edit's ``denoise_strength``), for progress.
     """
+    out = _run_denoising(pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
+                         decode_preview=decode_preview, max_sequence_length=max_sequence_length, step_hook=step_hook,
+                         total_steps=total_steps, output_type="np")
+    frames = np.asarray(out.frames[0])  # (F, H, W, 3) float32 in [0, 1]
+    expected = (plan.native_frames, plan.native_height, plan.native_width, 3)
+    if frames.shape != expected:
+        raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
+    return to_uint8(frames)
+
+
+def denoise_latents(
+    pipe: DiffusionPipeline,
+    plan: Plan,
+    inputs: Mapping[str, Any],
+    *,
+    on_step: StepCallback,
+    should_cancel: CancelCheck,
+    preview: PreviewSink | None,
+    decode_preview: Callable[[torch.Tensor], np.ndarray],
+    max_sequence_length: int,
+    total_steps: int | None = None,
+) -> torch.Tensor:
+    """:func:`denoise`, ending in the pipeline's denoised latents (``output_type="latent"``) instead of frames:
+    the first stage of a two-stage run, whose latents the next stage refines (no VAE decode in between)."""
+    out = _run_denoising(pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
+                         decode_preview=decode_preview, max_sequence_length=max_sequence_length, step_hook=None,
+                         total_steps=total_steps, output_type="latent")
+    return out.frames
+
+
+def _run_denoising(
+    pipe: DiffusionPipeline, plan: Plan, inputs: Mapping[str, Any], *, on_step: StepCallback,
+    should_cancel: CancelCheck, preview: PreviewSink | None, decode_preview: Callable[[torch.Tensor], np.ndarray],
+    max_sequence_length: int, step_hook: StepHook | None, total_steps: int | None, output_type: str,
+) -> Any:
+    """The pipeline call :func:`denoise` describes, returning the pipeline's own output object."""
     if should_cancel():
         raise GenerationCancelled("cancelled before denoising started")
     total = total_steps or plan.num_inference_steps
@@ -371,12 +407,8 @@ def denoise(
             num_inference_steps=plan.num_inference_steps,
             guidance_scale=plan.guidance_scale,
             generator=generator,
-            output_type="np",
+            output_type=output_type,
             callback_on_step_end=step_end,
             max_sequence_length=max_sequence_length,
         )
-    frames = np.asarray(out.frames[0])  # (F, H, W, 3) float32 in [0, 1]
-    expected = (plan.native_frames, plan.native_height, plan.native_width, 3)
-    if frames.shape != expected:
-        raise RuntimeError(f"pipeline returned frames shaped {frames.shape}, expected {expected}")
-    return to_uint8(frames)
+    return out

@@ -24,7 +24,8 @@ more transformer pass per step) is off unless a checkpoint's ``dreamreel.json`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,6 @@ class LTX2Backend:
         :attr:`last_audio`. ``conditions``, ``guide`` and cancellation as in ``LTXConditionBackend.generate``; a
         ``guide`` with ``sound_only`` makes only the sound (module docstring)."""
         check_plan(plan, self._grid)
-        if plan.num_inference_steps < 2 and self.pipe.scheduler.config.get("shift_terminal"):
-            # A one-step schedule is sigma 1.0 alone, which the terminal shift stretches by 0/0.
-            raise ValueError("this checkpoint's scheduler (terminal shift) needs at least 2 denoising steps")
         self.last_audio = None
         inputs: dict[str, Any] = {"conditions": self._conditions(plan, conditions), "frame_rate": plan.native_fps,
                                   **self._guidance(plan)}
@@ -172,15 +170,31 @@ class LTX2Backend:
         elif guide is not None:
             hook = self._edit_hold(plan, guide)
         self.memory.prepare(self.pipe, plan)
-        frames = denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
-                         decode_preview=lambda latents: self._decode_preview(latents, plan),
-                         max_sequence_length=self._defaults.max_sequence_length, step_hook=hook)
+        with self._schedule_for(plan.num_inference_steps):
+            frames = denoise(self.pipe, plan, inputs, on_step=on_step, should_cancel=should_cancel, preview=preview,
+                             decode_preview=lambda latents: self._decode_preview(latents, plan),
+                             max_sequence_length=self._defaults.max_sequence_length, step_hook=hook)
         waveform = self.pipe.last_audio
         if waveform is None:
             raise RuntimeError("the pipeline returned no audio")
         samples = np.ascontiguousarray(waveform[0].float().cpu().numpy(), dtype=np.float32)
         self.last_audio = AudioTrack(np.clip(samples, -1.0, 1.0), self.sample_rate)
         return frames
+
+    @contextmanager
+    def _schedule_for(self, steps: int) -> Iterator[None]:
+        """The checkpoint's scheduler, except for a one-step run: its schedule is sigma 1.0 alone, which a terminal
+        shift (LTX-2's stretches the last sigma to 0.1) would divide by zero, so that run goes without the shift
+        (one step from pure noise to the clip, which is what one step means)."""
+        scheduler = self.pipe.scheduler
+        if steps > 1 or not scheduler.config.get("shift_terminal"):
+            yield
+            return
+        self.pipe.scheduler = type(scheduler).from_config(scheduler.config, shift_terminal=None)
+        try:
+            yield
+        finally:
+            self.pipe.scheduler = scheduler
 
     def round_trip(self, frames: np.ndarray) -> np.ndarray:
         """The VAE's copy of ``frames``, decoded as the pipeline decodes (no decode noise)."""

@@ -64,6 +64,9 @@ class FamilyLayout:
     processors: tuple[str, ...] = ()
     top_level: tuple[str, ...] = ()
     """Root-level files beside the diffusers folders (glob patterns), e.g. LTX's spatial latent upsampler."""
+    beside: tuple[tuple[str, str, str], ...] = ()
+    """Model folders the backend loads beside the pipeline when present, which ``model_index.json`` does not name:
+    ``(folder, module, class)``. Checked like a component when there (``ltx-condition``'s latent upsampler)."""
 
     def allow_patterns(self) -> list[str]:
         """``snapshot_download`` patterns for exactly these files (no other folder, no root checkpoint)."""
@@ -88,7 +91,8 @@ _WAN_MODELS = ("transformer", "transformer_2", "vae", "text_encoder")
 FAMILY_LAYOUTS: dict[str, FamilyLayout] = {
     # LTX-Video 0.9.x (Lightricks/LTX-Video and its -0.9.x-dev/-distilled diffusers repositories).
     "ltx-condition": FamilyLayout("LTXConditionPipeline", _LTX_MODELS,
-                                  top_level=("*spatial-upscaler*.safetensors",)),
+                                  top_level=("*spatial-upscaler*.safetensors",),
+                                  beside=(("latent_upsampler", "diffusers.pipelines.ltx", "LTXLatentUpsamplerModel"),)),
     # LTX-2 (Lightricks/LTX-2): video and audio VAEs, the text connectors and the vocoder beside the transformer.
     "ltx2": FamilyLayout("LTX2ConditionPipeline", (*_LTX_MODELS, "audio_vae", "connectors", "vocoder"),
                          schedulers=("scheduler", "audio_scheduler"), processors=("processor",),
@@ -228,6 +232,7 @@ def check(target: Path | str | ModelEntry, *, dtype: str | None = None, memory_b
     entries = _component_entries(index)
     components = tuple(_check_files(path, component, library, class_name, found)
                        for component, (library, class_name) in entries.items())
+    components += _check_beside(path, family, entries, layout, found)
     pipeline = _check_classes(entries, index, family, layout, found)
     memory: tuple[MemoryRow, ...] = ()
     if found.problems:  # an estimate reads the configs and weights just found wanting
@@ -362,6 +367,38 @@ def _weights_facts(root: Path, facts: ComponentFacts, files: list[Path], found: 
     return ComponentFacts(name=facts.name, library=facts.library, class_name=facts.class_name, kind=facts.kind,
                           files=tuple(str(file.relative_to(root)) for file in files), dtype=dtype, params=params,
                           weight_bytes=nbytes)
+
+
+def _check_beside(root: Path, family: str, entries: Mapping[str, tuple[str, str]], layout: FamilyLayout | None,
+                  found: _Findings) -> tuple[ComponentFacts, ...]:
+    """The layout's :attr:`FamilyLayout.beside` folders that are present: files and weights as for a component, and
+    the class their ``config.json`` names must be the one the backend loads. Absent, with only the layout's
+    root-level files beside it (the original-format upsampler a pull brings): a note that it is not loaded."""
+    facts = []
+    for name, module, class_name in layout.beside if layout else ():
+        folder = root / name
+        if name in entries:
+            continue
+        if not folder.is_dir():
+            originals = sorted(p.name for pattern in layout.top_level for p in root.glob(pattern) if p.is_file())
+            if originals:
+                found.notes.append(f"{', '.join(originals)}: original-format weights, not loaded; a diffusers "
+                                   f"{class_name} in {name}/ would be (docs/models.md)")
+            continue
+        facts.append(_check_files(root, name, module, class_name, found))
+        try:
+            named = json.loads((folder / "config.json").read_text()).get("_class_name")
+        except (ValueError, OSError, AttributeError):
+            continue  # a missing or unreadable config.json is already a problem of _check_files
+        if named != class_name:
+            found.problems.append(f"{name}: wrong class {named} in {folder / 'config.json'}: the {family} family "
+                                  f"loads {name}/ as a {class_name}")
+        elif _import_class(module, class_name) is None:
+            found.problems.append(f"{name}: class {class_name} cannot be imported from {module}")
+        else:
+            found.notes.append(f"{name}: a {class_name}, so generation runs in two stages unless dreamreel.json "
+                               "sets latent_upsampler: false (docs/models.md)")
+    return tuple(facts)
 
 
 # --- 2. classes ----------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class LTXConditionBackend:
 
     def _load_upsampler(self) -> LTXLatentUpsamplePipeline | None:
         """The upsampling pipeline over this pipeline's VAE and the checkpoint's upsampler, on the device (its
-        weights, about 0.2 GB in bfloat16, stay there under every memory plan); None without one, or when off."""
+        weights, about 0.24 GiB in bfloat16, stay there under every memory plan); None without one, or when off."""
         folder = self.model_dir / UPSAMPLER_DIR
         if not self.two_stage.enabled or not folder.is_dir():
             return None

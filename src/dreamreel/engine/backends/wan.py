@@ -33,11 +33,11 @@ wan22-i2v  Wan 2.2 I2V-A14B          16       1280x720 [2] 16  81 (5.1 s)  one p
 ========== ========================= ======== ============ === =========== ========================
 
 9:16 swaps the sides. [1] TI2V-5B is published at 1280x704 / 704x1280 (Wan's ``SUPPORTED_SIZES``): a short side
-of 704 at 16:9 in multiples of 32 is 1248x704 here; ``sizes = { "16:9" = [1280, 704] }`` in the models config
-pins the published one. [2] The other short side the checkpoint is published at is a ``short_side`` in its
-``dreamreel.json`` away: 720 for I2V-14B-720P (1280x720), 480 for the A14B families (848x480). [3] Published
-at 832x480 (30 x 52 latent-patch cells): 480 x 16/9 rounds to 848 in multiples of 16, which ``sizes`` can pin
-back. A 9 s clip from one pass of 81 frames at 16 fps plays its motion at 56 % speed. The Wan 2.2 families
+of 704 at 16:9 in multiples of 32 is 1248x704 here; ``short_side = 720`` in the models config plans the
+published 1280x704 (720 rounds to 704). [2] The other short side the checkpoint is published at is a
+``short_side`` (models config or ``dreamreel.json``) away: 720 for I2V-14B-720P (1280x720), 480 for the A14B
+families (848x480). [3] Published at 832x480 (30 x 52 latent-patch cells): 480 x 16/9 rounds to 848 in multiples
+of 16 here. A 9 s clip from one pass of 81 frames at 16 fps plays its motion at 56 % speed. The Wan 2.2 families
 extend nothing: their pipelines condition on single images at the clip's ends, not on clips.
 
 **Controls** (``core.capabilities``): ``wan22-ti2v`` a start image, loops (on a start image: a fade into it,

@@ -1,14 +1,15 @@
 """Wake-up latency: how long a job waits between being submitted and an idle worker claiming it.
 
-PostgreSQL wakes idle workers with LISTEN/NOTIFY (``PostgresStore.wait_for_work``); SQLite has no
-notifications, so its workers poll every ``poll_seconds`` (0.5 s by default, ``config.py``). Both run here,
-one after the other, in one run. A worker process loops ``claim`` / ``wait_for_work(poll_seconds)`` exactly
+PostgreSQL wakes idle workers with LISTEN/NOTIFY (``PostgresStore.wait_for_work``); SQLite with a wake-up pipe
+per idle worker beside the database, rung after a commit that queued work (``store/wakeup.py``); polling every
+``poll_seconds`` (0.5 s by default, ``config.py``) is the fallback of both. Both run here, one after the
+other, in one run. A worker process loops ``claim`` / ``wait_for_work(poll_seconds)`` exactly
 as ``worker/loop.py:run_forever`` does (without rendering: the claimed job stays ``running``) and reports
 the time each claim returned. The submitter creates one job at a time, waits until it was claimed, then
 pauses a random 20-100 ms so the worker is idle again (waiting) when the next job comes. The latency is from
 just before ``store.create`` (the insert and its commit included) to the worker's ``claim`` returning it.
 
-Target: median <= 50 ms on PostgreSQL.
+Target: median <= 50 ms on PostgreSQL and on SQLite.
 
 Usage: .venv/bin/python bench/bench_wakeup.py [--jobs 200] [--poll-seconds 0.5] [--backends postgres,sqlite]
 """
@@ -84,7 +85,7 @@ def main() -> None:
     rows = []
     for backend in args.backends.split(","):
         ms = [1000 * s for s in measure(backend, args.jobs, args.poll_seconds, rng)]
-        wake = "LISTEN/NOTIFY" if backend == "postgres" else "polling"
+        wake = "LISTEN/NOTIFY" if backend == "postgres" else "wake-up pipe (store/wakeup.py)"
         rows.append((backend, wake, len(ms), statistics.median(ms), percentile(ms, 99), min(ms), max(ms)))
     print(f"wait_for_work timeout (poll_seconds): {args.poll_seconds} s\n")
     print("| backend | idle worker wakes by | jobs | median ms | p99 ms | min ms | max ms |")

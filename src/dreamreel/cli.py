@@ -177,6 +177,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
     worker.warm_up()
     worker.run_forever()
+    worker.store.close()  # its wake-up pipe goes with it
     return 0
 
 

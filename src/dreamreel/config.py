@@ -63,7 +63,8 @@ class Settings(BaseSettings):
     """A running job whose worker has not heart-beaten for this long is handed to another worker."""
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0)
-    """How often an idle worker looks for work."""
+    """How often an idle worker looks for work when nothing wakes it (PostgreSQL's NOTIFY and SQLite's wake-up
+    pipes wake it within milliseconds of a job being queued; this is their fallback)."""
     progress_interval_seconds: float = Field(default=0.5, ge=0)
     """Progress is persisted at most this often (plus the final step)."""
     preview_interval_seconds: float = Field(default=2.0, ge=0)

@@ -8,11 +8,14 @@ Why this shape:
   mark it running" is atomic across processes without any extra locking.
 - A connection per call keeps the store safe to use from FastAPI's thread pool and from worker
   heartbeat threads; opening a SQLite connection costs microseconds.
+- A commit that queued work rings the idle workers' wake-up pipes (``store/wakeup.py``), so a job submitted
+  to an idle worker of this machine starts within milliseconds, as ``LISTEN``/``NOTIFY`` does on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 from dreamreel.core.failures import REQUEST_TIMEOUT_REASON
 from dreamreel.store.accounts import account_tables
 from dreamreel.store.sql import SQLJobStore
+from dreamreel.store.wakeup import WakeUp
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -114,6 +118,9 @@ class SQLiteStore(SQLJobStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wakeup = WakeUp(self.path)
+        self._pending = threading.local()
+        """Per thread: whether the open write transaction queued work (rung once it commits)."""
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
@@ -152,9 +159,23 @@ class SQLiteStore(SQLJobStore):
         """A write transaction holding SQLite's write lock from the start (atomic read-modify-write)."""
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
+            self._pending.ring = False
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        if self._pending.ring:  # after the commit: a worker woken sooner would find nothing yet
+            self._pending.ring = False
+            self._wakeup.ring()
+
+    def _wake_workers(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+        self._pending.ring = True
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Return when a commit of this machine queues work (``store/wakeup.py``), else after ``timeout_s``."""
+        self._wakeup.wait(timeout_s)
+
+    def close(self) -> None:
+        self._wakeup.close()

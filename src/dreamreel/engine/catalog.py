@@ -35,6 +35,7 @@ process (:meth:`Catalog.with_device`).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -304,9 +305,7 @@ def _number(table: Mapping[str, Any], key: str, where: str) -> float | None:
 
 
 def _matches(pattern: str, text: str) -> bool:
-    import re
-
-    return re.fullmatch(pattern.strip("^$"), text) is not None
+    return re.fullmatch(pattern, text) is not None
 
 
 def _resolve(base: Path, path: Path) -> Path:

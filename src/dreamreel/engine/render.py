@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamreel.core.capabilities import pins_last_frame
-from dreamreel.core.edits import output_of
+from dreamreel.core.edits import SourceFacts, output_of
 from dreamreel.core.errors import InvalidRequest
 from dreamreel.core.request import AddAudioEdit, GenerationKeyframe, GenerationRequest, ImageKeyframe
 from dreamreel.engine.assemble import PartPreview, iter_delivered_part
@@ -148,7 +148,8 @@ def render_edit(
     if on_plan is not None:
         on_plan(plan)
     if isinstance(request.edit, AddAudioEdit):
-        return _add_audio(backend, layout, sources, on_step=on_step, should_cancel=should_cancel, preview=preview)
+        return _add_audio(backend, layout, facts, sources, on_step=on_step, should_cancel=should_cancel,
+                          preview=preview)
     try:
         guide = edit_guide(layout, backend.modify_strengths, request)
     except VideoSourceError as exc:
@@ -170,7 +171,7 @@ def render_edit(
 
 
 def _add_audio(
-    backend: Backend, layout: EditLayout, sources: KeyframeSources, *, on_step: StepCallback,
+    backend: Backend, layout: EditLayout, facts: SourceFacts, sources: KeyframeSources, *, on_step: StepCallback,
     should_cancel: CancelCheck, preview: PreviewSink | None,
 ) -> RenderedClip:
     """Sound for the source's frames: the model runs with the source's native frames held as its picture
@@ -188,7 +189,6 @@ def _add_audio(
     if track is None:
         raise ValueError(f"model family {backend.name} makes no sound")
     width, height = plan.output_width, plan.output_height
-    facts = read_facts(layout.source)
     same = (video_codec(layout.source) == ("h264", width, height) and facts.frames == plan.output_frames
             and abs(facts.fps - plan.output_fps) < 1e-3)
     frames = _source_errors_as_input(iter_sampled_frames(layout.source, plan.output_frames, width, height), sources)

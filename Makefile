@@ -12,7 +12,7 @@ RESOLUTION ?= 540p
 DURATION ?= 5s
 OUT ?= out/video.mp4
 
-.PHONY: setup model run test lint serve
+.PHONY: setup model run test lint serve bench
 
 $(BIN)/dreamreel: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,11 @@ test: setup lint
 
 serve: setup model
 	$(BIN)/dreamreel serve --model-dir $(MODEL_DIR) --data-dir data
+
+# Every benchmark of bench/run_all.py, one at a time under /tmp/bench.lock; prints each table and rewrites the
+# marked sections of docs/benchmarks.md. BENCH_ARGS passes options: "--only overhead,wakeup", "--dry-run", "--list".
+BENCH_ARGS ?=
+bench: setup model $(TINY_MODEL_DIR)/model_index.json
+	command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	url=$$(scripts/ensure_postgres.sh) && DREAMREEL_TEST_POSTGRES_URL=$$url $(BIN)/python bench/run_all.py $(BENCH_ARGS)

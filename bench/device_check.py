@@ -32,6 +32,7 @@ from dreamreel.core.capabilities import FAMILY_NEEDS
 from dreamreel.core.conditioning import Control
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
 from dreamreel.engine.catalog import ModelSpec
+from dreamreel.engine.compile import compile_regions
 from dreamreel.engine.plan import plan_generation
 from dreamreel.engine.registry import load_backend
 from dreamreel.engine.tiny_real import build_from_real_config, real_config, real_config_names
@@ -124,10 +125,7 @@ def run_config(name: str, root: Path, device: str, dtype: str, compile_backend: 
         row.peak_mem_mb = round((torch.cuda.max_memory_allocated() if cuda else
                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20, 1)
         if compile_backend is not None:
-            transformers = [module for attr in ("transformer", "transformer_2")
-                            if (module := getattr(backend.pipe, attr, None)) is not None]
-            for transformer in transformers:
-                transformer.compile_repeated_blocks(fullgraph=False, dynamic=False, backend=compile_backend)
+            compile_regions(backend.pipe, backend=compile_backend, dynamic=False)  # the worker's --compile, static
             began = time.perf_counter()
             generate()  # the first call compiles
             row.compile_first_s = round(time.perf_counter() - began, 2)

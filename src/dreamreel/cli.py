@@ -21,7 +21,7 @@ from typing import Any, get_args
 from dreamreel import accounts_cli, models_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
-from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, DurationSeconds, ModifyMode
+from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, SPEEDS, DurationSeconds, ModifyMode
 from dreamreel.engine.catalog import DEFAULT_FAMILY
 from dreamreel.engine.registry import FAMILIES
 
@@ -44,6 +44,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="(DREAMREEL_DTYPE)")
     parser.add_argument("--models-config", type=Path,
                         help="models.toml: public names -> checkpoints (DREAMREEL_MODELS_CONFIG)")
+
+
+def _add_compile(parser: argparse.ArgumentParser) -> None:
+    """The workers' compile options (``engine/compile.py``)."""
+    parser.add_argument("--compile", nargs="?", const="regional", choices=["off", "regional"],
+                        help="compile each model's repeated transformer blocks at load (torch.compile) and warm "
+                             "them up; bare --compile means regional (DREAMREEL_COMPILE, default off)")
+    parser.add_argument("--compile-backend", help="torch.compile backend: inductor (default), aot_eager, eager "
+                                                  "(DREAMREEL_COMPILE_BACKEND)")
 
 
 def _settings_env(settings: Settings) -> dict[str, str]:
@@ -206,10 +215,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from dreamreel.core.errors import DreamreelError
     from dreamreel.core.request import GenerationRequest, nearest_format
     from dreamreel.engine.inputs import InputError, LocalSources
-    from dreamreel.engine.lora import applied_loras
+    from dreamreel.engine.produce import produce_clip
     from dreamreel.engine.registry import load_backend
-    from dreamreel.engine.render import render
-    from dreamreel.media.encode import encode_clip
 
     settings = _settings(args)
     try:
@@ -232,6 +239,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             edit=edit,
             negative_prompt=args.negative_prompt,
             loras=tuple(args.lora),
+            speed=args.speed,
         )
         catalog = settings.catalog()
         check_supported(request, catalog.families)
@@ -258,11 +266,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             progress.update(task, completed=step, total=total)
 
         try:
-            with applied_loras(backend, entry, request.loras):
-                clip = render(backend, request, seed=args.seed, sources=LocalSources(), on_step=on_step,
-                              should_cancel=lambda: False, steps=args.steps or entry.steps,
-                              guidance_scale=entry.guidance)
-                video = encode_clip(clip, Path(args.output)).video  # inside: image joints are read as it encodes
+            video = produce_clip(backend, entry, request, seed=args.seed, sources=LocalSources(), on_step=on_step,
+                                 should_cancel=lambda: False, video_path=Path(args.output), steps=args.steps).video
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -440,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes to start (DREAMREEL_WORKERS)")
+    serve.add_argument("--torch-threads", type=int,
+                       help="CPU threads per worker (DREAMREEL_TORCH_THREADS; default: the cores over --workers)")
     serve.add_argument("--public-url", help="base URL clients reach this server at")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--tls-self-signed", action="store_const", const=True, default=None,
@@ -448,11 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, help="private key for --tls-cert (PEM)")
     serve.add_argument("--insecure-no-auth", action="store_const", const=True, default=None,
                        help="serve without API keys on a non-loopback address (DREAMREEL_INSECURE_NO_AUTH)")
+    _add_compile(serve)
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="an extra worker against the same store")
     _add_common(worker)
     worker.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)
+    worker.add_argument("--torch-threads", type=int,
+                        help="CPU threads this worker computes with (DREAMREEL_TORCH_THREADS; default: the "
+                             "cores over DREAMREEL_WORKERS, which defaults to 1)")
+    _add_compile(worker)
     worker.set_defaults(func=cmd_worker)
 
     generate = sub.add_parser("generate", help="make one video locally, no server needed")
@@ -472,7 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--lora", type=_lora_arg, action="append", default=[], metavar="NAME[:SCALE]",
                           help="a LoRA adapter the model's config lists, at SCALE (default: the config's); repeatable")
-    generate.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
+    generate.add_argument("--speed", choices=SPEEDS, default=None,
+                          help="speed preset: quality, balanced or fast (default: the model name's own; "
+                               "ray-flash-2 is fast)")
+    generate.add_argument("--steps", type=int, default=None, help="denoising steps (the speed preset's)")
     generate.add_argument("--start-image", type=Path, help="image the video starts from (keyframes.frame0)")
     generate.add_argument("--end-image", type=Path, help="image the video ends on (keyframes.frame1)")
     generate.add_argument("--loop", action="store_true", help="make the end flow back into the start")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,9 +57,24 @@ class Settings(BaseSettings):
     """Without a models config, the checkpoint's dtype (a config names each model's own)."""
     steps: int | None = Field(default=None, ge=1, le=1000)
     """Override every model's default denoising steps (a speed/quality trade-off)."""
+    compile: Literal["off", "regional"] = "off"
+    """``regional``: each loaded model's repeated transformer blocks are compiled (``torch.compile``) and warmed up
+    at load, so jobs run the compiled blocks from the first one (``engine/compile.py``; a compile failure stops
+    the worker). Costs load time (``bench/bench_compile.py``); pays on GPUs."""
+    compile_backend: str = "inductor"
+    """The ``torch.compile`` backend for ``compile``: ``inductor`` (on the CPU it needs a C++ compiler), or
+    ``aot_eager``/``eager`` (graph capture only: checks, no speed-up)."""
+    compile_dynamic: bool = True
+    """Compile for symbolic sizes, one graph for every request shape; false: one static graph per shape seen
+    (recompiles on each new size or length; for a worker that serves one shape)."""
     max_loaded_models: int = Field(default=1, ge=1, le=16)
     """Checkpoints one worker keeps loaded at once; a request for another evicts the least recently used (its
     memory given back first). 1 suits one GPU per worker; raise it when several fit the device together."""
+    torch_threads: int = Field(default=0, ge=0, le=1024)
+    """CPU threads a worker's torch computes with (``torch.set_num_threads``). 0: this machine's cores split evenly
+    between the ``workers`` that ``serve`` starts, at least one each: N workers on C cores then take C / N each
+    instead of all C each and fighting over them (docs/benchmarks.md, "Two workers on one machine"). Give a
+    ``dreamreel worker`` started beside others on one machine its share here."""
 
     lease_seconds: float = Field(default=30.0, gt=0)
     """A running job whose worker has not heart-beaten for this long is handed to another worker."""
@@ -69,7 +86,8 @@ class Settings(BaseSettings):
     """Progress is persisted at most this often (plus the final step)."""
     preview_interval_seconds: float = Field(default=2.0, ge=0)
     """Luma ``progress_video``: a preview MP4 at most this often while denoising (0 turns previews off);
-    also spaced by 4x each preview's own cost, so they stay a bounded share of the job."""
+    also spaced by 9x each preview's own cost (they stay under ~10 % of a job), and none once the steps left
+    take less than this (the clip itself is nearer): ``worker/preview.py``."""
 
     api_keys: list[str] = []
     """Accepted bearer/key tokens; empty means no authentication (a local, single-user server)."""
@@ -173,6 +191,13 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_dir(self) -> Path:
         return self.storage_dir or self.data_dir / "files"
+
+    @property
+    def resolved_torch_threads(self) -> int:
+        """``torch_threads``, or 0 resolved: the cores this process may run on over the workers ``serve`` starts."""
+        if self.torch_threads:
+            return self.torch_threads
+        return max(1, len(os.sched_getaffinity(0)) // max(1, self.workers))
 
     @property
     def resolved_public_url(self) -> str:

@@ -205,7 +205,8 @@ def test_no_request_gets_a_server_error_or_breaks_the_document(
 
 
 def test_every_dialects_create_bodies_document_the_extension_fields() -> None:
-    """``seed``, ``negative_prompt`` and ``loras`` (``api/extensions.py``) in each dialect's create bodies, and the
+    """``seed``, ``negative_prompt``, ``loras`` and ``speed`` (``api/extensions.py``) in each dialect's create bodies,
+    the speed presets as an enum, and the
     ``seed`` a generation used in each dialect's generation object."""
     document = DOCUMENT
     bodies = {
@@ -217,10 +218,18 @@ def test_every_dialects_create_bodies_document_the_extension_fields() -> None:
     }
     for label, (path, media_type) in bodies.items():
         schema = resolve(document["paths"][path]["post"]["requestBody"]["content"][media_type]["schema"], document)
-        fields = {"seed", "negative_prompt"} | ({"loras"} if media_type == "application/json" else set())
+        fields = {"seed", "negative_prompt", "speed"} | ({"loras"} if media_type == "application/json" else set())
         assert fields <= set(schema["properties"]), label
+        assert speed_choices(schema["properties"]["speed"], document) == {"quality", "balanced", "fast"}, label
     fal = document["paths"]["/fal-ai/luma-dream-machine/{endpoint}"]["post"]["requestBody"]["content"]
     for alternative in fal["application/json"]["schema"]["anyOf"]:
-        assert {"seed", "negative_prompt", "loras"} <= set(resolve(alternative, document)["properties"])
+        assert {"seed", "negative_prompt", "loras", "speed"} <= set(resolve(alternative, document)["properties"])
     for name in ("LumaGeneration", "VideoOut", "AimlGeneration", "FalVideoResult"):
         assert "seed" in document["components"]["schemas"][name]["properties"], name
+
+
+def speed_choices(schema: dict, document: dict) -> set[str]:
+    """The values a ``speed`` property allows (an enum, possibly inside an ``anyOf`` with null)."""
+    schema = resolve(schema, document)
+    options = [resolve(option, document) for option in schema.get("anyOf", [schema])]
+    return {value for option in options for value in option.get("enum", [])}

@@ -112,24 +112,39 @@ class AdmissionMiddleware:
 
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
+        kept = False
+
+        async def keep(response: StoredResponse | None) -> None:
+            nonlocal kept
+            kept = True
+            await to_thread.run_sync(self.store.finish_idempotent, caller.owner, key, response)
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 started.update(message)
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Kept before the response's last byte leaves: a client that retries as soon as it has the
+                    # answer gets it replayed, never a 409 "still being processed".
+                    await keep(_stored(started, chunks))
             await send(message)
 
-        response: StoredResponse | None = None
         try:
             await self.app(scope, replay_body, capture)
-            status = int(started.get("status", 500))
-            if 200 <= status < 300:
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in started.get("headers", [])}
-                response = StoredResponse(status=status, content_type=headers.get("content-type", "application/json"),
-                                          body=b"".join(chunks))
         finally:
-            await to_thread.run_sync(self.store.finish_idempotent, caller.owner, key, response)
+            if not kept:  # no complete response: forget the key so a retry runs
+                await keep(None)
+
+
+def _stored(started: dict[str, Any], chunks: list[bytes]) -> StoredResponse | None:
+    """The response to replay when it succeeded (2xx), else None."""
+    status = int(started.get("status", 500))
+    if not 200 <= status < 300:
+        return None
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in started.get("headers", [])}
+    return StoredResponse(status=status, content_type=headers.get("content-type", "application/json"),
+                          body=b"".join(chunks))
 
 
 def _idempotency_key(request: Request) -> str | None:

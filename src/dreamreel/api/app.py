@@ -133,7 +133,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
         return render_error(request, DreamreelError("internal error"))
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=error_responses(DetailError))
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     @app.get("/.well-known/jwks.json", tags=["webhooks"], response_model=Jwks, responses=error_responses(DetailError))

@@ -7,29 +7,37 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from dreamreel.api.keyring import Caller
+from dreamreel.api.reads import run_read
 from dreamreel.config import Settings
 from dreamreel.core.errors import PayloadTooLarge
 from dreamreel.core.service import GenerationService
 
 
-def get_service(request: Request) -> GenerationService:
+# The dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a hand-off
+# that cost more than any of them does; the one that may need the store hands only that part to a thread.
+async def get_service(request: Request) -> GenerationService:
     return request.app.state.service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_caller(request: Request) -> Caller:
-    """Who is calling (``api/keyring.py``); resolved once per request (the admission middleware may have)."""
+async def get_caller(request: Request) -> Caller:
+    """Who is calling (``api/keyring.py``); resolved once per request (the admission middleware may have),
+    from the key cache on the event loop, or in the read pool when an entry has to be read again."""
     caller = getattr(request.state, "caller", None)
     if caller is None:
-        caller = request.app.state.keyring.resolve(request.headers.get("authorization"))
+        keyring = request.app.state.keyring
+        header = request.headers.get("authorization")
+        caller = keyring.resolve_cached(header)
+        if caller is None:
+            caller = await run_read(keyring.resolve, header)
         request.state.caller = caller
     return caller
 
 
-def get_owner(caller: Annotated[Caller, Depends(get_caller)]) -> str:
+async def get_owner(caller: Annotated[Caller, Depends(get_caller)]) -> str:
     """The owner id the caller's generations, uploads and ledger entries carry."""
     return caller.owner
 

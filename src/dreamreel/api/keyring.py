@@ -76,21 +76,31 @@ class KeyRing:
         self._keys: dict[str, tuple[float, ApiKey | None]] = {}
         self._has_keys: tuple[float, bool] = (-1.0, False)
 
-    def auth_required(self) -> bool:
+    def auth_required(self, *, cached_only: bool = False) -> bool:
         """Whether any key exists (revoked ones count: revoking the last key must not open the server)."""
         if self.bootstrap:
             return True
         checked_at, has = self._has_keys
         now = time.monotonic()
         if now - checked_at > self.cache_s:
+            if cached_only:
+                raise _NeedsStore
             has = bool(self.store.list_keys())
             self._has_keys = (now, has)
         return has
 
-    def resolve(self, header: str | None) -> Caller:
+    def resolve_cached(self, header: str | None) -> Caller | None:
+        """:meth:`resolve` from the cache alone, without the store (so the event loop may call it); None when
+        the answer needs the store (a cache entry expired): then call :meth:`resolve` in a thread."""
+        try:
+            return self.resolve(header, cached_only=True)
+        except _NeedsStore:
+            return None
+
+    def resolve(self, header: str | None, *, cached_only: bool = False) -> Caller:
         """The caller named by an ``Authorization`` header (``Bearer <token>`` or fal's ``Key <token>``);
         ``Unauthorized`` when keys are required and the token is missing, malformed, unknown or revoked."""
-        if not self.auth_required():
+        if not self.auth_required(cached_only=cached_only):
             return LOCAL_CALLER
         token = _token_from(header)
         if token is None:
@@ -99,23 +109,29 @@ class KeyRing:
         if any(hmac.compare_digest(raw, known) for known in self.bootstrap):
             return Caller(owner=bootstrap_owner(token))
         key_id, _, secret = token.partition(".")
-        key = self._lookup(key_id) if secret else None
+        key = self._lookup(key_id, cached_only=cached_only) if secret else None
         if key is None or not key.active or not hmac.compare_digest(hash_secret(self.pepper, secret), key.secret_hash):
             raise Unauthorized("missing or invalid API key (send Authorization: Bearer <key>)")
         return Caller(owner=key.owner, key_id=key.key_id, admin=key.admin, limits=key.limits)
 
-    def _lookup(self, key_id: str) -> ApiKey | None:
+    def _lookup(self, key_id: str, *, cached_only: bool = False) -> ApiKey | None:
         now = time.monotonic()
         with self._lock:
             cached = self._keys.get(key_id)
         if cached is not None and now - cached[0] <= self.cache_s:
             return cached[1]
+        if cached_only:
+            raise _NeedsStore
         key = self.store.get_key(key_id)
         with self._lock:
             if len(self._keys) > 10_000:  # unknown ids are cached too: bound what a guesser can fill
                 self._keys.clear()
             self._keys[key_id] = (now, key)
         return key
+
+
+class _NeedsStore(Exception):
+    """A cache entry :meth:`KeyRing.resolve_cached` would need has expired."""
 
 
 def _token_from(header: str | None) -> str | None:

@@ -71,6 +71,13 @@ PUBLIC_MODELS: tuple[str, ...] = get_args(BuiltinModel)
 
 DEFAULT_MODEL: BuiltinModel = "ray-2"
 
+Speed = Literal["quality", "balanced", "fast"]
+"""How a model trades quality for time (``engine/speed.py``): fewer steps, step caches, a faster encode. A
+request may name one (the ``speed`` extension field); unnamed, the model name's own speed applies
+(``ray-flash-2``: ``fast``, every other name: ``quality``, unless the models config says otherwise)."""
+
+SPEEDS: tuple[str, ...] = get_args(Speed)
+
 ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 MAX_LORAS = 4
 """Adapters one request may stack: each one costs a load and a fused forward pass."""
@@ -246,6 +253,8 @@ class GenerationRequest(BaseModel):
     """What the model is steered away from (classifier-free guidance's unconditional text); None: the model's own."""
     loras: tuple[LoraRef, ...] = Field(default=(), max_length=MAX_LORAS)
     """Adapters applied for this request only, by the names the model's config gives them (``engine/catalog.py``)."""
+    speed: Speed | None = None
+    """The speed preset; None: the model name's own (:data:`Speed`)."""
 
     @field_validator("loras")
     @classmethod

@@ -22,15 +22,21 @@ short_side = 704                     # the native grid (else the checkpoint's dr
 fps = 24                             #   the short side it renders at, its frame rate, its most frames per pass
 max_frames = 257
 
+speed = "quality"                    # this name's speed preset when a request names none (engine/speed.py)
+
+[models.ray-2.speeds.fast]           # a preset's settings over the built-in ones (engine/speed.py)
+steps = 15
+cache = { kind = "first-block", threshold = 0.05 }
+
 [models.ray-2.loras.pixel-art]       # adapters a request may name (`loras: [{name, scale}]`)
 path = "/srv/loras/pixel-art.safetensors"
 scale = 1.0                          # the scale a request that gives none gets
 ```
 
 Name resolution: a configured name means what its table says; the built-in names (``ray-2``,
-``ray-flash-2``) a config leaves out mean its default model, so every SDK's default keeps working; any other
-name is refused listing the served ones. A worker's ``--device`` replaces every model's ``device`` for that
-process (:meth:`Catalog.with_device`).
+``ray-flash-2``) a config leaves out mean its default model (``ray-flash-2`` at its ``fast`` speed), so every
+SDK's default keeps working; any other name is refused listing the served ones. A worker's ``--device``
+replaces every model's ``device`` for that process (:meth:`Catalog.with_device`).
 """
 
 from __future__ import annotations
@@ -43,8 +49,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dreamreel.core.request import ADAPTER_NAME_PATTERN, MODEL_NAME_PATTERN, PUBLIC_MODELS
+from dreamreel.core.request import ADAPTER_NAME_PATTERN, MODEL_NAME_PATTERN, PUBLIC_MODELS, SPEEDS
 from dreamreel.engine.model_dir import read_settings
+from dreamreel.engine.speed import DEFAULT_SPEEDS, SpeedError, SpeedPreset, default_speed, default_speeds, parse_speeds
 
 DTYPES = ("float32", "bfloat16")
 REVISION_LENGTH = 40
@@ -107,6 +114,14 @@ class ModelEntry:
     memory_budget_gb: float | None = None
     native: tuple[tuple[str, int], ...] = ()
     loras: Mapping[str, LoraEntry] = field(default_factory=lambda: MappingProxyType({}))
+    speed: str = "quality"
+    """The speed preset of a request to this name that names none."""
+    speeds: Mapping[str, SpeedPreset] = field(default_factory=lambda: DEFAULT_SPEEDS)
+
+    def preset(self, speed: str | None) -> tuple[str, SpeedPreset]:
+        """The speed a request asking for ``speed`` (None: this name's own) runs at, and its preset."""
+        chosen = speed or self.speed
+        return chosen, self.speeds[chosen]
 
     @property
     def spec(self) -> ModelSpec:
@@ -161,7 +176,8 @@ def embedded_catalog(model_dir: Path, device: str = "cpu", dtype: str = "float32
     built-in name; its family comes from its ``dreamreel.json``."""
     family = checkpoint_family(Path(model_dir))
     models = {name: ModelEntry(name=name, family=family, path=Path(model_dir), device=device, dtype=dtype,
-                               steps=steps) for name in PUBLIC_MODELS}
+                               steps=steps, speed=default_speed(name), speeds=default_speeds(family))
+              for name in PUBLIC_MODELS}
     return Catalog(models=MappingProxyType(models), default=PUBLIC_MODELS[0])
 
 
@@ -206,12 +222,12 @@ def parse_catalog(data: Mapping[str, Any], path: Path, *, known_families: tuple[
     if default not in models:
         raise CatalogError(f"{path}: default {default!r} is not one of the configured models ({', '.join(models)})")
     for builtin in PUBLIC_MODELS:  # the names every SDK sends by default keep working
-        models.setdefault(builtin, replace(models[default], name=builtin))
+        models.setdefault(builtin, replace(models[default], name=builtin, speed=default_speed(builtin)))
     return Catalog(models=MappingProxyType(models), default=default, source=path)
 
 
 ENTRY_KEYS = {"family", "path", "repo", "revision", "device", "dtype", "steps", "guidance", "memory_budget_gb",
-              "loras", *NATIVE_KEYS}
+              "loras", "speed", "speeds", *NATIVE_KEYS}
 
 
 def _entry(name: str, table: Mapping[str, Any], where: str, base: Path, checkpoints: Path,
@@ -241,10 +257,18 @@ def _entry(name: str, table: Mapping[str, Any], where: str, base: Path, checkpoi
     budget = _number(table, "memory_budget_gb", where)
     if budget is not None and budget <= 0:
         raise CatalogError(f"{where}.memory_budget_gb must be positive")
+    speed = _typed(table, "speed", str, where) or default_speed(name)
+    if speed not in SPEEDS:
+        raise CatalogError(f"{where}.speed: one of {', '.join(SPEEDS)}, got {speed!r}")
+    try:
+        speeds = parse_speeds(table.get("speeds"), where, family)
+    except SpeedError as exc:
+        raise CatalogError(str(exc)) from None
     return ModelEntry(
         name=name, family=family, path=checkpoint, repo=repo, revision=revision,
         device=_typed(table, "device", str, where) or "cpu", dtype=dtype, steps=steps, guidance=guidance,
         memory_budget_gb=budget, native=_native(table, where), loras=MappingProxyType(_loras(table, where, base)),
+        speed=speed, speeds=speeds,
     )
 
 

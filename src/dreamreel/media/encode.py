@@ -12,6 +12,14 @@ Outputs are written to a hidden temp file next to the destination and ``os.repla
 place, so anything serving or polling the path sees either nothing or a complete file, never
 a half-written MP4 (the faststart pass rewrites the whole file at the end, which makes a
 non-atomic write especially visible).
+
+The encode starts once the model's whole clip is decoded; it does not consume frames while the VAE is still
+decoding later ones. Measured on the embedded model, 2 CPU cores (``bench/probe_decode_overlap.py``,
+``docs/benchmarks.md``, "x264 preset per speed preset"): diffusers' temporal tiling of the LTX VAE lands 27 dB
+from the whole decode (the floor is 40); chunks decoded with two latent frames of context a side are faithful
+(51 dB, worst frame 41) but decode about twice the latent frames, and with the decode and x264 on the same two
+cores overlapping them was slower than decoding first (1.17x at 540p 5 s). On a GPU the decode and the encoder
+would run on different hardware, which is where the overlap can pay; rerun the probe there before building it.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from PIL import Image
 
 from dreamreel.media.audio import AudioTrack
 from dreamreel.media.resample import iter_output_frames
+from dreamreel.media.x264 import DEFAULT_PRESET, LIBX264_PRESETS
 
 SCALE_INTERPOLATION = Interpolation.BICUBIC
 """libswscale filter for the native -> output upscale.
@@ -129,7 +138,7 @@ def encode_mp4(
     fps: int,
     output_frames: int,
     crf: int = 20,
-    preset: str = "veryfast",
+    preset: str = DEFAULT_PRESET,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> EncodedVideo:
     """Resample ``native`` (``(F, h, w, 3)`` uint8) to an H.264 yuv420p faststart MP4.
@@ -335,6 +344,12 @@ def remux_with_audio(source: str | Path, audio: AudioTrack, path: str | Path) ->
                         duration_s=frames / fps if fps else seconds, size_bytes=final.stat().st_size)
 
 
+def check_preset(preset: str) -> None:
+    """Refuse a ``preset`` libx264 does not have, naming the ones it has."""
+    if preset not in LIBX264_PRESETS:
+        raise ValueError(f"unknown libx264 preset {preset!r}; choose one of {', '.join(LIBX264_PRESETS)}")
+
+
 def _check_output_size(width: int, height: int) -> None:
     """yuv420p (and x264 with it) needs even dimensions; refuse rather than crop/pad."""
     if width < 2 or height < 2:
@@ -395,7 +410,7 @@ def encode_frames(
     fps: int,
     total: int,
     crf: int = 20,
-    preset: str = "veryfast",
+    preset: str = DEFAULT_PRESET,
     loop: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
     audio: AudioTrack | None = None,
@@ -406,9 +421,11 @@ def encode_frames(
     For clips assembled from several parts (an extension delivered with its source clip) or decoded from
     another MP4 (an upscale): the caller yields every frame in order and says how many there will be; a
     different count is an error and leaves no file behind. ``loop``: the clip is played in a loop
-    (:func:`x264_params`). ``on_frame`` as in :func:`encode_mp4`.
+    (:func:`x264_params`). ``on_frame`` as in :func:`encode_mp4`. ``preset``: one of :data:`LIBX264_PRESETS`
+    (``ValueError`` otherwise, before anything is written).
     """
     _check_output_size(width, height)
+    check_preset(preset)
     final = Path(path)
     tmp = _temp_sibling(final)
     try:
@@ -451,11 +468,15 @@ class EncodedClip:
     poster: Path | None
 
 
-def encode_clip(clip: FrameStream, video_path: str | Path, poster_path: str | Path | None = None) -> EncodedClip:
-    """Write ``clip`` as the delivered MP4 (:func:`encode_frames`) and, with ``poster_path``, its poster: the
-    first delivered frame (:func:`write_poster`), kept as it streams past rather than decoded again.
+def encode_clip(clip: FrameStream, video_path: str | Path, poster_path: str | Path | None = None, *,
+                preset: str = DEFAULT_PRESET) -> EncodedClip:
+    """Write ``clip`` as the delivered MP4 (:func:`encode_frames`, with libx264's ``preset``: a speed preset's
+    is ``X264_PRESETS[speed]``) and, with ``poster_path``, its poster: the first delivered frame
+    (:func:`write_poster`), kept as it streams past rather than decoded again. An unknown ``preset`` is a
+    ``ValueError`` before anything is read or written, even for a clip whose picture is copied.
 
     The one way a generated clip reaches disk, for the worker and ``dreamreel generate`` alike."""
+    check_preset(preset)
     video_path = Path(video_path)
     video_path.parent.mkdir(parents=True, exist_ok=True)
     first: list[np.ndarray] = []
@@ -473,7 +494,7 @@ def encode_clip(clip: FrameStream, video_path: str | Path, poster_path: str | Pa
         first.append(next(iter(clip.frames)))
     else:
         video = encode_frames(remember_first(clip.frames), video_path, width=clip.width, height=clip.height,
-                              fps=clip.fps, total=clip.total, loop=clip.loop, audio=audio)
+                              fps=clip.fps, total=clip.total, loop=clip.loop, audio=audio, preset=preset)
     poster = None
     if poster_path is not None:
         poster = write_poster(first[0], poster_path, width=clip.width, height=clip.height)

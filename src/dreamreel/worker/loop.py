@@ -10,9 +10,10 @@ whatever it had written is removed. A job stuck where no check runs (native code
 after ``job_stop_grace_seconds`` and the process exits with :data:`EXIT_STUCK_JOB` for a fresh one. Any other
 fault fails only its job (``worker/faults.py``: a code and a reason) and the worker takes the next one.
 
-What a generation *is* lives in the engine (``engine.render.render``, the same unit ``dreamreel generate``
-runs): this loop only hands it the job's keyframe sources (``worker/inputs.py``), encodes what it yields
-(``media.encode.encode_clip``), and records the outcome. Upscale jobs run no model (``worker/reencode.py``).
+What a generation *is* lives in the engine (``engine.produce.produce_clip``: render at the request's speed,
+then encode; the same unit ``dreamreel generate`` runs): this loop only hands it the job's keyframe sources
+(``worker/inputs.py``), progress and cancelling, and records the outcome. Upscale jobs run no model
+(``worker/reencode.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
+import torch
+
 from dreamreel.config import Settings
 from dreamreel.core.errors import StoreUnavailable
 from dreamreel.core.failures import FailureCode
@@ -36,12 +39,12 @@ from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.core.jobstore import JobStore, WorkerInfo
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.catalog import Catalog, ModelSpec
-from dreamreel.engine.lora import applied_loras
+from dreamreel.engine.compile import CompileOptions, compile_loaded, served_caches
 from dreamreel.engine.plan import Plan
+from dreamreel.engine.produce import produce_clip
 from dreamreel.engine.registry import load_backend
-from dreamreel.engine.render import render
 from dreamreel.files import LocalFiles
-from dreamreel.media.encode import EncodedClip, encode_clip
+from dreamreel.media.encode import EncodedClip
 from dreamreel.store import open_store
 from dreamreel.worker.faults import classify, release_memory
 from dreamreel.worker.inputs import InputResolver
@@ -154,7 +157,10 @@ class Worker:
             release_memory()
             log.info("unloaded %s (%s) to make room", evicted.family, evicted.path)
         started = time.perf_counter()
-        self._backends[spec] = load_backend(spec)
+        backend = load_backend(spec)
+        options = CompileOptions(self.settings.compile, self.settings.compile_backend, self.settings.compile_dynamic)
+        compile_loaded(backend, options, served_caches(self.catalog, spec))  # at load, never in a job's warm path
+        self._backends[spec] = backend
         log.info("loaded %s (%s, %s) in %.1fs", model, spec.family, spec.path, time.perf_counter() - started)
         self.models = tuple(name for name, entry in self.catalog.models.items() if entry.spec in self._backends)
         self.announce()
@@ -186,6 +192,7 @@ class Worker:
             log.warning("could not forget worker %s: %s: %s", self.worker_id, type(exc).__name__, exc)
 
     def warm_up(self) -> None:
+        torch.set_num_threads(self.settings.resolved_torch_threads)  # N workers on C cores: C / N each
         self.announce()
         self.backend_for(self.catalog.default)  # the others load when a job asks for them
 
@@ -333,22 +340,21 @@ class Worker:
             interval_s=self.settings.preview_interval_seconds,
         )
         previews.append(preview)
-        with applied_loras(backend, entry, job.request.loras):  # switched off again however the job ends
-            rendered = render(
-                backend,
-                job.request,
-                seed=job.seed,
-                sources=InputResolver(self.store, self.files, job.owner,
-                                      allow_private_urls=self.settings.allow_private_urls,
-                                      max_video_bytes=self.settings.max_video_bytes),
-                on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
-                should_cancel=control.should_cancel,
-                steps=entry.steps,
-                guidance_scale=entry.guidance,
-                preview=preview,
-                on_plan=lambda plan: self._planned(job, control, plan),
-            )
-            return encode_clip(rendered, video_path=video_path, poster_path=poster_path)
+        return produce_clip(
+            backend,
+            entry,
+            job.request,
+            seed=job.seed,
+            sources=InputResolver(self.store, self.files, job.owner,
+                                  allow_private_urls=self.settings.allow_private_urls,
+                                  max_video_bytes=self.settings.max_video_bytes),
+            on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
+            should_cancel=control.should_cancel,
+            video_path=video_path,
+            poster_path=poster_path,
+            preview=preview,
+            on_plan=lambda plan: self._planned(job, control, plan),
+        )
 
     def _planned(self, job: Generation, control: JobControl, plan: Plan) -> None:
         control.native = (plan.native_width, plan.native_height, plan.native_frames)

@@ -6,20 +6,28 @@ preview shows the clip emerging from noise) and :meth:`deliver` encodes those fr
 MP4, records it as the generation's ``progress_video`` (fenced by worker id) and removes the preview
 before the previous one (a client may still be downloading the previous one).
 
-Why it is bounded: a preview costs one VAE decode plus a tiny encode, which can be as much as many
-denoising steps (on the tiny model the decode is most of a job). So previews are made at most every
-``interval_s`` *and* only after ``budget`` times the last preview's own cost of other work (the
-first preview of a job uses the cost measured in the previous job of this worker), which caps their
-share of the job's wall time at about ``1 / (1 + budget)`` whatever the model - except for a worker's
-very first job, whose first preview's cost is not known in advance. The last
-step never gets a preview: the real clip is about to exist. Preview files are removed when the job
-ends.
+Why it is bounded: a preview costs one VAE decode (the encode of the small MP4 is a few percent of
+that), which can be as much as many denoising steps (on the tiny model the decode is most of a job).
+:class:`PreviewCadence` decides when one is due, by time alone, never by step count:
+
+* at most every ``interval_s``, counted from the job's start for the first one;
+* only after ``budget`` times the last preview's own cost of other work (a job's first preview uses the
+  cost measured in the previous job of this worker), which caps their share of a job's wall time at about
+  ``1 / (1 + budget)`` whatever the model - except for a worker's very first job, whose first preview's
+  cost is not known in advance;
+* never in the last part of the denoising: when the steps left (at the pace measured so far in this run)
+  take less than ``interval_s``, the clip itself is nearer than the next preview would be, so the decode
+  would only delay it. A short job (the embedded model's 5 s clip takes about 2 s) therefore gets no
+  preview at all, and a long one one every ``interval_s`` until its last stretch.
+
+Preview files are removed when the job ends.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,8 +43,8 @@ log = logging.getLogger("dreamreel.worker")
 PREVIEW_SHORT_SIDE = 144
 """Previews are at most this tall/wide on the short side: a glance at the motion, cheap to encode."""
 PREVIEW_CRF = 30
-DEFAULT_BUDGET = 4.0
-"""Wait at least 4x a preview's cost before the next: previews stay under ~20 % of a job's time."""
+DEFAULT_BUDGET = 9.0
+"""Wait at least 9x a preview's cost before the next: previews stay under ~10 % of a job's time."""
 
 
 def preview_size(width: int, height: int, short_side: int = PREVIEW_SHORT_SIDE) -> tuple[int, int]:
@@ -45,11 +53,55 @@ def preview_size(width: int, height: int, short_side: int = PREVIEW_SHORT_SIDE) 
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
+class PreviewCadence:
+    """When a preview is due: the rules of this module's docstring, on a clock it is given (tests drive it).
+
+    The pace of the denoising is learned from the gaps between consecutive steps, the time spent on a preview
+    left out; a run that starts over (the next part of a long clip counts its steps from 1 again) keeps the
+    pace learned so far and only re-anchors."""
+
+    estimate: ClassVar[float] = 0.0
+    """The last preview's cost in this process (a worker runs one model), for a job's first preview."""
+
+    def __init__(self, interval_s: float, budget: float = DEFAULT_BUDGET,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s, self.budget, self.clock = interval_s, budget, clock
+        self._last_end = clock()
+        """When the last preview ended (the job's start before the first): the next waits from here."""
+        self._last_cost = 0.0
+        self._last_step: tuple[int, float] | None = None
+        """The step last asked about and when, for the pace."""
+        self._step_s = 0.0
+        self._steps_timed = 0
+
+    def step_seconds(self) -> float | None:
+        """The mean time of a denoising step so far (previews left out), or None before two steps were seen."""
+        return self._step_s / self._steps_timed if self._steps_timed else None
+
+    def due(self, step: int, total: int) -> bool:
+        now = self.clock()
+        if self._last_step is not None and step == self._last_step[0] + 1:
+            self._step_s += now - max(self._last_step[1], self._last_end)  # a preview made between is not a step
+            self._steps_timed += 1
+        self._last_step = (step, now)
+        if self.interval_s <= 0 or step >= total:
+            return False
+        wait = max(self.interval_s, self.budget * (self._last_cost or PreviewCadence.estimate))
+        if now - self._last_end < wait:
+            return False
+        pace = self.step_seconds()
+        return pace is not None and (total - step) * pace >= self.interval_s  # else the clip itself is near
+
+    def made(self, started: float) -> float:
+        """A preview asked for at ``started`` (``clock()``) was made (or given up) just now; returns its cost."""
+        end = self.clock()
+        self._last_cost = PreviewCadence.estimate = end - started
+        self._last_end = end
+        return self._last_cost
+
+
 class PreviewWriter:
     """A :class:`~dreamreel.engine.backends.base.PreviewSink` that publishes ``progress_video`` files."""
-
-    cost_estimate: ClassVar[float] = 0.0
-    """The last preview's cost in this process (a worker runs one model), for a job's first preview."""
 
     def __init__(
         self, store: JobStore, files: LocalFiles, generation_id: str, worker_id: str, *,
@@ -57,10 +109,8 @@ class PreviewWriter:
     ) -> None:
         self.store, self.files = store, files
         self.generation_id, self.worker_id = generation_id, worker_id
-        self.fps, self.interval_s, self.budget = fps, interval_s, budget
-        self._started = time.monotonic()
-        self._last_end = self._started
-        self._last_cost = 0.0
+        self.fps = fps
+        self.cadence = PreviewCadence(interval_s, budget)
         self._due_at: float | None = None
         self._written: list[Path] = []
         self.count = 0
@@ -68,16 +118,13 @@ class PreviewWriter:
         """Total wall time spent on previews (decode + encode + record), for logs and benchmarks."""
 
     def due(self, step: int, total: int) -> bool:
-        now = time.monotonic()
-        # Before this job's first preview, the cost measured in an earlier job of this process stands in.
-        wait = max(self.interval_s, self.budget * (self._last_cost or PreviewWriter.cost_estimate))
-        if self.interval_s <= 0 or step >= total or now - self._last_end < wait:
+        if not self.cadence.due(step, total):
             return False
-        self._due_at = now
+        self._due_at = self.cadence.clock()
         return True
 
     def deliver(self, frames: np.ndarray) -> None:
-        started = self._due_at if self._due_at is not None else time.monotonic()
+        started = self._due_at if self._due_at is not None else self.cadence.clock()
         self.count += 1
         directory = self.files.generation_dir(self.generation_id)
         directory.mkdir(parents=True, exist_ok=True)
@@ -96,10 +143,7 @@ class PreviewWriter:
                 self._written.pop(0).unlink(missing_ok=True)
         else:  # the job is no longer ours (lease lost, cancelled, finished): do not publish
             path.unlink(missing_ok=True)
-        end = time.monotonic()
-        self._last_cost = PreviewWriter.cost_estimate = end - started
-        self._last_end = end
-        self.seconds += self._last_cost
+        self.seconds += self.cadence.made(started)
 
     def cleanup(self, *, own_only: bool = False) -> None:
         """Remove every preview file of this job (called when the job ends, whatever the outcome), including

@@ -19,6 +19,7 @@ from dreamreel.api.dialects.aiml_schema import ERRORS, AimlCreated, AimlGenerati
 from dreamreel.api.dialects.base import Dialect
 from dreamreel.api.errors import parse_body
 from dreamreel.api.extensions import ControlFields
+from dreamreel.api.reads import json_response, run_read
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.errors import DreamreelError, NotFound
@@ -33,6 +34,7 @@ from dreamreel.core.request import (
     Keyframes,
     Resolution,
 )
+from dreamreel.core.service import GenerationService
 
 PREFIX = "/v2"
 VENDOR = "luma/"
@@ -127,15 +129,21 @@ def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, A
 
 
 @router.get("/video/generations", response_model=AimlGeneration, responses=ERRORS)
-def poll_generation(
+async def poll_generation(
     request: Request, service: Service, owner: Owner,
     generation_id: str = Query(min_length=1, max_length=300),
-) -> dict[str, Any]:
+) -> JSONResponse:
     try:
-        generation = service.get(internal_id(generation_id), owner=owner)
+        generation, charged = await run_read(_poll, service, internal_id(generation_id), owner)
     except NotFound:
         raise NotFound(f"generation {generation_id} not found") from None
-    return render_generation(generation, file_urls(request), service.charged(generation))
+    return json_response(render_generation(generation, file_urls(request), charged))
+
+
+def _poll(service: GenerationService, generation_id: str, owner: str) -> tuple[Generation, int | None]:
+    """The generation and what it was charged: a poll's store reads, in one trip to the read pool."""
+    generation = service.get(generation_id, owner=owner)
+    return generation, service.charged(generation)
 
 
 def _reason(status: int) -> str:

@@ -43,6 +43,7 @@ from dreamreel.api.dialects.fal_schema import (
 from dreamreel.api.edits import rename_fields, rename_in_text, with_own_references
 from dreamreel.api.errors import parse_body
 from dreamreel.api.extensions import ControlFields
+from dreamreel.api.reads import json_response, run_read
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
@@ -387,26 +388,33 @@ def submit(
 
 @queue.get("/{owner_name}/{alias}/requests/{request_id}/status", response_model=FalQueueStatus,
            responses=STATUS_RESPONSES)
-def status(
+async def status(
     request: Request, owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, service: Service, owner: Owner,
     logs: str | None = Query(default=None),
 ) -> JSONResponse:
     _app_or_404(owner_name, alias)
-    generation = service.get(request_id, owner=owner)
-    body = status_body(generation, _base(request), service, with_logs=(logs or "0").lower() in ("1", "true"))
+    with_logs = (logs or "0").lower() in ("1", "true")
+    generation, body = await run_read(_status, service, request_id, owner, _base(request), with_logs)
     return JSONResponse(status_code=200 if generation.state.is_terminal else 202, content=body)
 
 
-@queue.get("/{owner_name}/{alias}/requests/{request_id}", response_model=FalVideoResult, responses=RESULT_ERRORS)
-def result(request: Request, owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, service: Service,
-           owner: Owner) -> dict[str, Any]:
-    _app_or_404(owner_name, alias)
+def _status(service: GenerationService, request_id: str, owner: str, base: str,
+            with_logs: bool) -> tuple[Generation, dict[str, Any]]:
+    """The generation and its status body: every store read of a status poll, in one trip to the read pool."""
     generation = service.get(request_id, owner=owner)
+    return generation, status_body(generation, base, service, with_logs=with_logs)
+
+
+@queue.get("/{owner_name}/{alias}/requests/{request_id}", response_model=FalVideoResult, responses=RESULT_ERRORS)
+async def result(request: Request, owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str,
+                 service: Service, owner: Owner) -> JSONResponse:
+    _app_or_404(owner_name, alias)
+    generation = await run_read(service.get, request_id, owner=owner)
     if not generation.state.is_terminal:
         raise InvalidRequest("Request is still in progress", field="request_id")
     if generation.state != State.COMPLETED:
         raise failure(generation)
-    return result_body(generation, file_urls(request))
+    return json_response(result_body(generation, file_urls(request)))
 
 
 @queue.put("/{owner_name}/{alias}/requests/{request_id}/cancel", status_code=202, response_model=FalCancelRequested,

@@ -22,6 +22,7 @@ from dreamreel.api.dialects.luma_schema import ERRORS, LumaCredits, LumaGenerati
 from dreamreel.api.edits import with_own_references
 from dreamreel.api.errors import parse_body
 from dreamreel.api.extensions import ControlFields, render_controls
+from dreamreel.api.reads import json_response, run_read
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
@@ -309,39 +310,41 @@ def reframe_video(request: Request, body: Body, service: Service, owner: Owner) 
 
 
 @router.get("/generations", response_model=LumaGenerationList, responses=ERRORS)
-def list_generations(
+async def list_generations(
     request: Request,
     service: Service,
     owner: Owner,
     limit: int = Query(default=100, ge=0, le=1000),
     offset: int = Query(default=0, ge=0, le=2**62),  # SQLite/PostgreSQL integers are 64-bit
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Newest first, paged with ``limit``/``offset``."""
-    generations, total = service.list(owner=owner, limit=limit, offset=offset)
-    return {
-        "generations": [render_generation(g, file_urls(request)) for g in generations],
+    generations, total = await run_read(service.list, owner=owner, limit=limit, offset=offset)
+    urls = file_urls(request)
+    return json_response({
+        "generations": [render_generation(g, urls) for g in generations],
         "count": len(generations),
         "has_more": offset + len(generations) < total,
         "limit": limit,
         "offset": offset,
-    }
+    })
 
 
 @router.get("/generations/concepts/list", response_model=list[str], responses=ERRORS)
-def list_concepts() -> list[str]:
+async def list_concepts() -> list[str]:
     """Concept keys this server honours in ``concepts: [{"key": ...}]`` (camera moves; core/concepts.py)."""
     return supported_concepts()
 
 
 @router.get("/generations/camera_motion/list", response_model=list[str], responses=ERRORS)
-def list_camera_motions() -> list[str]:
+async def list_camera_motions() -> list[str]:
     """Camera-motion phrases to write into prompts (what the embedded model was trained on)."""
     return camera_motions()
 
 
 @router.get("/generations/{generation_id}", response_model=LumaGeneration, responses=ERRORS)
-def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> dict[str, Any]:
-    return render_generation(service.get(generation_id, owner=owner), file_urls(request))
+async def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> JSONResponse:
+    generation = await run_read(service.get, generation_id, owner=owner)
+    return json_response(render_generation(generation, file_urls(request)))
 
 
 @router.delete("/generations/{generation_id}", status_code=204, response_class=Response, responses=ERRORS)
@@ -392,15 +395,15 @@ def add_audio(request: Request, generation_id: str, body: Body, service: Service
 
 
 @router.get("/credits", response_model=LumaCredits, responses=ERRORS)
-def credits(service: Service, owner: Owner) -> dict[str, float]:
+async def credits(service: Service, owner: Owner) -> dict[str, float]:
     """The caller's balance from the ledger, in units (``core/metering.py``): its credits less what it was
     charged and what its queued and running generations hold. A key without a credit limit reports
     ``UNLIMITED_CREDITS`` less the same."""
-    return {"credit_balance": service.credit_balance(owner)}
+    return {"credit_balance": await run_read(service.credit_balance, owner)}
 
 
 @router.get("/ping", response_model=LumaPing, responses=ERRORS)
-def ping() -> dict[str, str]:
+async def ping() -> dict[str, str]:
     return {"message": "pong"}
 
 

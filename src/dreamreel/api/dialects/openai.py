@@ -51,6 +51,7 @@ from dreamreel.api.dialects.openai_schema import (
 from dreamreel.api.edits import rename_fields, rename_in_text
 from dreamreel.api.errors import describe_validation_error, parse_body
 from dreamreel.api.forms import FilePart, nest, parse_multipart
+from dreamreel.api.reads import PooledFileResponse, file_stat, json_response, run_read
 from dreamreel.api.schema import inline_defs
 from dreamreel.api.uploads import save_image, save_video
 from dreamreel.core.conditioning import UPLOAD_SCHEME
@@ -60,6 +61,7 @@ from dreamreel.core.generation import Generation, State
 from dreamreel.core.request import (
     DEFAULT_MODEL,
     MAX_DURATION_S,
+    SPEEDS,
     GenerationKeyframe,
     GenerationRequest,
     ImageKeyframe,
@@ -259,7 +261,8 @@ router = APIRouter(prefix=PREFIX, tags=["openai"])
 def _form_schema(properties: dict[str, dict], required: list[str]) -> dict[str, Any]:
     """A multipart form's fields, with the extension fields every create body takes (``loras`` only in JSON:
     a form's fields are text, and an adapter list is no flat field)."""
-    extensions = {"seed": {**_TEXT, "pattern": "^[0-9]{1,10}$"}, "negative_prompt": _TEXT}
+    extensions = {"seed": {**_TEXT, "pattern": "^[0-9]{1,10}$"}, "negative_prompt": _TEXT,
+                  "speed": {**_TEXT, "enum": list(SPEEDS)}}
     return {"type": "object", "properties": {**properties, **extensions}, "required": required}
 
 
@@ -395,15 +398,27 @@ async def list_videos(
     order: Literal["asc", "desc"] = Query(default="desc", description="By creation time."),
 ) -> dict[str, Any]:
     """The caller's videos (every generation it made, in any dialect), ``limit`` at a time after ``after``."""
-    page, has_more = await run_in_threadpool(_page, service, owner, after, limit, order)
-    data = [_render(request, generation, service) for generation in page]
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+    retention_days = request.app.state.settings.retention_days
+    data, has_more = await run_read(_rendered_page, service, owner, after, limit, order, retention_days)
+    return json_response({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                          "last_id": data[-1]["id"] if data else None, "has_more": has_more})
+
+
+def _rendered_page(service: GenerationService, owner: str, after: str | None, limit: int, order: str,
+                   retention_days: float | None) -> tuple[list[dict[str, Any]], bool]:
+    """A page rendered, in the read pool: rendering may read the store too (``seconds_of``)."""
+    page, has_more = _page(service, owner, after, limit, order)
+    return [render_video(generation, service, retention_days) for generation in page], has_more
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=ERRORS)
-def retrieve_video(request: Request, video_id: str, service: Service, owner: Owner) -> dict[str, Any]:
-    return _render(request, _source(service, video_id, owner, field="video_id"), service)
+async def retrieve_video(request: Request, video_id: str, service: Service, owner: Owner) -> JSONResponse:
+    return json_response(await run_read(_retrieve, service, video_id, owner, request.app.state.settings.retention_days))
+
+
+def _retrieve(service: GenerationService, video_id: str, owner: str, retention_days: float | None) -> dict[str, Any]:
+    """The caller's video rendered, in the read pool (rendering may read the store: ``seconds_of``)."""
+    return render_video(_source(service, video_id, owner, field="video_id"), service, retention_days)
 
 
 @router.delete("/videos/{video_id}", response_model=VideoDeleted, responses=ERRORS)
@@ -428,27 +443,29 @@ async def download_content(
     variant: Literal["video", "thumbnail", "spritesheet"] = Query(default="video"),
 ) -> FileResponse:
     """The completed video's bytes (409 while it is not completed), served to its owner only."""
-    generation = await run_in_threadpool(_source, service, video_id, owner, "video_id")
+    generation = await run_read(_source, service, video_id, owner, "video_id")
     if generation.state is not State.COMPLETED:
         raise Conflict(f"video {generation.id} is {STATUS_WORDS[generation.state]}; its content is available once "
                        "completed", field="video_id")
     files = request.app.state.files
-    video = files.path_for(generation.assets.video) if generation.assets.video else None
+    video = await run_read(files.path_for, generation.assets.video) if generation.assets.video else None
     if variant == "thumbnail":
-        path = files.path_for(generation.assets.image) if generation.assets.image else None
+        path = await run_read(files.path_for, generation.assets.image) if generation.assets.image else None
     elif variant == "spritesheet" and video is not None:
         path = video.with_name("spritesheet.jpg")
-        if not path.is_file():
+        if not await run_read(path.is_file):
             try:
                 await run_in_threadpool(write_spritesheet, video, path)
             except FileNotFoundError:  # deleted meanwhile
                 raise NotFound(f"video {generation.id} not found", field="video_id") from None
     else:
         path = video
-    if path is None or not path.is_file():
+    stat = await run_read(file_stat, path) if path is not None else None
+    if path is None or stat is None:
         raise NotFound(f"video {generation.id} has no {variant}", field="variant")
     media_type = "video/mp4" if path.suffix == ".mp4" else "image/jpeg"
-    return FileResponse(path, media_type=media_type, headers={"cache-control": "private, no-store"})
+    return PooledFileResponse(path, media_type=media_type, headers={"cache-control": "private, no-store"},
+                              stat_result=stat)
 
 
 @router.post("/videos/{video_id}/remix", response_model=VideoOut, responses=ERRORS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -71,6 +71,9 @@ class Backend(Protocol):
 
     name: str
     """The model family (``core.capabilities``): what the planner may ask of this backend."""
+    pipe: Any
+    """The loaded diffusers pipeline: what LoRAs (``engine/lora.py``) and step caches (``engine/step_cache.py``)
+    are put on for one job."""
     default_steps: int
     """Denoising steps this checkpoint is meant to run with."""
     default_guidance: float

@@ -236,7 +236,9 @@ def checked_modules(pipe: DiffusionPipeline, should_cancel: CancelCheck) -> Iter
     per module call: microseconds, next to the milliseconds each module computes."""
     def check(name: str) -> Callable[[torch.nn.Module, Any], None]:
         def hook(module: torch.nn.Module, args: Any) -> None:
-            if should_cancel():
+            # Not traced into a compiled block (engine/compile.py): it would break the graph at every module; the
+            # modules that run eagerly around the compiled blocks still check, every step.
+            if not torch.compiler.is_compiling() and should_cancel():
                 raise GenerationCancelled(f"cancelled in the {name} ({type(module).__name__})")
         return hook
 

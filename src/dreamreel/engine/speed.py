@@ -1,0 +1,213 @@
+"""Speed presets: ``quality``, ``balanced`` and ``fast``, per model, and what each one changes.
+
+Ray 2 is sold in two speeds (``ray-2``, ``ray-flash-2``); open servers reach theirs with fewer steps, step
+caches (diffusers' cache hooks: the transformer skips or predicts work between steps) and a faster encode. A
+preset is such a bundle; every model has all three (the built-in ones below, each key overridable in the models
+config), a request picks one with the ``speed`` field, and a public name has its own default (``ray-flash-2``:
+``fast``). Torch-free: the API and the config reader use it; ``engine/step_cache.py`` turns a preset's cache into
+diffusers hooks in the worker.
+
+```toml
+[models.ray-2]
+speed = "quality"                    # the name's speed when a request names none
+
+[models.ray-2.speeds.fast]           # any preset key left out keeps the built-in value
+steps = 8                            # absolute steps (else steps_fraction of the model's steps)
+steps_fraction = 0.5
+guidance = 3.0                       # else the model's guidance
+cache = { kind = "first-block", threshold = 0.05 }   # or "taylorseer" (interval, warmup), "none"
+x264_preset = "superfast"            # else media.x264.X264_PRESETS[speed]
+```
+
+The built-in presets were chosen on the embedded model (docs/benchmarks.md, "Speed presets"): ``balanced`` keeps
+every step and skips the transformer where its first block's output barely moved (First Block Cache, threshold
+0.05); ``fast`` runs half the steps with the same cache. A real checkpoint's best values differ (a distilled one
+has few steps to halve): its config sets them, measured on that model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from dreamreel.core.request import SPEEDS
+from dreamreel.media.x264 import LIBX264_PRESETS
+
+CACHE_KINDS = ("none", "first-block", "taylorseer")
+"""Step caches a preset may use: diffusers' ``FirstBlockCacheConfig`` and ``TaylorSeerCacheConfig``."""
+
+
+class SpeedError(ValueError):
+    """A preset's settings cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """A step cache on the model's transformer(s), re-armed for every job (``engine/step_cache.py``).
+
+    * ``first-block``: after the first transformer block, when its output's residual moved less than
+      ``threshold`` (relative mean absolute change) since the last full pass, the rest of the blocks are skipped
+      and their last residual reused;
+    * ``taylorseer``: every transformer block runs fully on the first ``warmup`` steps and then every ``interval``
+      steps; in between its output is extrapolated from a first-order Taylor series of its last full outputs.
+    """
+
+    kind: str = "none"
+    threshold: float = 0.05
+    interval: int = 2
+    warmup: int = 4
+
+    def __post_init__(self) -> None:
+        if self.kind not in CACHE_KINDS:
+            raise SpeedError(f"kind: one of {', '.join(CACHE_KINDS)}, got {self.kind!r}")
+        if not 0 < self.threshold < 1:
+            raise SpeedError(f"threshold: between 0 and 1, got {self.threshold!r}")
+        if not 1 <= self.interval <= 16:
+            raise SpeedError(f"interval: 1..16, got {self.interval!r}")
+        if not 0 <= self.warmup <= 1000:
+            raise SpeedError(f"warmup: 0..1000, got {self.warmup!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
+
+
+@dataclass(frozen=True)
+class SpeedPreset:
+    """What one speed changes for a model; ``None`` keeps the model's own value."""
+
+    steps: int | None = None
+    """Denoising steps; None: ``steps_fraction`` of the model's."""
+    steps_fraction: float = 1.0
+    guidance: float | None = None
+    cache: CacheSpec = field(default_factory=CacheSpec)
+    x264_preset: str | None = None
+    """libx264 preset of the delivered clip; None: ``media.x264.X264_PRESETS`` for this speed."""
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise SpeedError(f"steps: 1..1000, got {self.steps!r}")
+        if not 0 < self.steps_fraction <= 1:
+            raise SpeedError(f"steps_fraction: in (0, 1], got {self.steps_fraction!r}")
+        if self.guidance is not None and not 0 <= self.guidance <= 50:
+            raise SpeedError(f"guidance: 0..50, got {self.guidance!r}")
+        if self.x264_preset is not None and self.x264_preset not in LIBX264_PRESETS:
+            raise SpeedError(f"x264_preset: one of {', '.join(LIBX264_PRESETS)}, got {self.x264_preset!r}")
+
+    def steps_for(self, model_steps: int) -> int:
+        """Steps this preset runs on a model whose own setting is ``model_steps`` (at least one)."""
+        if self.steps is not None:
+            return self.steps
+        return max(1, round(model_steps * self.steps_fraction))
+
+
+DEFAULT_SPEEDS: Mapping[str, SpeedPreset] = MappingProxyType({
+    "quality": SpeedPreset(),
+    "balanced": SpeedPreset(cache=CacheSpec(kind="first-block", threshold=0.05)),
+    "fast": SpeedPreset(steps_fraction=0.5, cache=CacheSpec(kind="first-block", threshold=0.05)),
+})
+"""Every model's presets unless its family or config says otherwise (the module docstring says how they were
+chosen)."""
+
+NO_FIRST_BLOCK_CACHE = frozenset({"ltx2"})
+"""Families whose transformer block diffusers' First Block Cache does not know (its block registry in diffusers
+0.42.1 lacks ``LTX2VideoTransformerBlock``, which returns the video and the audio stream): their built-in presets
+use TaylorSeer instead, and a config asking them for ``first-block`` is refused."""
+
+TAYLORSEER_DEFAULT = CacheSpec(kind="taylorseer", interval=2, warmup=4)
+
+
+def default_speeds(family: str) -> Mapping[str, SpeedPreset]:
+    """The built-in presets of a model of ``family``."""
+    if family not in NO_FIRST_BLOCK_CACHE:
+        return DEFAULT_SPEEDS
+    return MappingProxyType({speed: replace(preset, cache=TAYLORSEER_DEFAULT) if preset.cache.enabled else preset
+                             for speed, preset in DEFAULT_SPEEDS.items()})
+
+DEFAULT_SPEED_OF = MappingProxyType({"ray-flash-2": "fast"})
+"""A public name's own speed when neither the request nor the config names one; every other name: ``quality``."""
+
+PRESET_KEYS = {"steps", "steps_fraction", "guidance", "cache", "x264_preset"}
+CACHE_KEYS = {"kind", "threshold", "interval", "warmup"}
+
+
+def default_speed(name: str) -> str:
+    return DEFAULT_SPEED_OF.get(name, "quality")
+
+
+def parse_speeds(table: Any, where: str, family: str) -> Mapping[str, SpeedPreset]:
+    """A model's ``speeds`` table (``{quality|balanced|fast: {key: value}}``) over its family's
+    :func:`default_speeds`."""
+    if table is None:
+        return default_speeds(family)
+    if not isinstance(table, Mapping):
+        raise SpeedError(f"{where}.speeds must be a table of {' / '.join(SPEEDS)} -> settings")
+    unknown = sorted(set(table) - set(SPEEDS))
+    if unknown:
+        raise SpeedError(f"{where}.speeds: unknown preset(s) {', '.join(unknown)}; the presets: {', '.join(SPEEDS)}")
+    presets = dict(default_speeds(family))
+    for speed, settings in table.items():
+        presets[speed] = _preset(presets[speed], settings, f"{where}.speeds.{speed}")
+        if family in NO_FIRST_BLOCK_CACHE and presets[speed].cache.kind == "first-block":
+            raise SpeedError(f"{where}.speeds.{speed}.cache: diffusers' first-block cache does not support the "
+                             f"{family} transformer; use taylorseer")
+    return MappingProxyType(presets)
+
+
+def _preset(base: SpeedPreset, settings: Any, where: str) -> SpeedPreset:
+    if not isinstance(settings, Mapping):
+        raise SpeedError(f"{where} must be a table")
+    _only(settings, PRESET_KEYS, where)
+    changes: dict[str, Any] = {}
+    if "steps" in settings:
+        changes["steps"] = _int(settings["steps"], f"{where}.steps")
+    if "steps_fraction" in settings:
+        changes["steps_fraction"] = _float(settings["steps_fraction"], f"{where}.steps_fraction")
+    if "guidance" in settings:
+        changes["guidance"] = _float(settings["guidance"], f"{where}.guidance")
+    if "x264_preset" in settings:
+        changes["x264_preset"] = settings["x264_preset"]
+    if "cache" in settings:
+        changes["cache"] = _cache(settings["cache"], f"{where}.cache")
+    try:
+        return replace(base, **changes)
+    except SpeedError as exc:
+        raise SpeedError(f"{where}.{exc}") from None
+
+
+def _cache(value: Any, where: str) -> CacheSpec:
+    if isinstance(value, str):
+        value = {"kind": value}
+    if not isinstance(value, Mapping):
+        raise SpeedError(f"{where}: a cache kind ({', '.join(CACHE_KINDS)}) or a table with kind and its settings")
+    _only(value, CACHE_KEYS, where)
+    changes: dict[str, Any] = {"kind": value.get("kind", "none")}
+    if "threshold" in value:
+        changes["threshold"] = _float(value["threshold"], f"{where}.threshold")
+    for key in ("interval", "warmup"):
+        if key in value:
+            changes[key] = _int(value[key], f"{where}.{key}")
+    try:
+        return CacheSpec(**changes)
+    except SpeedError as exc:
+        raise SpeedError(f"{where}.{exc}") from None
+
+
+def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SpeedError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _int(value: Any, where: str) -> int:
+    if type(value) is not int:
+        raise SpeedError(f"{where} must be an integer, got {value!r}")
+    return value
+
+
+def _float(value: Any, where: str) -> float:
+    if type(value) not in (int, float):
+        raise SpeedError(f"{where} must be a number, got {value!r}")
+    return float(value)

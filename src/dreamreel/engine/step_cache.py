@@ -1,0 +1,87 @@
+"""A speed preset's step cache (``engine/speed.py``) as diffusers cache hooks on a loaded pipeline, for one job.
+
+The hooks carry state across a run's steps (the last residual, Taylor factors), so they are put on before a job
+and taken off after it, whatever the next job's speed; a worker runs one job at a time per backend. Every
+transformer of the pipeline gets them (Wan 2.2 A14B has two experts: ``transformer`` and ``transformer_2``).
+
+The hooks find their modules by name, and a name pattern that matches nothing is silent in diffusers: TaylorSeer's
+default patterns (``^transformer_blocks.*attn``, matched in full) miss LTX-Video's ``attn1``/``attn2`` and every
+other model whose attention is numbered, so the cache would be on and change nothing. Here TaylorSeer is aimed at
+the model's own repeated blocks (:func:`block_patterns`, read from the loaded model), and a cache that hooked no
+module is an error rather than a silent full-price run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
+from diffusers.models.cache_utils import CacheMixin
+
+from dreamreel.engine.speed import CacheSpec
+
+TRANSFORMER_ATTRIBUTES = ("transformer", "transformer_2")
+
+
+class CacheNotAttached(RuntimeError):
+    """A step cache matched no module of the model: it would have run at full cost."""
+
+
+def transformers_of(pipe: Any) -> list[CacheMixin]:
+    """The pipeline's denoising transformers that take diffusers' cache hooks."""
+    return [model for name in TRANSFORMER_ATTRIBUTES
+            if isinstance(model := getattr(pipe, name, None), CacheMixin)]
+
+
+def block_patterns(model: torch.nn.Module) -> list[str]:
+    """Full-match name patterns of the model's repeated transformer blocks: every direct child that is a
+    ``ModuleList`` of at least two modules (``transformer_blocks`` in LTX-Video and LTX-2, ``blocks`` in Wan)."""
+    return [rf"{name}\.\d+" for name, child in model.named_children()
+            if isinstance(child, torch.nn.ModuleList) and len(child) >= 2]
+
+
+def hook_count(model: torch.nn.Module) -> int:
+    """Diffusers hooks on ``model``'s modules (a cache's, an offload's, any other)."""
+    registries = (getattr(module, "_diffusers_hook", None) for module in model.modules())
+    return sum(len(getattr(registry, "hooks", None) or ()) for registry in registries)
+
+
+def diffusers_config(spec: CacheSpec, model: torch.nn.Module) -> FirstBlockCacheConfig | TaylorSeerCacheConfig:
+    if spec.kind == "first-block":
+        return FirstBlockCacheConfig(threshold=spec.threshold)
+    if spec.kind == "taylorseer":
+        # float32 factors: the default bfloat16 ones drift from a float32 model's outputs for no speed gain here.
+        return TaylorSeerCacheConfig(cache_interval=spec.interval, disable_cache_before_step=spec.warmup,
+                                     taylor_factors_dtype=torch.float32, cache_identifiers=block_patterns(model))
+    raise ValueError(f"no diffusers cache for kind {spec.kind!r}")
+
+
+@contextmanager
+def step_cache(pipe: Any, spec: CacheSpec) -> Iterator[int]:
+    """``spec``'s hooks on every transformer of ``pipe`` while the block runs; yields how many hooks it added
+    (0 for ``kind = "none"``). Raises :class:`CacheNotAttached` when a cache matched no module."""
+    if not spec.enabled:
+        yield 0
+        return
+    models = transformers_of(pipe)
+    before = sum(hook_count(model) for model in models)
+    enabled: list[CacheMixin] = []
+    try:
+        for model in models:
+            try:
+                model.enable_cache(diffusers_config(spec, model))
+            except ValueError as exc:  # e.g. a block class diffusers' first-block cache has no entry for
+                raise CacheNotAttached(f"the {spec.kind} cache cannot attach to {type(model).__name__}: {exc}") \
+                    from None
+            enabled.append(model)
+        hooked = sum(hook_count(model) for model in models) - before
+        if hooked <= 0:
+            raise CacheNotAttached(f"the {spec.kind} cache matched no module of {type(pipe).__name__}'s "
+                                   "transformer: it would run every step at full cost")
+        yield hooked
+    finally:
+        for model in enabled:
+            model.disable_cache()

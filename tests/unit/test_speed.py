@@ -69,7 +69,7 @@ guidance = 2.5
     ("[models.ray-2.speeds.fast]\nsteps = 0", "speeds.fast.steps: 1..1000"),
     ("[models.ray-2.speeds.fast]\nsteps = 2.5", "speeds.fast.steps must be an integer"),
     ("[models.ray-2.speeds.fast]\nsteps_fraction = 1.5", "speeds.fast.steps_fraction: in (0, 1]"),
-    ("[models.ray-2.speeds.fast]\ncache = \"magic\"", "speeds.fast.cache.kind: one of none, first-block"),
+    ("[models.ray-2.speeds.fast]\ncache = \"magic\"", "cache.kind: one of none, first-block, taylorseer, pab"),
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"first-block\", threshold = 2 }", "cache.threshold"),
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"taylorseer\", every = 2 }", "cache: unknown key(s) every"),
     ("[models.ray-2.speeds.fast]\nx264_preset = \"warp\"", "speeds.fast.x264_preset: one of ultrafast"),
@@ -106,7 +106,7 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return dirs
 
 
-@pytest.mark.parametrize("kind", ["first-block", "taylorseer"])
+@pytest.mark.parametrize("kind", ["first-block", "taylorseer", "pab"])
 @pytest.mark.parametrize("name", ["ltx-video-0.9.5-2b", "wan2.1-t2v-1.3b", "wan2.2-t2v-a14b", "ltx2"])
 def test_caches_attach_to_every_transformer_and_come_off(families: dict, name: str, kind: str) -> None:
     from dreamreel.engine.catalog import checkpoint_family
@@ -151,7 +151,8 @@ def test_caches_change_the_embedded_models_work_and_taylorseer_really_predicts()
         return backend.generate(plan, lambda *_: None, lambda: False)
 
     full = run()
-    for spec in (CacheSpec(kind="taylorseer", interval=2, warmup=2), CacheSpec(kind="first-block", threshold=0.2)):
+    for spec in (CacheSpec(kind="taylorseer", interval=2, warmup=2), CacheSpec(kind="first-block", threshold=0.2),
+                 CacheSpec(kind="pab", interval=2)):
         with step_cache(backend.pipe, spec):
             cached = run()
         assert not np.array_equal(cached, full), spec.kind

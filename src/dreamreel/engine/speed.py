@@ -35,8 +35,9 @@ from typing import Any
 from dreamreel.core.request import SPEEDS
 from dreamreel.media.x264 import LIBX264_PRESETS
 
-CACHE_KINDS = ("none", "first-block", "taylorseer")
-"""Step caches a preset may use: diffusers' ``FirstBlockCacheConfig`` and ``TaylorSeerCacheConfig``."""
+CACHE_KINDS = ("none", "first-block", "taylorseer", "pab")
+"""Step caches a preset may use: diffusers' ``FirstBlockCacheConfig``, ``TaylorSeerCacheConfig`` and
+``PyramidAttentionBroadcastConfig``."""
 
 
 class SpeedError(ValueError):
@@ -51,7 +52,9 @@ class CacheSpec:
       ``threshold`` (relative mean absolute change) since the last full pass, the rest of the blocks are skipped
       and their last residual reused;
     * ``taylorseer``: every transformer block runs fully on the first ``warmup`` steps and then every ``interval``
-      steps; in between its output is extrapolated from a first-order Taylor series of its last full outputs.
+      steps; in between its output is extrapolated from a first-order Taylor series of its last full outputs;
+    * ``pab`` (Pyramid Attention Broadcast): in the middle of the schedule (timesteps 800 to 100) each
+      self-attention layer runs every ``interval`` steps and re-uses its last output in between.
     """
 
     kind: str = "none"

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from diffusers.hooks import FirstBlockCacheConfig, TaylorSeerCacheConfig
+from diffusers.hooks import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig, TaylorSeerCacheConfig
 from diffusers.models.cache_utils import CacheMixin
 
 from dreamreel.engine.speed import CacheSpec
@@ -49,13 +49,25 @@ def hook_count(model: torch.nn.Module) -> int:
     return sum(len(getattr(registry, "hooks", None) or ()) for registry in registries)
 
 
-def diffusers_config(spec: CacheSpec, model: torch.nn.Module) -> FirstBlockCacheConfig | TaylorSeerCacheConfig:
+PAB_TIMESTEPS = (100, 800)
+"""Where Pyramid Attention Broadcast re-uses attention: the middle of the schedule (diffusers' documented range);
+the first and last steps, where attention changes most, always run."""
+
+CacheConfig = FirstBlockCacheConfig | TaylorSeerCacheConfig | PyramidAttentionBroadcastConfig
+
+
+def diffusers_config(spec: CacheSpec, model: torch.nn.Module, pipe: Any) -> CacheConfig:
     if spec.kind == "first-block":
         return FirstBlockCacheConfig(threshold=spec.threshold)
     if spec.kind == "taylorseer":
         # float32 factors: the default bfloat16 ones drift from a float32 model's outputs for no speed gain here.
         return TaylorSeerCacheConfig(cache_interval=spec.interval, disable_cache_before_step=spec.warmup,
                                      taylor_factors_dtype=torch.float32, cache_identifiers=block_patterns(model))
+    if spec.kind == "pab":
+        return PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=spec.interval, spatial_attention_timestep_skip_range=PAB_TIMESTEPS,
+            spatial_attention_block_identifiers=tuple(block_patterns(model)),
+            current_timestep_callback=lambda: pipe.current_timestep)
     raise ValueError(f"no diffusers cache for kind {spec.kind!r}")
 
 
@@ -72,7 +84,7 @@ def step_cache(pipe: Any, spec: CacheSpec) -> Iterator[int]:
     try:
         for model in models:
             try:
-                model.enable_cache(diffusers_config(spec, model))
+                model.enable_cache(diffusers_config(spec, model, pipe))
             except ValueError as exc:  # e.g. a block class diffusers' first-block cache has no entry for
                 raise CacheNotAttached(f"the {spec.kind} cache cannot attach to {type(model).__name__}: {exc}") \
                     from None

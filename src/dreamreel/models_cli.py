@@ -183,16 +183,17 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if catalog is None:
         return 2
     default = catalog.models[catalog.default]
-    table = Table("name", "family", "checkpoint", "revision", "device", "dtype", "pulled", "default")
+    table = Table("name", "family", "checkpoint", "revision", "device", "dtype", "pulled", "speed", "default")
     for name, entry in catalog.models.items():
         if name == catalog.default:
             marker = "*"
-        elif replace(entry, name=catalog.default) == default:
-            marker = f"= {catalog.default}"  # a built-in name the config leaves to its default
+        elif replace(entry, name=catalog.default, speed=default.speed) == default:
+            marker = f"= {catalog.default}"  # a built-in name the config leaves to its default (at its own speed)
         else:
             marker = ""
         table.add_row(name, entry.family, entry.repo or str(entry.path), (entry.revision or "-")[:12], entry.device,
-                      entry.dtype, "yes" if (entry.path / "model_index.json").is_file() else "no", marker)
+                      entry.dtype, "yes" if (entry.path / "model_index.json").is_file() else "no", entry.speed,
+                      marker)
     console = _console()
     console.print(table)
     source = catalog.source or "no models config: the built-in names serve the --model-dir checkpoint"

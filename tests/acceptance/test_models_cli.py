@@ -133,10 +133,10 @@ def test_list_shows_each_configured_name(operator: Operator) -> None:
     rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
             for line in listed.stdout.splitlines() if line.startswith("│")}
     assert set(rows) == {"ray-2", "missing-file", "wrong-class", "tight-budget", "ray-flash-2"}
-    assert rows["ray-2"] == ["ltx-condition", REPO, COMMIT[:12], "cpu", "float32", "yes", "*"]
-    assert rows["wrong-class"][1] == str(operator.root / "wrong") and rows["wrong-class"][5:] == ["yes", ""]
+    assert rows["ray-2"] == ["ltx-condition", REPO, COMMIT[:12], "cpu", "float32", "yes", "quality", "*"]
+    assert rows["wrong-class"][1] == str(operator.root / "wrong") and rows["wrong-class"][5:] == ["yes", "quality", ""]
     assert rows["missing-file"][5] == "yes"  # its model_index.json is there; `check` says what is not
-    assert rows["ray-flash-2"][-1] == "= ray-2"  # a built-in name the config leaves to its default
+    assert rows["ray-flash-2"][-2:] == ["fast", "= ray-2"]  # a built-in name the config leaves to its default
 
 
 def test_an_interrupted_download_resumes_with_a_range_request(hub: HubServer, tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ import numpy as np
 from dreamreel.core.capabilities import FAMILY_CONTROLS, FAMILY_NEEDS
 from dreamreel.core.conditioning import Control
 from dreamreel.core.request import GenerationRequest, ImageKeyframe, Keyframes
-from dreamreel.engine.backends.base import Backend, GenerationCancelled
+from dreamreel.engine.backends.base import TRANSFORMER_ATTRS, Backend, GenerationCancelled
 from dreamreel.engine.plan import plan_generation
 
 if TYPE_CHECKING:  # imported where used: compile_regions alone runs where PyAV is absent (bench/device_check.py)
@@ -57,8 +57,6 @@ log = logging.getLogger("dreamreel.engine.compile")
 CompileMode = Literal["off", "regional"]
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 
-TRANSFORMER_ATTRS = ("transformer", "transformer_2")
-"""Pipeline attributes holding a denoising transformer (Wan 2.2 A14B has two experts, ``transformer_2``)."""
 BLOCK_LIST_ATTRS = ("transformer_blocks", "blocks")
 """Where a transformer without ``_repeated_blocks`` keeps its blocks (LTX: the first; Wan: the second)."""
 WARM_UP_STEPS = 2

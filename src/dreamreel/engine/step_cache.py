@@ -21,9 +21,8 @@ import torch
 from diffusers.hooks import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig, TaylorSeerCacheConfig
 from diffusers.models.cache_utils import CacheMixin
 
+from dreamreel.engine.backends.base import TRANSFORMER_ATTRS
 from dreamreel.engine.speed import CacheSpec
-
-TRANSFORMER_ATTRIBUTES = ("transformer", "transformer_2")
 
 
 class CacheNotAttached(RuntimeError):
@@ -32,7 +31,7 @@ class CacheNotAttached(RuntimeError):
 
 def transformers_of(pipe: Any) -> list[CacheMixin]:
     """The pipeline's denoising transformers that take diffusers' cache hooks."""
-    return [model for name in TRANSFORMER_ATTRIBUTES
+    return [model for name in TRANSFORMER_ATTRS
             if isinstance(model := getattr(pipe, name, None), CacheMixin)]
 
 

@@ -13,6 +13,10 @@ from dreamreel.engine.plan import NativeGrid, Plan
 StepCallback = Callable[[int, int], None]
 """Called after each denoising step with (steps_done, steps_total)."""
 
+TRANSFORMER_ATTRS = ("transformer", "transformer_2")
+"""Pipeline attributes holding a denoising transformer (Wan 2.2 A14B has two experts, ``transformer_2``): what
+step caches (``engine/step_cache.py``) and regional compilation (``engine/compile.py``) are put on."""
+
 CancelCheck = Callable[[], bool]
 """Returns True when the job should stop (cancelled, or the lease was lost)."""
 

@@ -14,6 +14,8 @@ Two measurements, each its own command:
   SDK, ``ray-2`` and ``ray-flash-2`` (and ``speed: balanced``) alternating, warm, ``--repeats`` each.
 
     .venv/bin/python bench/bench_speed_presets.py quality --scenes 200 --out out/speed_quality.jsonl
+    .venv/bin/python bench/bench_speed_presets.py quality --scenes 20 --speeds quality,fast \\
+        --speeds-config '{"fast": {"steps_fraction": 0.6}}' --out out/candidate.jsonl   # try a table first
     .venv/bin/python bench/bench_speed_presets.py speed --repeats 5
 """
 
@@ -36,6 +38,7 @@ from dreamreel.config import DEFAULT_MODEL_DIR  # noqa: E402
 from dreamreel.core.request import SPEEDS, AspectRatio, GenerationRequest  # noqa: E402
 from dreamreel.engine.catalog import embedded_catalog  # noqa: E402
 from dreamreel.engine.plan import plan_generation  # noqa: E402
+from dreamreel.engine.speed import parse_speeds  # noqa: E402
 from dreamreel.engine.step_cache import step_cache  # noqa: E402
 from dreamreel.media.quality import psnr  # noqa: E402
 
@@ -65,6 +68,9 @@ def run_quality(args: argparse.Namespace) -> None:
     done = {(row["aspect"], row["index"]) for row in _rows(out)}
     backend = load_backend(Path(args.model_dir))
     entry = embedded_catalog(Path(args.model_dir)).entry("ray-2")
+    presets = dict(entry.speeds)
+    if args.speeds_config:  # a candidate table, read by the models config's own parser
+        presets = dict(parse_speeds(json.loads(args.speeds_config), "--speeds-config", entry.family))
     grid = backend.native_grid()
     scenes = heldout_scenes(args.scenes, EVAL_SEED)
     speeds = [speed for speed in SPEEDS if speed in args.speeds.split(",")]
@@ -78,7 +84,7 @@ def run_quality(args: argparse.Namespace) -> None:
                 row: dict[str, object] = {"aspect": aspect, "index": index, "prompt": text}
                 frames: dict[str, np.ndarray] = {}
                 for speed in speeds:
-                    _, preset = entry.preset(speed)
+                    preset = presets[speed]
                     plan = plan_generation(request, grid, seed=EVAL_SEED * 100_000 + index,
                                            steps=preset.steps_for(backend.default_steps),
                                            guidance_scale=backend.default_guidance if preset.guidance is None
@@ -183,6 +189,9 @@ def main() -> None:
     quality.add_argument("--speeds", default=",".join(SPEEDS))
     quality.add_argument("--out", default="out/speed_quality.jsonl")
     quality.add_argument("--report", action="store_true", help="only print the table of what --out holds")
+    quality.add_argument("--speeds-config", default="",
+                         help='a candidate speeds table as JSON, as the models config takes it, e.g. '
+                              '\'{"fast": {"steps_fraction": 0.6, "cache": {"kind": "none"}}}\'')
     speed = sub.add_parser("speed", help="client-seen time of each preset through a live server")
     speed.add_argument("--repeats", type=int, default=5)
     speed.add_argument("--resolution", default="540p")

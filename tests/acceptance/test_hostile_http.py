@@ -129,6 +129,25 @@ def test_idle_socket_and_partial_headers_are_closed_within_the_header_timeout(ed
     assert luma_shape(body) and "headers" in body["detail"]
 
 
+def test_a_kept_alive_connection_in_use_outlives_the_header_timeout(edge: ServerProcess) -> None:
+    """The header timer runs while a head is owed, not from the connection's opening for its whole life."""
+    sock = connect(edge)
+    request = f"GET {LUMA} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    started, answered = time.monotonic(), 0
+    while time.monotonic() - started < HEADER_TIMEOUT_S + 1.0:
+        sock.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received or not received.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {time.monotonic() - started:.1f} s and {answered} answers"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200"), received[:200]
+        answered += 1
+        time.sleep(0.2)
+    sock.close()
+    assert answered >= 10
+
+
 def test_a_body_short_of_its_content_length_is_closed_but_a_slow_one_is_not(edge: ServerProcess) -> None:
     stalled = connect(edge)
     stalled.sendall(b"POST " + AIML.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

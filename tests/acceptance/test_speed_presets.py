@@ -9,8 +9,11 @@ from lumaai import LumaAI
 from openai import OpenAI
 from tests.conftest import ServerProcess, wait_for
 
+from dreamreel.engine.speed import DEFAULT_SPEEDS
+
 TINY_STEPS = 8
-"""The tiny model's own steps (``engine/tiny_model.py``): ``quality`` runs them all, ``fast`` half."""
+"""The tiny model's own steps (``engine/tiny_model.py``): ``quality`` runs them all, ``fast`` its fraction."""
+FAST_STEPS = DEFAULT_SPEEDS["fast"].steps_for(TINY_STEPS)
 
 
 def _steps_run(server: ServerProcess, generation_id: str) -> str:
@@ -44,9 +47,10 @@ def test_flash_and_the_speed_field_pick_the_preset_in_every_dialect(shared_serve
         done = wait_for(lambda gid=generation_id: (g := luma.generations.get(gid)).state in ("completed", "failed")
                         and g, timeout=300)
         assert done.state == "completed", (label, done.failure_reason)
-    half = f"Denoising step {TINY_STEPS // 2}/{TINY_STEPS // 2}"
+    assert FAST_STEPS < TINY_STEPS
+    fast = f"Denoising step {FAST_STEPS}/{FAST_STEPS}"
     for label in ("flash", "asked", "openai", "fal", "aiml"):
-        assert _steps_run(shared_server, ids[label]) == half, label
+        assert _steps_run(shared_server, ids[label]) == fast, label
     assert _steps_run(shared_server, ids["full"]) == f"Denoising step {TINY_STEPS}/{TINY_STEPS}"
     assert luma.generations.get(asked.id).request.speed == "fast"  # the request echoed back, as Luma does
 

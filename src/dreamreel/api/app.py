@@ -22,6 +22,7 @@ from dreamreel.api.deps import video_body_limit
 from dreamreel.api.dialects import DIALECTS
 from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.exposure import check_exposure
+from dreamreel.api.fast_polls import FastPolls
 from dreamreel.api.keyring import KeyRing
 from dreamreel.api.origin import CrossSiteGuard
 from dreamreel.api.schema import DetailError, Health, Jwks, add_shared_parts, error_responses
@@ -97,8 +98,11 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.add_middleware(AdmissionMiddleware, keyring=keyring, store=store, storage_dir=settings.resolved_storage_dir,
                        min_free_bytes=settings.min_free_disk_bytes, max_body_bytes=settings.max_body_bytes,
                        video_body_bytes=video_body_limit(settings), render_error=render_error)
-    # Outermost (added last): a cross-site browser POST is refused before admission reads or counts it.
+    # A cross-site browser POST is refused before admission reads or counts it.
     app.add_middleware(CrossSiteGuard, public_url=settings.resolved_public_url, render_error=render_error)
+    # Outermost (added last): status polls skip the rest when they can (api/fast_polls.py); both guards above
+    # act on POSTs alone.
+    app.add_middleware(FastPolls, routers=[dialect.router for dialect in DIALECTS], keyring=keyring)
 
     @app.exception_handler(DreamreelError)
     async def _dreamreel_error(request: Request, exc: DreamreelError) -> JSONResponse:

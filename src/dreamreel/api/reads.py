@@ -13,6 +13,8 @@ Why a pool of its own, and why this size:
   on the same machine) without adding throughput. :data:`READ_THREADS` is enough to keep reading while a few
   reads wait on a slow disk.
 
+Status polls on SQLite read on the event loop instead (:func:`store_read`): its reads never wait.
+
 The answers of the hot GET routes are rendered with :func:`json_response`: the render functions build exactly
 their route's response model (``dialects/*_schema.py``; the OpenAPI fuzz test checks responses against it),
 so validating each answer again through pydantic only spent the event loop's time.
@@ -30,6 +32,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from anyio import CancelScope, CapacityLimiter, to_thread
 from anyio.lowlevel import RunVar
+from fastapi import Request
 from fastapi.responses import FileResponse, JSONResponse
 
 T = TypeVar("T")
@@ -54,6 +57,17 @@ def read_limiter() -> CapacityLimiter:
 async def run_read(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``func(*args, **kwargs)`` in the read pool: for store reads and file reads, never for writes."""
     return await to_thread.run_sync(partial(func, *args, **kwargs), limiter=read_limiter())
+
+
+async def store_read(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A status poll's store reads (``func``: store reads and rendering, no file I/O): on the event loop when
+    the store's reads never wait (``JobStore.local_reads``: SQLite), else in the read pool.
+
+    Why on the loop: the hand-off to a pool thread and back (two wake-ups, the GIL passed twice) cost more CPU
+    than the read it carries, and a poll is nearly all an API process serves."""
+    if request.app.state.service.store.local_reads:
+        return func(*args, **kwargs)
+    return await run_read(func, *args, **kwargs)
 
 
 def json_response(content: Any, status_code: int = 200) -> JSONResponse:

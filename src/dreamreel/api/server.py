@@ -18,15 +18,14 @@ process's file descriptors (the API stops accepting, and asyncio logs every fail
 - protocol errors (malformed or oversized headers) answer in the error shape of the dialect whose path
   the request line named, like every other error.
 
-**Why a subclass of uvicorn's h11 protocol** (passed as ``http=`` to ``uvicorn.Config``) rather than an ASGI
-wrapper or another server: the guards must see bytes arrive on the socket. An ASGI wrapper sees a request
+**Why a subclass of uvicorn's httptools protocol** (passed as ``http=`` to ``uvicorn.Config``) rather than an
+ASGI wrapper or another server: the guards must see bytes arrive on the socket. An ASGI wrapper sees a request
 only once its headers are complete and its body only when the app asks for it, so a connection that never
 finishes its headers is invisible to it; only the protocol that owns the socket sees it. Subclassing keeps
-everything else uvicorn does (parsing, flow control, keep-alive, graceful shutdown, TLS options) exactly as
-tested, and adds timers at three points of its state machine (``h11``'s ``their_state``: ``IDLE`` while the
-headers are owed, ``SEND_BODY`` while the body is). A different server would change all of that to gain
-three timers. h11 rather than httptools: pure Python (no extension to install), what uvicorn picks without
-httptools anyway, and its parser state is public.
+everything else uvicorn does (parsing, flow control, keep-alive, pipelining, graceful shutdown, TLS options)
+exactly as tested, and adds timers where the parser says a head or a body is complete. httptools (llhttp, in C)
+rather than uvicorn's pure-Python h11: a status poll spent a third of its CPU parsing and writing HTTP in h11
+(docs/benchmarks.md, "The API under load"), and polls are most of what the API serves.
 
 Limits: with TLS, asyncio completes the handshake before the protocol sees the connection, so sockets
 still handshaking are bounded by asyncio's own 60 s handshake timeout, not by these guards; on a hostile
@@ -46,10 +45,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-import h11
 import uvicorn
 from starlette.requests import Request
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from dreamreel.api.app import render_error
 from dreamreel.api.logthrottle import RepeatThrottle, install
@@ -62,10 +60,11 @@ FD_RESERVE = 128
 """Descriptors kept for everything but client sockets: the store, logs, worker pipes, uploads in flight."""
 FDS_PER_CONNECTION = 2
 """A file download holds the file open beside its socket."""
-REQUEST_LINE_BYTES = 2048
-"""How much of a request's first bytes is kept to name its path in an edge error."""
-H11_MAX_HEADER_BYTES = 16 * 1024
-"""h11's default limit on an incomplete request head; a longer one is answered 431."""
+MAX_HEADER_BYTES = 16 * 1024
+"""The longest request head (request line and headers) accepted; a longer one is answered 431. The parser
+(llhttp) sets no limit of its own."""
+OWED_HEAD, OWED_BODY = "head", "body"
+"""What a connection's client owes (``GuardedProtocol.owed``): the head of its next request, or a body."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +123,17 @@ def _path_of(head: bytes) -> str:
     return path if path.startswith("/") else "/"
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with header and body receive timeouts and connection caps."""
+class HeadTooLarge(Exception):
+    """Raised by a parser callback: the request head passed :data:`MAX_HEADER_BYTES`."""
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header and body receive timeouts, a header size cap and connection caps.
+
+    What the client owes is followed from the parser's callbacks: the head from the connection's opening (or the
+    first byte of its next request) to ``on_headers_complete``; the body from there to ``on_message_complete``.
+    Timers are armed or cancelled after each ``feed_data``, not inside the callbacks: a GET's head and end arrive
+    in one read, and a timer armed and cancelled within it would only cost time."""
 
     limits: ClassVar[EdgeLimits]
     busy: ClassVar[bytes] = b""
@@ -139,9 +147,15 @@ class GuardedH11Protocol(H11Protocol):
         self.peer = ""
         self.header_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
-        self.head = bytearray()
-        """The first bytes of the request whose headers are being received (its request line)."""
+        self.owed = OWED_HEAD
+        """What the client owes now: :data:`OWED_HEAD` (the next request's head: its header timer starts with
+        the connection, or with that request's first byte) or :data:`OWED_BODY`."""
         self.head_bytes = 0
+        """Bytes received since the last request was whole: the head being received (and, when requests are
+        pipelined, the tail of the one before it)."""
+        self.head_done = False
+        """A head completed in the last read: its header timer is done."""
+        self.body_progress = False
 
     # --- the caps -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -171,39 +185,57 @@ class GuardedH11Protocol(H11Protocol):
         self._cancel_timers()
         super().connection_lost(exc)
 
-    # --- tracking what the client owes ------------------------------------------------------------
+    # --- following what the client owes ----------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self.refused:
+        if self.refused or self.parser is None:
             return
-        if self.conn.their_state is h11.IDLE:  # bytes of a request whose headers are not complete yet
+        if self.owed is OWED_HEAD:
             self.head_bytes += len(data)
-            if len(self.head) < REQUEST_LINE_BYTES:
-                self.head += data[: REQUEST_LINE_BYTES - len(self.head)]
-        super().data_received(data)
+        elif self.owed is OWED_BODY:
+            self.body_progress = True
+        try:
+            super().data_received(data)  # the parser's callbacks below run in here
+        except HeadTooLarge:
+            self._refuse_head()
+            return
+        if self.owed is OWED_HEAD and self.head_bytes > MAX_HEADER_BYTES:
+            self._refuse_head()  # still no complete head after the cap: the next read would only add to it
+            return
         self._follow_state()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()  # may start the next pipelined request
-        if self.conn.their_state is not h11.IDLE:
-            self._follow_state()
-        # else: idle between requests; uvicorn's keep-alive timer owns that time, and the next request's
-        # first byte (data_received) starts its header timer.
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_HEADER_BYTES:
+            raise HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        self.owed = OWED_BODY
+        self.head_done = self.body_progress = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.owed = OWED_HEAD
+        self.head_bytes = 0
+        super().on_message_complete()
+        self.url = b""  # an error before the next request's URL names no path of the last one
 
     def _follow_state(self) -> None:
         if self.transport.is_closing():
             self._cancel_timers()
             return
-        state = self.conn.their_state
-        if state is h11.IDLE:
-            if self.head_bytes:
+        if self.head_done:
+            self.head_done = False
+            self._cancel_header_timer()
+        if self.owed is OWED_HEAD:
+            self._cancel_body_timer()
+            if self.head_bytes:  # the next request has begun (the time between requests is the keep-alive timer's)
                 self._arm_header_timer()
             return
         self._cancel_header_timer()
-        if state is h11.SEND_BODY:
-            self._cancel_body_timer()  # progress was made (or the body just began): a new deadline
-            self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_stalled)
-        else:
+        if self.body_progress:  # the body began, or more of it came: a new deadline
+            self.body_progress = False
             self._cancel_body_timer()
+            self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_stalled)
 
     # --- the timers -------------------------------------------------------------------------------
     def _arm_header_timer(self) -> None:
@@ -212,16 +244,16 @@ class GuardedH11Protocol(H11Protocol):
 
     def _headers_late(self) -> None:
         self.header_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or self.owed is not OWED_HEAD:
             return
         if self.head_bytes:
             message = f"request headers not received within {self.limits.header_timeout_s:g} s"
-            self.transport.write(error_bytes(_path_of(bytes(self.head)), _error(408, message)))
+            self.transport.write(error_bytes(self._path(), _error(408, message)))
         self.transport.close()
 
     def _body_stalled(self) -> None:
         self.body_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+        if self.transport.is_closing() or self.owed is not OWED_BODY:
             return
         # Not the client's stall while the server is not reading: flow control paused it, or the client
         # waits for the "100 Continue" that the app's first read sends.
@@ -238,8 +270,6 @@ class GuardedH11Protocol(H11Protocol):
         if self.header_timer is not None:
             self.header_timer.cancel()
             self.header_timer = None
-        self.head.clear()
-        self.head_bytes = 0
 
     def _cancel_body_timer(self) -> None:
         if self.body_timer is not None:
@@ -251,28 +281,31 @@ class GuardedH11Protocol(H11Protocol):
         self._cancel_body_timer()
 
     # --- protocol errors in the dialect's shape -----------------------------------------------------
+    def _path(self) -> str:
+        """The path of the request being received, as far as its URL arrived (``/`` before it did)."""
+        return _path_of(b"GET " + (getattr(self, "url", None) or b"/") + b" ")
+
+    def _refuse_head(self) -> None:
+        self._cancel_timers()
+        self.transport.write(error_bytes(self._path(), _error(431, f"request headers are larger than "
+                                                                   f"{MAX_HEADER_BYTES} bytes")))
+        self.transport.close()
+
     def send_400_response(self, msg: str) -> None:
-        """A request h11 could not parse: 431 when its head outgrew h11's limit, else 400; then close."""
-        # No head kept: the head was fine and the body was not (e.g. bad chunked framing).
-        path = _path_of(bytes(self.head)) if self.head else (self.scope or {}).get("path", "/")
-        limit = self.config.h11_max_incomplete_event_size or H11_MAX_HEADER_BYTES
-        too_large = self.head_bytes > limit
-        self._cancel_timers()  # (forgets the head)
-        if self.cycle is not None and self.cycle.response_started:
+        """A request the parser refused (a malformed head, or bad body framing): a 400, then close."""
+        self._cancel_timers()
+        if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
             self.transport.close()  # a response is already on the wire: nothing more can be said
             return
-        if too_large:
-            error = _error(431, f"request headers are larger than {limit} bytes")
-        else:
-            error = _error(400, "malformed HTTP request")
-        self.transport.write(error_bytes(path, error))
+        path = self._path() if self.owed is OWED_HEAD else (self.scope or {}).get("path", "/")
+        self.transport.write(error_bytes(path, _error(400, "malformed HTTP request")))
         self.transport.close()
 
 
-def protocol_for(limits: EdgeLimits) -> type[GuardedH11Protocol]:
+def protocol_for(limits: EdgeLimits) -> type[GuardedProtocol]:
     """A protocol class carrying ``limits`` (uvicorn instantiates it once per connection)."""
     busy = error_bytes("/", ServiceBusy("server busy: too many open connections; retry shortly", retry_after_s=1))
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits, "busy": busy, "per_client": Counter()})
+    return type("GuardedProtocol", (GuardedProtocol,), {"limits": limits, "busy": busy, "per_client": Counter()})
 
 
 def edge_config(app: Any, settings: Settings, *, log_level: str, **ssl: Any) -> uvicorn.Config:

@@ -89,6 +89,11 @@ class WorkerInfo:
 
 
 class JobStore(Protocol):
+    local_reads: bool
+    """True when a read never waits on anything outside this machine's memory and page cache (SQLite in WAL
+    mode: readers never wait for writers), so the API may read on its event loop; False when a read is a network
+    round trip (PostgreSQL): the API reads in its read pool (``api/reads.py``)."""
+
     # --- API side -------------------------------------------------------------------------
     def create(self, generation: Generation) -> Generation:
         """Insert a ``queued`` generation and its "accepted" event; durable when this returns."""

@@ -58,6 +58,8 @@ class Connection(Protocol):
 class SQLJobStore(AccountVerbs):
     """``core.jobstore.JobStore`` over SQL; a subclass provides :meth:`_read`, :meth:`_write` and the fragments."""
 
+    local_reads = False
+    """``JobStore.local_reads``: a subclass whose reads never wait says so."""
     FOR_UPDATE = ""
     """Appended to a SELECT of a row the transaction will change."""
     SKIP_LOCKED = ""

@@ -19,7 +19,8 @@ from dreamreel.api.dialects.aiml_schema import ERRORS, AimlCreated, AimlGenerati
 from dreamreel.api.dialects.base import Dialect
 from dreamreel.api.errors import parse_body
 from dreamreel.api.extensions import ControlFields
-from dreamreel.api.reads import json_response, run_read
+from dreamreel.api.fast_polls import fast_poll
+from dreamreel.api.reads import json_response, store_read
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.urls import FileUrls, file_urls
 from dreamreel.core.errors import DreamreelError, NotFound
@@ -129,12 +130,13 @@ def create_generation(body: Body, service: Service, owner: Owner) -> dict[str, A
 
 
 @router.get("/video/generations", response_model=AimlGeneration, responses=ERRORS)
+@fast_poll(query={"generation_id": 300})
 async def poll_generation(
     request: Request, service: Service, owner: Owner,
     generation_id: str = Query(min_length=1, max_length=300),
 ) -> JSONResponse:
     try:
-        generation, charged = await run_read(_poll, service, internal_id(generation_id), owner)
+        generation, charged = await store_read(request, _poll, service, internal_id(generation_id), owner)
     except NotFound:
         raise NotFound(f"generation {generation_id} not found") from None
     return json_response(render_generation(generation, file_urls(request), charged))

@@ -43,7 +43,8 @@ from dreamreel.api.dialects.fal_schema import (
 from dreamreel.api.edits import rename_fields, rename_in_text, with_own_references
 from dreamreel.api.errors import parse_body
 from dreamreel.api.extensions import ControlFields
-from dreamreel.api.reads import json_response, run_read
+from dreamreel.api.fast_polls import fast_poll
+from dreamreel.api.reads import json_response, run_read, store_read
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
@@ -388,13 +389,14 @@ def submit(
 
 @queue.get("/{owner_name}/{alias}/requests/{request_id}/status", response_model=FalQueueStatus,
            responses=STATUS_RESPONSES)
+@fast_poll(query={"logs": 8})
 async def status(
     request: Request, owner_name: AppOwnerParam, alias: AppAliasParam, request_id: str, service: Service, owner: Owner,
-    logs: str | None = Query(default=None),
+    logs: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     _app_or_404(owner_name, alias)
     with_logs = (logs or "0").lower() in ("1", "true")
-    generation, body = await run_read(_status, service, request_id, owner, _base(request), with_logs)
+    generation, body = await store_read(request, _status, service, request_id, owner, _base(request), with_logs)
     return JSONResponse(status_code=200 if generation.state.is_terminal else 202, content=body)
 
 

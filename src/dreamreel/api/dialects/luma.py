@@ -22,7 +22,8 @@ from dreamreel.api.dialects.luma_schema import ERRORS, LumaCredits, LumaGenerati
 from dreamreel.api.edits import with_own_references
 from dreamreel.api.errors import parse_body
 from dreamreel.api.extensions import ControlFields, render_controls
-from dreamreel.api.reads import json_response, run_read
+from dreamreel.api.fast_polls import fast_poll
+from dreamreel.api.reads import json_response, run_read, store_read
 from dreamreel.api.schema import json_request_body
 from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls, file_urls
@@ -342,8 +343,9 @@ async def list_camera_motions() -> list[str]:
 
 
 @router.get("/generations/{generation_id}", response_model=LumaGeneration, responses=ERRORS)
+@fast_poll()
 async def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> JSONResponse:
-    generation = await run_read(service.get, generation_id, owner=owner)
+    generation = await store_read(request, service.get, generation_id, owner=owner)
     return json_response(render_generation(generation, file_urls(request)))
 
 

@@ -50,8 +50,9 @@ from dreamreel.api.dialects.openai_schema import (
 )
 from dreamreel.api.edits import rename_fields, rename_in_text
 from dreamreel.api.errors import describe_validation_error, parse_body
+from dreamreel.api.fast_polls import fast_poll
 from dreamreel.api.forms import FilePart, nest, parse_multipart
-from dreamreel.api.reads import PooledFileResponse, file_stat, json_response, run_read
+from dreamreel.api.reads import PooledFileResponse, file_stat, json_response, run_read, store_read
 from dreamreel.api.schema import inline_defs
 from dreamreel.api.uploads import save_image, save_video
 from dreamreel.core.conditioning import UPLOAD_SCHEME
@@ -412,8 +413,10 @@ def _rendered_page(service: GenerationService, owner: str, after: str | None, li
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=ERRORS)
+@fast_poll()
 async def retrieve_video(request: Request, video_id: str, service: Service, owner: Owner) -> JSONResponse:
-    return json_response(await run_read(_retrieve, service, video_id, owner, request.app.state.settings.retention_days))
+    return json_response(await store_read(request, _retrieve, service, video_id, owner,
+                                         request.app.state.settings.retention_days))
 
 
 def _retrieve(service: GenerationService, video_id: str, owner: str, retention_days: float | None) -> dict[str, Any]:

@@ -11,7 +11,10 @@ another (a setup is a queue drained, so interleaving is per setup at most: ``--r
 
 Target (issue 30): two workers ≥ 1.5 × one worker's throughput, 20 queued 540p clips, this 2-core machine.
 
-Usage: .venv/bin/python bench/bench_two_workers.py [--clips 20] [--runs 1] [--setups 1x2,2x1,2x2]
+A ``1x1`` setup (one worker, one thread, alone) gives the bound: N one-thread workers on N cores make at most N
+times its rate, whatever they share.
+
+Usage: .venv/bin/python bench/bench_two_workers.py [--clips 20] [--runs 1] [--setups 1x2,2x1,1x1]
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--runs", type=int, default=1, help="runs of each setup, whole setups alternating")
-    parser.add_argument("--setups", default="1x2,2x1,2x2", help="WORKERSxTHREADS, comma-separated; the first is "
+    parser.add_argument("--setups", default="1x2,2x1,1x1", help="WORKERSxTHREADS, comma-separated; the first is "
                                                                  "the baseline")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     args = parser.parse_args()
@@ -114,6 +117,12 @@ def main() -> None:
         print(f"| {workers} worker{'s' if workers > 1 else ''} × {threads} thread{'s' if threads > 1 else ''} "
               f"| {rate:.1f} | {makespan:.1f}{spread} | {statistics.median(r['per_clip'] for r in runs):.2f} "
               f"| {min(r['workers_used'] for r in runs):.0f} | **{rate / base:.2f}×** |")
+    rates = {setup: args.clips / statistics.median(r["makespan"] for r in runs) * 60 for setup, runs in results.items()}
+    if (1, 1) in rates and base:
+        cores = len(os.sched_getaffinity(0))
+        print(f"\nbound without contention: {cores} one-thread workers make at most {cores} × one alone's "
+              f"{rates[(1, 1)]:.1f} clips/min = {cores * rates[(1, 1)]:.1f}, "
+              f"**{cores * rates[(1, 1)] / base:.2f}×** the first setup")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("api-load", "The API under load (`bench/bench_api_load.py`)", "bench_api_load.py", ("--repeats", "5"),
           timeout_s=1500),
     Bench("two-workers", "Two workers on one machine (`bench/bench_two_workers.py`)",
-          "bench_two_workers.py", ("--runs", "5"), timeout_s=3600, repeats_option="--runs"),
+          "bench_two_workers.py", ("--runs", "3"), timeout_s=3600, repeats_option="--runs"),
     Bench("encode", "H.264 encoding per output size (`bench/bench_encode.py`)", "bench_encode.py", (),
           timeout_s=600),
     Bench("preview", "progress_video overhead (`bench/bench_preview.py`)", "bench_preview.py",

@@ -149,6 +149,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(edge_config(app, settings, log_level=args.log_level, **ssl))
     pool = WorkerPool(settings, settings.workers)
     pool.start()
+    if settings.api_nice and settings.workers:
+        # Linux keeps a nice value per thread: this one (the event loop) and the threads it starts from now on
+        # (read pool, webhooks) step down; the workers, and the supervisor thread that restarts them, do not.
+        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + settings.api_nice)
     # uvicorn re-raises the SIGTERM it handled once it has shut down; with the default handler that kills this
     # process before the pool is stopped, and the workers die by PR_SET_PDEATHSIG instead of handing their
     # jobs back. A no-op handler lets the ``finally`` run.

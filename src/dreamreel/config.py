@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=0, le=64)
     """Worker processes ``serve`` starts (each loads the model once and keeps it)."""
 
+    api_nice: int = Field(default=5, ge=0, le=19)
+    """How far below its workers ``serve`` puts the API's CPU priority (Linux nice, on the API's threads only; the
+    workers it starts keep theirs). Under contention the scheduler then gives the generation its cores first and
+    the polls what is left; on an idle machine nothing changes (docs/benchmarks.md, "The API under load")."""
+
     models_config: Path | None = None
     """The models config (``models.toml``, ``engine/catalog.py``): public names -> checkpoints, devices, defaults,
     LoRAs. Unset: ``model_dir`` serves every built-in name (``ray-2``, ``ray-flash-2``)."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from pathlib import Path
 
 import httpx
 from tests.conftest import DREAMREEL, ServerProcess, wait_for
+
+from dreamreel.config import Settings
 
 TOKEN = "admin-token-for-tests"
 LUMA = "/dream-machine/v1/generations"
@@ -25,6 +28,11 @@ def cli_workers(server: ServerProcess, *extra: str) -> str:
     return result.stdout
 
 
+def nice_of(pid: int) -> int:
+    """The nice value of ``pid``'s main thread (``/proc/<pid>/stat``, field 19)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_running_worker_is_listed_with_its_job_by_the_api_and_the_cli(tmp_path, tiny_model_dir) -> None:
     server = ServerProcess(tmp_path / "data", tiny_model_dir, extra_env={
         "DREAMREEL_ADMIN_TOKEN": TOKEN, "DREAMREEL_STEPS": "400", "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0",
@@ -40,6 +48,9 @@ def test_running_worker_is_listed_with_its_job_by_the_api_and_the_cli(tmp_path, 
         assert idle["models"] == ["ray-2", "ray-flash-2"] and idle["current_job"] is None and idle["alive"]
         assert idle["worker_id"].startswith(f"{idle['host']}-{idle['pid']}-")
         assert idle["started_at"] <= idle["last_seen"]
+        # The API steps below its worker (api_nice, default 5); the worker keeps the priority serve started with.
+        assert server.proc is not None
+        assert nice_of(server.proc.pid) == nice_of(idle["pid"]) + Settings().api_nice
 
         gid = httpx.post(f"{server.url}{LUMA}", json={"prompt": "a red ball", "resolution": "540p"}).json()["id"]
         busy = wait_for(lambda: (w := admin_get(server).json()["workers"][0])["current_job"] == gid and w, 60)

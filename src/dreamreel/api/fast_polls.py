@@ -33,9 +33,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dreamreel.api.keyring import KeyRing
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Any]])
-INJECTED = ("request", "service", "owner")
-"""What a marked endpoint may take besides its path and query parameters (``api/deps.py``'s ``Service``,
-``Owner``)."""
 
 
 @dataclass(frozen=True)

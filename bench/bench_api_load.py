@@ -10,7 +10,8 @@ for it would.
 Conditions, alternated ``--repeats`` times so the machine's drift hits them alike:
 
 - **idle**: ``wrk -t2 -c64 -d10s --latency`` with no job running;
-- **loaded**: the 1080p 9 s clip is submitted, and once the worker has claimed it ``wrk`` runs back to back
+- **loaded**: the 1080p 9 s clip is submitted, and once the worker has claimed it ``wrk`` (``--loaded-seconds``
+  runs, 5 s: the clip takes about 8 s alone on this machine) runs back to back
   until the clip is done; the first run that ended while the clip was still running gives req/s and p99
   (so they are measured wholly beside the job), and the clip's worker time (claimed to completed, from the
   store) is its loaded time;
@@ -89,10 +90,12 @@ def parse_wrk(text: str) -> WrkResult:
 class Bench:
     """One served setup (``dreamreel serve``, one worker, a key with limits) and the wrk runs against it."""
 
-    def __init__(self, root: Path, model_dir: Path, threads: int, connections: int, seconds: int) -> None:
+    def __init__(self, root: Path, model_dir: Path, threads: int, connections: int, seconds: int,
+                 loaded_seconds: int) -> None:
         self.data_dir = root / "data"
         self.data_dir.mkdir(parents=True)
         self.threads, self.connections, self.seconds = threads, connections, seconds
+        self.loaded_seconds = loaded_seconds
         self.lua = root / "auth.lua"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMREEL_")}
         self.token = subprocess.run(
@@ -130,10 +133,10 @@ class Bench:
         assert stored is not None and stored.started_at and stored.finished_at
         return stored.finished_at - stored.started_at
 
-    def wrk(self, generation_id: str) -> tuple[subprocess.Popen, float]:
+    def wrk(self, generation_id: str, seconds: int) -> tuple[subprocess.Popen, float]:
         """A wrk run started, and the API's CPU seconds when it started."""
         return subprocess.Popen(
-            [WRK, f"-t{self.threads}", f"-c{self.connections}", f"-d{self.seconds}s", "--latency",
+            [WRK, f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s", "--latency",
              "-s", str(self.lua), f"{self.server.url}{LUMA}/generations/{generation_id}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), self.api_cpu()
 
@@ -148,7 +151,7 @@ class Bench:
         return dataclasses.replace(result, cpu_ms_per_request=cpu_ms)
 
     def idle(self, generation_id: str) -> WrkResult:
-        return self.finish(*self.wrk(generation_id))
+        return self.finish(*self.wrk(generation_id, self.seconds))
 
     def loaded(self, resolution: str, duration: str) -> tuple[WrkResult, float]:
         """wrk back to back beside one clip; the first run wholly inside it, and the clip's worker time."""
@@ -156,12 +159,13 @@ class Bench:
         self.wait(generation_id, ("dreaming", "completed"), 0.01)
         inside: WrkResult | None = None
         while True:
-            result = self.finish(*self.wrk(generation_id))
+            result = self.finish(*self.wrk(generation_id, self.loaded_seconds))
             if self.state(generation_id) == "completed":
                 break
             inside = inside or result
         if inside is None:
-            raise RuntimeError(f"the clip took less than one {self.seconds} s wrk run: use a longer clip")
+            raise RuntimeError(f"the clip took less than one {self.loaded_seconds} s wrk run: use a longer clip "
+                               "or --loaded-seconds")
         return inside, self.worker_seconds(generation_id)
 
     def unloaded(self, resolution: str, duration: str) -> float:
@@ -185,6 +189,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--loaded-seconds", type=int, default=5,
+                        help="each wrk run's length beside the clip: the first run wholly inside it is measured, "
+                             "and a 1080p 9 s clip takes about 8 s alone here")
     parser.add_argument("--resolution", default="1080p")
     parser.add_argument("--duration", default="9s", choices=["5s", "9s"])
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
@@ -195,7 +202,7 @@ def main() -> None:
     loaded: list[WrkResult] = []
     clip: dict[str, list[float]] = {"loaded": [], "unloaded": []}
     with tempfile.TemporaryDirectory(prefix="dreamreel-api-load-") as tmp:
-        bench = Bench(Path(tmp), args.model_dir, args.threads, args.connections, args.seconds)
+        bench = Bench(Path(tmp), args.model_dir, args.threads, args.connections, args.seconds, args.loaded_seconds)
         try:
             polled = bench.submit("540p", "5s")
             bench.wait(polled, ("completed",), 0.2)
@@ -215,7 +222,8 @@ def main() -> None:
         finally:
             bench.close()
     bad = sum(r.bad for r in idle + loaded)
-    print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency on the Luma status GET, "
+    print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s (beside the clip -d{args.loaded_seconds}s) "
+          "--latency on the Luma status GET, "
           f"an API key with limits, {args.repeats} repeats interleaved; clip {args.resolution} {args.duration}, "
           f"embedded model, one worker beside the API\n")
     print("| condition | req/s median | req/s min..max | p99 ms median | p99 ms min..max | p50 ms median | "

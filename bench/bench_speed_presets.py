@@ -90,7 +90,7 @@ def run_quality(args: argparse.Namespace) -> None:
                                            guidance_scale=backend.default_guidance if preset.guidance is None
                                            else preset.guidance)
                     started = time.perf_counter()
-                    with step_cache(backend.pipe, preset.cache):
+                    with step_cache(backend.pipe, preset.cache, plan.num_inference_steps):
                         frames[speed] = backend.generate(plan, lambda *_: None, lambda: False)
                     seconds = time.perf_counter() - started
                     result = score(analyze_clip(frames[speed]), scene)

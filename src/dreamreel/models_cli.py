@@ -1,4 +1,5 @@
-"""``dreamreel models pull|check|list``: the models config's checkpoints fetched, validated and listed.
+"""``dreamreel models pull|check|list|calibrate``: the models config's checkpoints fetched, validated, listed and
+calibrated for MagCache.
 
 Names resolve through the models config (``--models-config`` / ``DREAMREEL_MODELS_CONFIG``); without one the
 built-in names mean the embedded checkpoint, which has nothing to pull. ``check`` is what to run before a
@@ -49,6 +50,15 @@ def add_parsers(sub: argparse._SubParsersAction, add_common: Callable[[argparse.
     listing = models_sub.add_parser("list", help="the configured names, their checkpoints and whether pulled")
     add_common(listing)
     listing.set_defaults(func=lambda args: cmd_list(args, settings_from(args)))
+
+    calibrate = models_sub.add_parser("calibrate", help="measure a model's MagCache ratios and print the cache "
+                                                        "table to put in a speed preset")
+    add_common(calibrate)
+    calibrate.add_argument("name", help="a public model name")
+    calibrate.add_argument("--steps", type=int, help="steps of the calibration run (default: the model's)")
+    calibrate.add_argument("--prompt", default="a red ball bouncing on green grass, the camera pans slowly")
+    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.set_defaults(func=lambda args: cmd_calibrate(args, settings_from(args)))
 
 
 def _catalog(settings: Settings) -> Catalog | None:
@@ -198,4 +208,34 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     console.print(table)
     source = catalog.source or "no models config: the built-in names serve the --model-dir checkpoint"
     console.print(f"config: {source}", highlight=False)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    """One generation at the model's native size with diffusers' MagCache calibration hooks on; prints the
+    TOML cache table (the ratios belong to this checkpoint and scheduler, so they live in its config entry)."""
+    from dreamreel.core.request import GenerationRequest
+    from dreamreel.engine.plan import plan_generation
+    from dreamreel.engine.registry import load_backend
+    from dreamreel.engine.step_cache import CacheNotAttached, calibrate_magcache
+
+    catalog = _catalog(settings)
+    entry = _entry(catalog, args.name) if catalog is not None else None
+    if entry is None:
+        return 2
+    backend = load_backend(entry.spec)
+    steps = args.steps or entry.steps or backend.default_steps
+    plan = plan_generation(GenerationRequest(prompt=args.prompt), backend.native_grid(), seed=args.seed,
+                           steps=steps, guidance_scale=entry.guidance or backend.default_guidance)
+    try:
+        ratios = calibrate_magcache(backend.pipe, steps, lambda: backend.generate(plan, lambda *_: None,
+                                                                                  lambda: False))
+    except CacheNotAttached as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    listed = ", ".join(f"{ratio:.4f}" for ratio in ratios)
+    print(f"# MagCache ratios of {entry.name} ({steps} steps, seed {args.seed}); put them in a preset of this model:")
+    print(f"[models.{entry.name}.speeds.balanced]")
+    print(f'cache = {{ kind = "magcache", threshold = 0.06, interval = 3, warmup = {max(1, steps // 5)}, '
+          f"ratios = [{listed}] }}")
     return 0

@@ -167,3 +167,22 @@ def test_a_revision_the_hub_resolves_to_another_commit_is_refused(hub: HubServer
     assert not (tmp_path / "ckpt").exists()
     asked = [seen.path for seen in hub.take_seen() if f"/{REPO}/" in seen.path]
     assert asked == [f"/api/models/{REPO}/revision/{OTHER_COMMIT}"]  # no file list, no file
+
+
+def test_calibrate_prints_a_magcache_table_the_config_reader_takes(tmp_path: Path) -> None:
+    """``dreamreel models calibrate`` on the embedded model: its table, pasted under a model, reads back as a
+    magcache with one ratio per calibration step."""
+    import tomllib
+
+    from dreamreel.engine.catalog import parse_catalog
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMREEL_")}
+    result = subprocess.run([DREAMREEL, "models", "calibrate", "ray-2", "--steps", "4", "--data-dir",
+                             str(tmp_path / "data")], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "MagCache Calibration Results" not in result.stdout + result.stderr  # diffusers' own print is kept out
+    table = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert table[0] == "[models.ray-2.speeds.balanced]"
+    config = '[models.ray-2]\nfamily = "ltx-condition"\npath = "m"\n' + "\n".join(table) + "\n"
+    cache = parse_catalog(tomllib.loads(config), tmp_path / "models.toml").entry("ray-2").speeds["balanced"].cache
+    assert cache.kind == "magcache" and len(cache.ratios) == 4 and cache.ratios[0] == 1.0

@@ -31,7 +31,7 @@ def test_builtin_presets_and_the_names_own_speed(tmp_path: Path) -> None:
     assert catalog.entry("ray-flash-2").preset(None) == ("fast", DEFAULT_SPEEDS["fast"])
     assert catalog.entry("ray-flash-2").preset("quality")[0] == "quality"  # a request's speed wins
     fast = DEFAULT_SPEEDS["fast"]
-    assert fast.steps_for(20) == 10 and fast.steps_for(1) == 1 and fast.cache.enabled
+    assert fast.steps_for(20) == 12 and fast.steps_for(1) == 1 and fast.cache.enabled
     assert not DEFAULT_SPEEDS["quality"].cache.enabled and DEFAULT_SPEEDS["quality"].steps_for(20) == 20
 
     # A config that leaves ray-flash-2 out: the default model at its fast speed; one that names it: its table.
@@ -56,8 +56,8 @@ cache = "none"
 guidance = 2.5
 """)
     speeds = catalog.entry("ray-2").speeds
-    assert speeds["fast"] == SpeedPreset(steps=6, steps_fraction=0.5, cache=CacheSpec(kind="taylorseer", interval=3),
-                                         x264_preset="superfast")
+    assert speeds["fast"] == SpeedPreset(steps=6, steps_fraction=DEFAULT_SPEEDS["fast"].steps_fraction,
+                                         cache=CacheSpec(kind="taylorseer", interval=3), x264_preset="superfast")
     assert speeds["fast"].steps_for(50) == 6
     assert speeds["balanced"] == SpeedPreset(guidance=2.5, cache=CacheSpec(kind="none"))
     assert speeds["quality"] == DEFAULT_SPEEDS["quality"]
@@ -73,11 +73,23 @@ guidance = 2.5
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"first-block\", threshold = 2 }", "cache.threshold"),
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"taylorseer\", every = 2 }", "cache: unknown key(s) every"),
     ("[models.ray-2.speeds.fast]\nx264_preset = \"warp\"", "speeds.fast.x264_preset: one of ultrafast"),
+    ("[models.ray-2.speeds.fast]\ncache = { kind = \"magcache\" }", "cache.ratios: a magcache needs the model's"),
+    ("[models.ray-2.speeds.fast]\ncache = { kind = \"magcache\", ratios = [1, -1] }", "cache.ratios: each a"),
+    ("[models.ray-2.speeds.fast]\ncache = { kind = \"magcache\", ratios = \"1\" }", "ratios must be a list"),
 ])
 def test_bad_preset_settings_name_the_key(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(CatalogError, match="models.toml") as caught:
         _catalog(tmp_path, f'[models.ray-2]\nfamily = "ltx-condition"\npath = "m"\n{table}\n')
     assert message in str(caught.value)
+
+
+def test_a_magcache_table_carries_its_ratios(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path, '[models.ray-2]\nfamily = "ltx-condition"\npath = "m"\n'
+                                 '[models.ray-2.speeds.balanced]\n'
+                                 'cache = { kind = "magcache", threshold = 0.02, interval = 2, '
+                                 'ratios = [1, 0.99, 0.9] }\n')
+    cache = catalog.entry("ray-2").speeds["balanced"].cache
+    assert cache == CacheSpec(kind="magcache", threshold=0.02, interval=2, ratios=(1.0, 0.99, 0.9))
 
 
 def test_ltx2_presets_use_taylorseer_and_refuse_first_block(tmp_path: Path) -> None:
@@ -157,4 +169,52 @@ def test_caches_change_the_embedded_models_work_and_taylorseer_really_predicts()
             cached = run()
         assert not np.array_equal(cached, full), spec.kind
         assert np.mean([psnr(a, b) for a, b in zip(cached, full, strict=True)]) > 20, spec.kind
+    assert np.array_equal(run(), full)
+
+
+RATIOS = (1.0, 1.0, 0.99, 0.98, 0.95, 0.9)
+
+
+@pytest.mark.parametrize("name", ["ltx-video-0.9.5-2b", "wan2.1-t2v-1.3b", "wan2.2-t2v-a14b"])
+def test_magcache_attaches_to_one_transformer_and_comes_off(families: dict, name: str) -> None:
+    from dreamreel.engine.catalog import checkpoint_family
+
+    path = families[name]
+    backend = load_backend(ModelSpec(family=checkpoint_family(path), path=path))
+    models = transformers_of(backend.pipe)
+    before = [hook_count(model) for model in models]
+    spec = CacheSpec(kind="magcache", threshold=0.02, ratios=RATIOS)
+    if len(models) > 1:  # one calibration describes one transformer
+        with pytest.raises(CacheNotAttached, match="has 2"), step_cache(backend.pipe, spec, steps=6):
+            pass
+    else:
+        with step_cache(backend.pipe, spec, steps=6) as added:
+            assert added > 0
+    assert [hook_count(model) for model in models] == before
+
+
+def test_magcache_calibrates_on_the_embedded_model_and_its_ratios_skip_work() -> None:
+    """Calibration measures one ratio per step; a magcache with them changes the frames (it skipped blocks),
+    stays close to the full run, and leaves the next uncached run exactly as before."""
+    from dreamreel.core.request import GenerationRequest
+    from dreamreel.engine.plan import plan_generation
+    from dreamreel.engine.step_cache import calibrate_magcache
+    from dreamreel.media.quality import psnr
+
+    backend = load_backend(embedded_catalog(EMBEDDED).entry("ray-2").spec)
+    request = GenerationRequest(prompt="a red ball bouncing on green grass", resolution="540p", duration_s=1)
+    plan = plan_generation(request, backend.native_grid(), seed=3, steps=10, guidance_scale=6.0)
+
+    def run() -> np.ndarray:
+        return backend.generate(plan, lambda *_: None, lambda: False)
+
+    full = run()
+    ratios = calibrate_magcache(backend.pipe, 10, run)
+    assert len(ratios) == 10 and ratios[0] == 1.0 and all(0.5 < ratio < 1.5 for ratio in ratios)
+    assert np.array_equal(run(), full)  # calibration hooks came off
+    with step_cache(backend.pipe, CacheSpec(kind="magcache", threshold=0.1, interval=3, warmup=2,
+                                            ratios=tuple(ratios)), steps=10):
+        cached = run()
+    assert not np.array_equal(cached, full)
+    assert np.mean([psnr(a, b) for a, b in zip(cached, full, strict=True)]) > 20
     assert np.array_equal(run(), full)

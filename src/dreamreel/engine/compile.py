@@ -209,7 +209,7 @@ def warm_up(backend: Backend, caches: Iterable[CacheSpec] = ()) -> int:
         pixels = [np.full((c.num_frames, plan.native_height, plan.native_width, 3), 128, np.uint8)
                   for c in plan.conditions]
         stop = StopAfterLastStep()
-        with step_cache(backend.pipe, cache), suppress(GenerationCancelled):  # the decode is skipped on purpose
+        with step_cache(backend.pipe, cache, steps), suppress(GenerationCancelled):  # the decode is skipped on purpose
             backend.generate(plan, stop.on_step, stop.should_cancel, pixels)
     return len(runs)
 

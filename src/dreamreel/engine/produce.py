@@ -44,10 +44,11 @@ def produce_clip(
     ``steps`` overrides the preset's (``dreamreel generate --steps``); the rest of the arguments are
     :func:`~dreamreel.engine.render.render`'s."""
     speed, preset = entry.preset(request.speed)
-    with applied_loras(backend, entry, request.loras), step_cache(backend.pipe, preset.cache):
+    steps = steps or preset.steps_for(entry.steps or backend.default_steps)
+    with applied_loras(backend, entry, request.loras), step_cache(backend.pipe, preset.cache, steps):
         clip = render(
             backend, request, seed=seed, sources=sources, on_step=on_step, should_cancel=should_cancel,
-            steps=steps or preset.steps_for(entry.steps or backend.default_steps),
+            steps=steps,
             guidance_scale=entry.guidance if preset.guidance is None else preset.guidance,
             preview=preview, on_plan=on_plan,
         )

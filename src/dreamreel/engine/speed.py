@@ -15,7 +15,8 @@ speed = "quality"                    # the name's speed when a request names non
 steps = 8                            # absolute steps (else steps_fraction of the model's steps)
 steps_fraction = 0.5
 guidance = 3.0                       # else the model's guidance
-cache = { kind = "first-block", threshold = 0.05 }   # or "taylorseer" (interval, warmup), "none"
+cache = { kind = "first-block", threshold = 0.05 }   # or "taylorseer" / "pab" (interval, warmup), "none",
+                                     # "magcache" (threshold, interval, warmup, ratios from `models calibrate`)
 x264_preset = "superfast"            # else media.x264.X264_PRESETS[speed]
 ```
 
@@ -36,9 +37,9 @@ from typing import Any
 from dreamreel.core.request import SPEEDS
 from dreamreel.media.x264 import LIBX264_PRESETS
 
-CACHE_KINDS = ("none", "first-block", "taylorseer", "pab")
-"""Step caches a preset may use: diffusers' ``FirstBlockCacheConfig``, ``TaylorSeerCacheConfig`` and
-``PyramidAttentionBroadcastConfig``."""
+CACHE_KINDS = ("none", "first-block", "taylorseer", "pab", "magcache")
+"""Step caches a preset may use: diffusers' ``FirstBlockCacheConfig``, ``TaylorSeerCacheConfig``,
+``PyramidAttentionBroadcastConfig`` and ``MagCacheConfig``."""
 
 
 class SpeedError(ValueError):
@@ -55,13 +56,19 @@ class CacheSpec:
     * ``taylorseer``: every transformer block runs fully on the first ``warmup`` steps and then every ``interval``
       steps; in between its output is extrapolated from a first-order Taylor series of its last full outputs;
     * ``pab`` (Pyramid Attention Broadcast): in the middle of the schedule (timesteps 800 to 100) each
-      self-attention layer runs every ``interval`` steps and re-uses its last output in between.
+      self-attention layer runs every ``interval`` steps and re-uses its last output in between;
+    * ``magcache``: the blocks after the first are skipped (their last residual reused) while the error
+      accumulated from the model's calibrated per-step magnitude ratios (``ratios``) stays under ``threshold``,
+      at most ``interval`` steps in a row and never in the first ``warmup`` steps. The ratios belong to one
+      checkpoint and scheduler: ``dreamreel models calibrate NAME`` measures them and prints the table.
     """
 
     kind: str = "none"
     threshold: float = 0.05
     interval: int = 2
     warmup: int = 4
+    ratios: tuple[float, ...] = ()
+    """MagCache's magnitude ratios, one per step of the calibration run (resampled to a job's steps)."""
 
     def __post_init__(self) -> None:
         if self.kind not in CACHE_KINDS:
@@ -72,6 +79,11 @@ class CacheSpec:
             raise SpeedError(f"interval: 1..16, got {self.interval!r}")
         if not 0 <= self.warmup <= 1000:
             raise SpeedError(f"warmup: 0..1000, got {self.warmup!r}")
+        if self.kind == "magcache" and not self.ratios:
+            raise SpeedError("ratios: a magcache needs the model's calibrated magnitude ratios; "
+                             "`dreamreel models calibrate NAME` measures them")
+        if not all(0 < ratio < 10 for ratio in self.ratios):
+            raise SpeedError("ratios: each a magnitude ratio between 0 and 10")
 
     @property
     def enabled(self) -> bool:
@@ -134,7 +146,7 @@ DEFAULT_SPEED_OF = MappingProxyType({"ray-flash-2": "fast"})
 """A public name's own speed when neither the request nor the config names one; every other name: ``quality``."""
 
 PRESET_KEYS = {"steps", "steps_fraction", "guidance", "cache", "x264_preset"}
-CACHE_KEYS = {"kind", "threshold", "interval", "warmup"}
+CACHE_KEYS = {"kind", "threshold", "interval", "warmup", "ratios"}
 
 
 def default_speed(name: str) -> str:
@@ -193,6 +205,11 @@ def _cache(value: Any, where: str) -> CacheSpec:
     for key in ("interval", "warmup"):
         if key in value:
             changes[key] = _int(value[key], f"{where}.{key}")
+    if "ratios" in value:
+        ratios = value["ratios"]
+        if not isinstance(ratios, list) or not ratios:
+            raise SpeedError(f"{where}.ratios must be a list of numbers, got {ratios!r}")
+        changes["ratios"] = tuple(_float(ratio, f"{where}.ratios") for ratio in ratios)
     try:
         return CacheSpec(**changes)
     except SpeedError as exc:

@@ -3,6 +3,7 @@ attaching to every family's transformer (a cache that matches no module would ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -148,20 +149,27 @@ def test_a_cache_that_matches_nothing_is_an_error() -> None:
         assert added == 0
 
 
-def test_caches_change_the_embedded_models_work_and_taylorseer_really_predicts() -> None:
-    """On the embedded model at 8 steps: TaylorSeer at its block patterns and First Block Cache each change the
-    frames (they skipped work), stay close to the full run, and leave the next uncached run exactly as before."""
+@pytest.fixture(scope="module")
+def embedded() -> object:
+    return load_backend(embedded_catalog(EMBEDDED).entry("ray-2").spec)
+
+
+def embedded_run(backend: object, steps: int) -> Callable[[], np.ndarray]:
+    """One short clip of the embedded model at ``steps`` steps, the same every call."""
     from dreamreel.core.request import GenerationRequest
     from dreamreel.engine.plan import plan_generation
+
+    request = GenerationRequest(prompt="a red ball bouncing on green grass", resolution="540p", duration_s=1)
+    plan = plan_generation(request, backend.native_grid(), seed=3, steps=steps, guidance_scale=6.0)
+    return lambda: backend.generate(plan, lambda *_: None, lambda: False)
+
+
+def test_caches_change_the_embedded_models_work_and_taylorseer_really_predicts(embedded: object) -> None:
+    """On the embedded model at 8 steps: TaylorSeer at its block patterns and First Block Cache each change the
+    frames (they skipped work), stay close to the full run, and leave the next uncached run exactly as before."""
     from dreamreel.media.quality import psnr
 
-    backend = load_backend(embedded_catalog(EMBEDDED).entry("ray-2").spec)
-    request = GenerationRequest(prompt="a red ball bouncing on green grass", resolution="540p", duration_s=1)
-    plan = plan_generation(request, backend.native_grid(), seed=3, steps=8, guidance_scale=6.0)
-
-    def run() -> np.ndarray:
-        return backend.generate(plan, lambda *_: None, lambda: False)
-
+    backend, run = embedded, embedded_run(embedded, 8)
     full = run()
     for spec in (CacheSpec(kind="taylorseer", interval=2, warmup=2), CacheSpec(kind="first-block", threshold=0.2),
                  CacheSpec(kind="pab", interval=2)):
@@ -193,21 +201,13 @@ def test_magcache_attaches_to_one_transformer_and_comes_off(families: dict, name
     assert [hook_count(model) for model in models] == before
 
 
-def test_magcache_calibrates_on_the_embedded_model_and_its_ratios_skip_work() -> None:
+def test_magcache_calibrates_on_the_embedded_model_and_its_ratios_skip_work(embedded: object) -> None:
     """Calibration measures one ratio per step; a magcache with them changes the frames (it skipped blocks),
     stays close to the full run, and leaves the next uncached run exactly as before."""
-    from dreamreel.core.request import GenerationRequest
-    from dreamreel.engine.plan import plan_generation
     from dreamreel.engine.step_cache import calibrate_magcache
     from dreamreel.media.quality import psnr
 
-    backend = load_backend(embedded_catalog(EMBEDDED).entry("ray-2").spec)
-    request = GenerationRequest(prompt="a red ball bouncing on green grass", resolution="540p", duration_s=1)
-    plan = plan_generation(request, backend.native_grid(), seed=3, steps=10, guidance_scale=6.0)
-
-    def run() -> np.ndarray:
-        return backend.generate(plan, lambda *_: None, lambda: False)
-
+    backend, run = embedded, embedded_run(embedded, 10)
     full = run()
     ratios = calibrate_magcache(backend.pipe, 10, run)
     assert len(ratios) == 10 and ratios[0] == 1.0 and all(0.5 < ratio < 1.5 for ratio in ratios)

@@ -270,6 +270,8 @@ def test_headers_past_the_parsers_limit_are_a_431_in_the_dialects_shape(edge: Se
     assert status == 431 and aiml_shape(body), body
     big_but_legal = httpx.get(f"{edge.url}{LUMA}", headers={"x-big": "a" * 12_000}, timeout=10)
     assert big_but_legal.status_code == 200
+    status, _, body = exchange(edge, get(f"{LUMA}/{'a' * 20_000}"))  # a request line alone past the cap
+    assert status == 431 and luma_shape(body), body
 
 
 def test_non_ascii_authorization_is_a_401(tmp_path) -> None:

@@ -124,7 +124,7 @@ def _path_of(head: bytes) -> str:
 
 
 class HeadTooLarge(Exception):
-    """Raised by a parser callback: the request head passed :data:`MAX_HEADER_BYTES`."""
+    """Raised by ``on_url`` to stop the parser: the request line passed :data:`MAX_HEADER_BYTES`."""
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -155,6 +155,7 @@ class GuardedProtocol(HttpToolsProtocol):
         pipelined, the tail of the one before it)."""
         self.head_done = False
         """A head completed in the last read: its header timer is done."""
+        self.head_too_large = False
         self.body_progress = False
 
     # --- the caps -------------------------------------------------------------------------------
@@ -193,10 +194,9 @@ class GuardedProtocol(HttpToolsProtocol):
             self.head_bytes += len(data)
         elif self.owed is OWED_BODY:
             self.body_progress = True
-        try:
-            super().data_received(data)  # the parser's callbacks below run in here
-        except HeadTooLarge:
-            self._refuse_head()
+        super().data_received(data)  # the parser's callbacks below run in here
+        if self.transport.is_closing():
+            self._cancel_timers()
             return
         if self.owed is OWED_HEAD and self.head_bytes > MAX_HEADER_BYTES:
             self._refuse_head()  # still no complete head after the cap: the next read would only add to it
@@ -206,7 +206,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
         if len(self.url) > MAX_HEADER_BYTES:
-            raise HeadTooLarge
+            self.head_too_large = True
+            raise HeadTooLarge  # stops the parser; httptools wraps it, and uvicorn calls send_400_response
 
     def on_headers_complete(self) -> None:
         self.owed = OWED_BODY
@@ -292,7 +293,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
-        """A request the parser refused (a malformed head, or bad body framing): a 400, then close."""
+        """A request the parser refused (a malformed head, or bad body framing): a 400, then close; a URL past
+        the head cap (``on_url`` stopped the parser): a 431."""
+        if self.head_too_large:
+            self._refuse_head()
+            return
         self._cancel_timers()
         if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
             self.transport.close()  # a response is already on the wire: nothing more can be said

@@ -192,7 +192,7 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         if self.owed is OWED_HEAD:
             self.head_bytes += len(data)
-        elif self.owed is OWED_BODY:
+        else:
             self.body_progress = True
         super().data_received(data)  # the parser's callbacks below run in here
         if self.transport.is_closing():
@@ -221,9 +221,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.url = b""  # an error before the next request's URL names no path of the last one
 
     def _follow_state(self) -> None:
-        if self.transport.is_closing():
-            self._cancel_timers()
-            return
+        """Arm or cancel the timers after a read (``data_received`` has checked the transport is open)."""
         if self.head_done:
             self.head_done = False
             self._cancel_header_timer()

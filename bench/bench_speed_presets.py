@@ -5,11 +5,11 @@ Two measurements, each its own command:
 
 * ``quality`` — a paired comparison on the model's held-out eval (``dreamreel-lab eval``'s scenes, captions and
   seeds): every scene is generated at every preset with the same seed through the service's backend, with the
-  preset's steps and step cache as the worker applies them (``engine/step_cache.py``); the world analyzer reads
-  each clip's colour, shape, motion, background and camera, and the per-attribute difference (preset − quality)
-  is reported with its 95 % confidence interval (paired: per clip the difference is −1, 0 or 1), beside each
-  preset's PSNR to the ``quality`` clip of the same seed (native frames, what the model made). Results are
-  appended per clip to ``--out`` (JSON lines), so a run that stops resumes where it stopped.
+  preset's steps, step cache and guidance window as the worker applies them (``engine/produce.py``); the world
+  analyzer reads each clip's colour, shape, motion, background and camera, and the per-attribute difference
+  (preset − quality) is reported with its 95 % confidence interval (paired: per clip the difference is −1, 0 or
+  1), beside each preset's PSNR to the ``quality`` clip of the same seed (native frames, what the model made).
+  Results are appended per clip to ``--out`` (JSON lines), so a run that stops resumes where it stopped.
 * ``speed`` — client-seen seconds through a live ``dreamreel serve`` (one worker, SQLite) with the ``lumaai``
   SDK, ``ray-2`` and ``ray-flash-2`` (and ``speed: balanced``) alternating, warm, ``--repeats`` each.
 
@@ -38,8 +38,8 @@ from dreamreel.config import DEFAULT_MODEL_DIR  # noqa: E402
 from dreamreel.core.request import SPEEDS, AspectRatio, GenerationRequest  # noqa: E402
 from dreamreel.engine.catalog import embedded_catalog  # noqa: E402
 from dreamreel.engine.plan import plan_generation  # noqa: E402
+from dreamreel.engine.produce import speed_applied  # noqa: E402
 from dreamreel.engine.speed import parse_speeds  # noqa: E402
-from dreamreel.engine.step_cache import step_cache  # noqa: E402
 from dreamreel.media.quality import psnr  # noqa: E402
 
 ATTRIBUTES = ("colour", "shape", "motion", "background", "camera")
@@ -90,8 +90,8 @@ def run_quality(args: argparse.Namespace) -> None:
                                            guidance_scale=backend.default_guidance if preset.guidance is None
                                            else preset.guidance)
                     started = time.perf_counter()
-                    with step_cache(backend.pipe, preset.cache, plan.num_inference_steps):
-                        frames[speed] = backend.generate(plan, lambda *_: None, lambda: False)
+                    with speed_applied(backend.pipe, preset, plan.num_inference_steps) as on_step:
+                        frames[speed] = backend.generate(plan, on_step or (lambda *_: None), lambda: False)
                     seconds = time.perf_counter() - started
                     result = score(analyze_clip(frames[speed]), scene)
                     row[speed] = {"seconds": round(seconds, 3), "steps": plan.num_inference_steps,

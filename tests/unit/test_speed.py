@@ -77,6 +77,9 @@ guidance = 2.5
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"magcache\" }", "cache.ratios: a magcache needs the model's"),
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"magcache\", ratios = [1, -1] }", "cache.ratios: each a"),
     ("[models.ray-2.speeds.fast]\ncache = { kind = \"magcache\", ratios = \"1\" }", "ratios must be a list"),
+    ("[models.ray-2.speeds.fast]\nguidance_from = 1.0", "speeds.fast.guidance_from: in [0, 1)"),
+    ("[models.ray-2.speeds.fast]\nguidance_from = 0.5\ncache = { kind = \"magcache\", ratios = [1] }",
+     "guidance_from: a magcache counts its calibrated steps"),
 ])
 def test_bad_preset_settings_name_the_key(tmp_path: Path, table: str, message: str) -> None:
     with pytest.raises(CatalogError, match="models.toml") as caught:
@@ -100,6 +103,15 @@ def test_ltx2_presets_use_taylorseer_and_refuse_first_block(tmp_path: Path) -> N
     with pytest.raises(CatalogError, match="first-block cache does not support the ltx2 transformer"):
         _catalog(tmp_path, '[models.ray-2]\nfamily = "ltx2"\npath = "m"\n'
                            '[models.ray-2.speeds.balanced]\ncache = "first-block"\n')
+
+
+def test_a_guidance_window_needs_a_family_that_batches_guidance(tmp_path: Path) -> None:
+    catalog = _catalog(tmp_path, '[models.ray-2]\nfamily = "ltx2"\npath = "m"\n'
+                                 '[models.ray-2.speeds.fast]\nguidance_from = 0.4\n')
+    assert catalog.entry("ray-2").speeds["fast"].guidance_from == 0.4
+    with pytest.raises(CatalogError, match="wan-t2v pipeline runs guidance's passes in turn"):
+        _catalog(tmp_path, '[models.ray-2]\nfamily = "wan-t2v"\npath = "m"\n'
+                           '[models.ray-2.speeds.fast]\nguidance_from = 0.4\n')
 
 
 def test_speed_key_is_checked(tmp_path: Path) -> None:
@@ -155,13 +167,18 @@ def embedded() -> object:
 
 
 def embedded_run(backend: object, steps: int) -> Callable[[], np.ndarray]:
-    """One short clip of the embedded model at ``steps`` steps, the same every call."""
+    """One short clip of the embedded model at ``steps`` steps, the same every call (its plan: ``.plan``)."""
     from dreamreel.core.request import GenerationRequest
     from dreamreel.engine.plan import plan_generation
 
     request = GenerationRequest(prompt="a red ball bouncing on green grass", resolution="540p", duration_s=1)
     plan = plan_generation(request, backend.native_grid(), seed=3, steps=steps, guidance_scale=6.0)
-    return lambda: backend.generate(plan, lambda *_: None, lambda: False)
+
+    def run() -> np.ndarray:
+        return backend.generate(plan, lambda *_: None, lambda: False)
+
+    run.plan = plan  # type: ignore[attr-defined]
+    return run
 
 
 def test_caches_change_the_embedded_models_work_and_taylorseer_really_predicts(embedded: object) -> None:
@@ -218,3 +235,45 @@ def test_magcache_calibrates_on_the_embedded_model_and_its_ratios_skip_work(embe
     assert not np.array_equal(cached, full)
     assert np.mean([psnr(a, b) for a, b in zip(cached, full, strict=True)]) > 20
     assert np.array_equal(run(), full)
+
+
+def test_a_guidance_window_skips_the_unconditional_pass_and_matches_guidance_switched_on_late(
+        embedded: object) -> None:
+    """``guidance_from`` 0.5 of 8 steps: the transformer runs one pass on steps 1-4 and both on 5-8 (a step cache
+    beside it too), and the clip is the one the slow way gives (both passes on every step, the scale switched
+    from ~1 to 6 after step 4); the hooks come off."""
+    from dataclasses import replace
+
+    from dreamreel.engine.produce import speed_applied
+    from dreamreel.media.quality import psnr
+
+    backend = embedded
+    transformer = backend.pipe.transformer
+    batches: list[int] = []
+    watch = transformer.transformer_blocks[0].register_forward_pre_hook(
+        lambda module, args, kwargs: batches.append(kwargs.get("hidden_states", args[0] if args else None).shape[0]),
+        with_kwargs=True)
+    try:
+        run = embedded_run(backend, 8)
+        hooks_before = hook_count(transformer)
+        for preset in (SpeedPreset(guidance_from=0.5), SpeedPreset(guidance_from=0.5, cache=CacheSpec(
+                kind="first-block", threshold=0.05))):
+            batches.clear()
+            with speed_applied(backend.pipe, preset, 8) as open_guidance:
+                assert open_guidance is not None
+                windowed = backend.generate(run.plan, open_guidance, lambda: False)
+            assert batches[:4] == [1, 1, 1, 1] and set(batches[4:]) == {2}, (preset, batches)
+            assert hook_count(transformer) == hooks_before
+        plain = SpeedPreset(guidance_from=0.5)
+        with speed_applied(backend.pipe, plain, 8) as open_guidance:
+            windowed = backend.generate(run.plan, open_guidance, lambda: False)
+
+        def switch_late(step: int, total: int) -> None:
+            if step == 4:
+                backend.pipe._guidance_scale = run.plan.guidance_scale
+
+        slow = backend.generate(replace(run.plan, guidance_scale=1.0 + 1e-6), switch_late, lambda: False)
+        assert np.mean([psnr(a, b) for a, b in zip(windowed, slow, strict=True)]) > 45
+        assert not np.array_equal(windowed, run())
+    finally:
+        watch.remove()

@@ -9,16 +9,20 @@ loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from dreamreel.core.request import GenerationRequest
 from dreamreel.engine.backends.base import Backend, CancelCheck, PreviewSink, StepCallback
 from dreamreel.engine.catalog import ModelEntry
+from dreamreel.engine.guidance import guidance_window
 from dreamreel.engine.inputs import KeyframeSources
 from dreamreel.engine.lora import applied_loras
 from dreamreel.engine.plan import Plan
 from dreamreel.engine.render import render
+from dreamreel.engine.speed import SpeedPreset
 from dreamreel.engine.step_cache import step_cache
 from dreamreel.media.encode import EncodedClip, encode_clip
 from dreamreel.media.x264 import X264_PRESETS
@@ -45,9 +49,10 @@ def produce_clip(
     :func:`~dreamreel.engine.render.render`'s."""
     speed, preset = entry.preset(request.speed)
     steps = steps or preset.steps_for(entry.steps or backend.default_steps)
-    with applied_loras(backend, entry, request.loras), step_cache(backend.pipe, preset.cache, steps):
+    with applied_loras(backend, entry, request.loras), speed_applied(backend.pipe, preset, steps) as open_guidance:
         clip = render(
-            backend, request, seed=seed, sources=sources, on_step=on_step, should_cancel=should_cancel,
+            backend, request, seed=seed, sources=sources, on_step=_both(open_guidance, on_step),
+            should_cancel=should_cancel,
             steps=steps,
             guidance_scale=entry.guidance if preset.guidance is None else preset.guidance,
             preview=preview, on_plan=on_plan,
@@ -55,3 +60,23 @@ def produce_clip(
         # Inside: an extension's source clips and image joints are read as the frames stream into the encoder.
         return encode_clip(clip, video_path=video_path, poster_path=poster_path,
                            preset=preset.x264_preset or X264_PRESETS[speed])
+
+
+@contextmanager
+def speed_applied(pipe: Any, preset: SpeedPreset, steps: int) -> Iterator[StepCallback | None]:
+    """``preset``'s step cache and guidance window on ``pipe`` for one run of ``steps`` steps; yields the step
+    callback the guidance window needs (None without one). The bench applies presets through this too."""
+    with step_cache(pipe, preset.cache, steps), guidance_window(pipe, preset.guidance_from, steps) as open_guidance:
+        yield open_guidance
+
+
+def _both(first: StepCallback | None, then: StepCallback) -> StepCallback:
+    """``then``, preceded by ``first`` where there is one (the guidance window opens before progress is told)."""
+    if first is None:
+        return then
+
+    def on_step(step: int, total: int) -> None:
+        first(step, total)
+        then(step, total)
+
+    return on_step

@@ -15,6 +15,7 @@ speed = "quality"                    # the name's speed when a request names non
 steps = 8                            # absolute steps (else steps_fraction of the model's steps)
 steps_fraction = 0.5
 guidance = 3.0                       # else the model's guidance
+guidance_from = 0.4                  # the first 40 % of the steps run the conditional pass alone (LTX families)
 cache = { kind = "first-block", threshold = 0.05 }   # or "taylorseer" / "pab" (interval, warmup), "none",
                                      # "magcache" (threshold, interval, warmup, ratios from `models calibrate`)
 x264_preset = "superfast"            # else media.x264.X264_PRESETS[speed]
@@ -98,6 +99,9 @@ class SpeedPreset:
     """Denoising steps; None: ``steps_fraction`` of the model's."""
     steps_fraction: float = 1.0
     guidance: float | None = None
+    guidance_from: float = 0.0
+    """Fraction of the steps, from the first, that skip classifier-free guidance's unconditional pass
+    (``engine/guidance.py``); 0: every step is guided."""
     cache: CacheSpec = field(default_factory=CacheSpec)
     x264_preset: str | None = None
     """libx264 preset of the delivered clip; None: ``media.x264.X264_PRESETS`` for this speed."""
@@ -109,6 +113,11 @@ class SpeedPreset:
             raise SpeedError(f"steps_fraction: in (0, 1], got {self.steps_fraction!r}")
         if self.guidance is not None and not 0 <= self.guidance <= 50:
             raise SpeedError(f"guidance: 0..50, got {self.guidance!r}")
+        if not 0 <= self.guidance_from < 1:
+            raise SpeedError(f"guidance_from: in [0, 1), got {self.guidance_from!r}")
+        if self.guidance_from and self.cache.kind == "magcache":
+            raise SpeedError("guidance_from: a magcache counts its calibrated steps and cannot be reset when guidance "
+                             "starts; use another cache or none")
         if self.x264_preset is not None and self.x264_preset not in LIBX264_PRESETS:
             raise SpeedError(f"x264_preset: one of {', '.join(LIBX264_PRESETS)}, got {self.x264_preset!r}")
 
@@ -145,7 +154,11 @@ def default_speeds(family: str) -> Mapping[str, SpeedPreset]:
 DEFAULT_SPEED_OF = MappingProxyType({"ray-flash-2": "fast"})
 """A public name's own speed when neither the request nor the config names one; every other name: ``quality``."""
 
-PRESET_KEYS = {"steps", "steps_fraction", "guidance", "cache", "x264_preset"}
+BATCHED_GUIDANCE = frozenset({"ltx-condition", "ltx2"})
+"""Families whose pipeline runs guidance's two passes as one batch: the ones a ``guidance_from`` window can halve
+(Wan's pipelines run the passes in turn and take none)."""
+
+PRESET_KEYS = {"steps", "steps_fraction", "guidance", "guidance_from", "cache", "x264_preset"}
 CACHE_KEYS = {"kind", "threshold", "interval", "warmup", "ratios"}
 
 
@@ -169,6 +182,9 @@ def parse_speeds(table: Any, where: str, family: str) -> Mapping[str, SpeedPrese
         if family in NO_FIRST_BLOCK_CACHE and presets[speed].cache.kind == "first-block":
             raise SpeedError(f"{where}.speeds.{speed}.cache: diffusers' first-block cache does not support the "
                              f"{family} transformer; use taylorseer")
+        if family not in BATCHED_GUIDANCE and presets[speed].guidance_from:
+            raise SpeedError(f"{where}.speeds.{speed}.guidance_from: the {family} pipeline runs guidance's passes in "
+                             f"turn; a guidance window needs one of {', '.join(sorted(BATCHED_GUIDANCE))}")
     return MappingProxyType(presets)
 
 
@@ -183,6 +199,8 @@ def _preset(base: SpeedPreset, settings: Any, where: str) -> SpeedPreset:
         changes["steps_fraction"] = _float(settings["steps_fraction"], f"{where}.steps_fraction")
     if "guidance" in settings:
         changes["guidance"] = _float(settings["guidance"], f"{where}.guidance")
+    if "guidance_from" in settings:
+        changes["guidance_from"] = _float(settings["guidance_from"], f"{where}.guidance_from")
     if "x264_preset" in settings:
         changes["x264_preset"] = settings["x264_preset"]
     if "cache" in settings:

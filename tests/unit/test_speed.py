@@ -32,7 +32,7 @@ def test_builtin_presets_and_the_names_own_speed(tmp_path: Path) -> None:
     assert catalog.entry("ray-flash-2").preset(None) == ("fast", DEFAULT_SPEEDS["fast"])
     assert catalog.entry("ray-flash-2").preset("quality")[0] == "quality"  # a request's speed wins
     fast = DEFAULT_SPEEDS["fast"]
-    assert fast.steps_for(20) == 12 and fast.steps_for(1) == 1 and fast.cache.enabled
+    assert fast.steps_for(20) == 16 and fast.steps_for(1) == 1 and fast.cache.enabled and fast.guidance_from == 0.5
     assert not DEFAULT_SPEEDS["quality"].cache.enabled and DEFAULT_SPEEDS["quality"].steps_for(20) == 20
 
     # A config that leaves ray-flash-2 out: the default model at its fast speed; one that names it: its table.
@@ -58,6 +58,7 @@ guidance = 2.5
 """)
     speeds = catalog.entry("ray-2").speeds
     assert speeds["fast"] == SpeedPreset(steps=6, steps_fraction=DEFAULT_SPEEDS["fast"].steps_fraction,
+                                         guidance_from=DEFAULT_SPEEDS["fast"].guidance_from,
                                          cache=CacheSpec(kind="taylorseer", interval=3), x264_preset="superfast")
     assert speeds["fast"].steps_for(50) == 6
     assert speeds["balanced"] == SpeedPreset(guidance=2.5, cache=CacheSpec(kind="none"))
@@ -109,6 +110,11 @@ def test_a_guidance_window_needs_a_family_that_batches_guidance(tmp_path: Path) 
     catalog = _catalog(tmp_path, '[models.ray-2]\nfamily = "ltx2"\npath = "m"\n'
                                  '[models.ray-2.speeds.fast]\nguidance_from = 0.4\n')
     assert catalog.entry("ray-2").speeds["fast"].guidance_from == 0.4
+    wan_fast = default_speeds("wan-t2v")["fast"]  # the built-in fast of a family without the window: fewer steps
+    assert wan_fast.guidance_from == 0 and wan_fast.steps_for(20) == 12 and wan_fast.cache.kind == "first-block"
+    magcache = _catalog(tmp_path, '[models.ray-2]\nfamily = "ltx-condition"\npath = "m"\n[models.ray-2.speeds.fast]\n'
+                                  'cache = { kind = "magcache", ratios = [1.0, 0.9] }\n')
+    assert magcache.entry("ray-2").speeds["fast"].guidance_from == 0  # a magcache table turns the window off
     with pytest.raises(CatalogError, match="wan-t2v pipeline runs guidance's passes in turn"):
         _catalog(tmp_path, '[models.ray-2]\nfamily = "wan-t2v"\npath = "m"\n'
                            '[models.ray-2.speeds.fast]\nguidance_from = 0.4\n')

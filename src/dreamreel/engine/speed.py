@@ -13,7 +13,7 @@ speed = "quality"                    # the name's speed when a request names non
 
 [models.ray-2.speeds.fast]           # any preset key left out keeps the built-in value
 steps = 8                            # absolute steps (else steps_fraction of the model's steps)
-steps_fraction = 0.5
+steps_fraction = 0.8
 guidance = 3.0                       # else the model's guidance
 guidance_from = 0.4                  # the first 40 % of the steps run the conditional pass alone (LTX families)
 cache = { kind = "first-block", threshold = 0.05 }   # or "taylorseer" / "pab" (interval, warmup), "none",
@@ -23,9 +23,12 @@ x264_preset = "superfast"            # else media.x264.X264_PRESETS[speed]
 
 The built-in presets were chosen on the embedded model (docs/benchmarks.md, "Speed presets"): ``balanced`` keeps
 every step and skips the transformer where its first block's output barely moved (First Block Cache, threshold
-0.05); ``fast`` runs 60 % of the steps with the same cache (on the held-out eval half the steps lost 3.3 points
-of motion, 60 % loses 1.8; more steps would no longer be twice as fast client-seen). A real checkpoint's best
-values differ (a distilled one has few steps to cut): its config sets them, measured on that model.
+0.05); ``fast`` runs 80 % of the steps, the first half of them without guidance's unconditional pass
+(``guidance_from``, ``engine/guidance.py``), with the same cache: twice as fast client-seen, and on the held-out
+eval no attribute's 95 % bound below -2 points (60 % of the steps, every one guided, cost the same and lost 1.8
+points of motion). Families that cannot take the window (Wan's) run 60 % of the steps instead. A real
+checkpoint's best values differ (a distilled one has few steps to cut): its config sets them, measured on that
+model.
 """
 
 from __future__ import annotations
@@ -128,13 +131,20 @@ class SpeedPreset:
         return max(1, round(model_steps * self.steps_fraction))
 
 
+FIRST_BLOCK_DEFAULT = CacheSpec(kind="first-block", threshold=0.05)
+
 DEFAULT_SPEEDS: Mapping[str, SpeedPreset] = MappingProxyType({
     "quality": SpeedPreset(),
-    "balanced": SpeedPreset(cache=CacheSpec(kind="first-block", threshold=0.05)),
-    "fast": SpeedPreset(steps_fraction=0.6, cache=CacheSpec(kind="first-block", threshold=0.05)),
+    "balanced": SpeedPreset(cache=FIRST_BLOCK_DEFAULT),
+    "fast": SpeedPreset(steps_fraction=0.8, guidance_from=0.5, cache=FIRST_BLOCK_DEFAULT),
 })
 """Every model's presets unless its family or config says otherwise (the module docstring says how they were
 chosen)."""
+
+FAST_WITHOUT_WINDOW = SpeedPreset(steps_fraction=0.6, cache=FIRST_BLOCK_DEFAULT)
+"""``fast`` for a family that cannot take a guidance window (Wan's): fewer steps instead, at about the same cost
+(on the embedded model 60 % of the steps fully guided ran 1.96x native, 80 % with the first half unguided
+1.85-1.91x; the window keeps more of the motion: docs/benchmarks.md)."""
 
 NO_FIRST_BLOCK_CACHE = frozenset({"ltx2"})
 """Families whose transformer block diffusers' First Block Cache does not know (its block registry in diffusers
@@ -143,20 +153,24 @@ use TaylorSeer instead, and a config asking them for ``first-block`` is refused.
 
 TAYLORSEER_DEFAULT = CacheSpec(kind="taylorseer", interval=2, warmup=4)
 
-
-def default_speeds(family: str) -> Mapping[str, SpeedPreset]:
-    """The built-in presets of a model of ``family``."""
-    if family not in NO_FIRST_BLOCK_CACHE:
-        return DEFAULT_SPEEDS
-    return MappingProxyType({speed: replace(preset, cache=TAYLORSEER_DEFAULT) if preset.cache.enabled else preset
-                             for speed, preset in DEFAULT_SPEEDS.items()})
-
-DEFAULT_SPEED_OF = MappingProxyType({"ray-flash-2": "fast"})
-"""A public name's own speed when neither the request nor the config names one; every other name: ``quality``."""
-
 BATCHED_GUIDANCE = frozenset({"ltx-condition", "ltx2"})
 """Families whose pipeline runs guidance's two passes as one batch: the ones a ``guidance_from`` window can halve
 (Wan's pipelines run the passes in turn and take none)."""
+
+
+def default_speeds(family: str) -> Mapping[str, SpeedPreset]:
+    """The built-in presets of a model of ``family``."""
+    presets = dict(DEFAULT_SPEEDS)
+    if family not in BATCHED_GUIDANCE:
+        presets["fast"] = FAST_WITHOUT_WINDOW
+    if family in NO_FIRST_BLOCK_CACHE:
+        presets = {speed: replace(preset, cache=TAYLORSEER_DEFAULT) if preset.cache.enabled else preset
+                   for speed, preset in presets.items()}
+    return MappingProxyType(presets)
+
+
+DEFAULT_SPEED_OF = MappingProxyType({"ray-flash-2": "fast"})
+"""A public name's own speed when neither the request nor the config names one; every other name: ``quality``."""
 
 PRESET_KEYS = {"steps", "steps_fraction", "guidance", "guidance_from", "cache", "x264_preset"}
 CACHE_KEYS = {"kind", "threshold", "interval", "warmup", "ratios"}
@@ -205,6 +219,8 @@ def _preset(base: SpeedPreset, settings: Any, where: str) -> SpeedPreset:
         changes["x264_preset"] = settings["x264_preset"]
     if "cache" in settings:
         changes["cache"] = _cache(settings["cache"], f"{where}.cache")
+        if changes["cache"].kind == "magcache" and "guidance_from" not in settings:
+            changes["guidance_from"] = 0.0  # a magcache counts every step guided unless the table says otherwise
     try:
         return replace(base, **changes)
     except SpeedError as exc:

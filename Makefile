@@ -39,7 +39,10 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 # The store contract suite and the PostgreSQL tests need a real server: the machine's, or a private one.
+# The playground's browser tests drive Debian's Chromium (tests/acceptance/test_playground.py).
 test: setup lint
+	test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	url=$$(scripts/ensure_postgres.sh) && DREAMREEL_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest --durations=15
 
 serve: setup model

@@ -29,15 +29,22 @@ def test_create_poll_list_get_download_delete(server: ServerProcess, tmp_path) -
     assert created.state == "queued"
     assert created.request.prompt == "a red ball bouncing on green grass"
 
+    assert created.progress == 0 and created.queue_position is None  # extensions; a position only on a GET
+
     states = [created.state]
+    progress = [created.progress]
     deadline = time.monotonic() + 120
     generation = created
     while generation.state not in ("completed", "failed") and time.monotonic() < deadline:
         time.sleep(0.05)
         generation = client.generations.get(created.id)
+        progress.append(generation.progress)
+        if generation.state == "dreaming":
+            assert generation.queue_position is None
         if generation.state != states[-1]:
             states.append(generation.state)
     assert states == ["queued", "dreaming", "completed"], states
+    assert progress == sorted(progress) and progress[-1] == 1.0 and all(0 <= p <= 1 for p in progress)
     assert generation.failure_reason is None
     assert generation.model == "ray-2"
 
@@ -73,6 +80,11 @@ def test_ping_credits_and_lists(server: ServerProcess) -> None:
     assert client.ping.check().message == "pong"
     assert client.credits.get().credit_balance > 0
     assert isinstance(client.generations.concepts.list(), list)
+    models = httpx.get(f"{server.url}/models", headers={"Authorization": "Bearer local-key"}).json()
+    assert [model["name"] for model in models["models"]] == ["ray-2", "ray-flash-2"]
+    assert [model["speed"] for model in models["models"]] == ["quality", "fast"]
+    assert "extend" in models["models"][0]["controls"] and "add_audio" not in models["models"][0]["controls"]
+    assert models["durations"] == ["5s", "9s"] and "4k" in models["resolutions"] and "pan_left" in models["concepts"]
 
 
 def test_unknown_generation_is_404_in_luma_shape(server: ServerProcess) -> None:

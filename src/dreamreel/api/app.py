@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from dreamreel import __version__
-from dreamreel.api import admin, downloads, memory_guard, uploads
+from dreamreel.api import admin, downloads, memory_guard, models, uploads
 from dreamreel.api.admission import AdmissionMiddleware
 from dreamreel.api.deps import video_body_limit
 from dreamreel.api.dialects import DIALECTS
@@ -25,6 +25,7 @@ from dreamreel.api.exposure import check_exposure
 from dreamreel.api.fast_polls import FastPolls
 from dreamreel.api.keyring import KeyRing
 from dreamreel.api.origin import CrossSiteGuard
+from dreamreel.api.playground import add_playground
 from dreamreel.api.schema import DetailError, Health, Jwks, add_shared_parts, error_responses
 from dreamreel.api.server_secret import API_KEY_PEPPER, derive_key, load_server_secret
 from dreamreel.api.signing import KeyFileError, WebhookSigner, load_key, load_or_create_key
@@ -154,6 +155,8 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.include_router(downloads.router)
     app.include_router(uploads.router)
     app.include_router(admin.router)
+    app.include_router(models.router)
+    add_playground(app, settings.resolved_public_url)
     for dialect in DIALECTS:  # in registry order: fal's generic /{owner}/{alias}/... routes come last
         app.include_router(dialect.router)
     return app

@@ -244,8 +244,9 @@ def render_any_request(generation: Generation) -> dict[str, Any]:
     return render_request(generation.request)
 
 
-def render_generation(generation: Generation, urls: FileUrls) -> dict[str, Any]:
-    """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``.
+def render_generation(generation: Generation, urls: FileUrls, queue_position: int | None = None) -> dict[str, Any]:
+    """The Luma Generation object: ``id, state, failure_reason, created_at, model, ..., assets``, plus the
+    extensions ``seed``, ``progress`` and ``queue_position`` (given by a GET of a queued generation).
 
     ``progress_video`` (a low-res preview of the clip so far) is shown only while the state is dreaming.
     """
@@ -268,7 +269,18 @@ def render_generation(generation: Generation, urls: FileUrls) -> dict[str, Any]:
         else None,
         "request": render_any_request(generation),
         "seed": generation.seed,
+        "progress": progress_fraction(generation),
+        "queue_position": queue_position if generation.state is State.QUEUED else None,
     }
+
+
+def progress_fraction(generation: Generation) -> float:
+    """The share of the denoising steps done, 0..1: 1 once completed, the last recorded step while running."""
+    if generation.state is State.COMPLETED:
+        return 1.0
+    if not generation.progress_total:
+        return 0.0
+    return round(min(1.0, generation.progress_step / generation.progress_total), 4)
 
 
 router = APIRouter(prefix=PREFIX, tags=["luma"])
@@ -346,7 +358,10 @@ async def list_camera_motions() -> list[str]:
 @fast_poll()
 async def get_generation(request: Request, generation_id: str, service: Service, owner: Owner) -> JSONResponse:
     generation = await store_read(request, service.get, generation_id, owner=owner)
-    return json_response(render_generation(generation, file_urls(request)))
+    position = None
+    if generation.state is State.QUEUED:
+        position = await store_read(request, service.queue_position, generation_id)
+    return json_response(render_generation(generation, file_urls(request), position))
 
 
 @router.delete("/generations/{generation_id}", status_code=204, response_class=Response, responses=ERRORS)

@@ -126,6 +126,10 @@ class LumaGeneration(ResponseModel):
     request: LumaRequestOut
     seed: int
     """Extension: the noise seed the generation used; send it back as ``seed`` to make the same clip again."""
+    progress: float
+    """Extension: the share of the denoising steps done, 0 to 1 (1 once completed)."""
+    queue_position: int | None
+    """Extension: on a GET of one queued generation, how many jobs run before it (0: it is next); else null."""
 
 
 class LumaGenerationList(ResponseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -89,7 +90,7 @@ def aiml_server(tmp_path_factory, tiny_model_dir) -> Iterator[ServerProcess]:
 
 
 def test_seed_example_runs_to_a_completed_video(aiml_server: ServerProcess, seed_images: ImageHost,
-                                                tmp_path) -> None:
+                                                tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     shared_server = aiml_server
     data = {
         "model": "luma/ray-2",
@@ -103,7 +104,11 @@ def test_seed_example_runs_to_a_completed_video(aiml_server: ServerProcess, seed
         "duration": "5",
         "resolution": "540p",
     }
+    # The example waits 15 s between polls; its code runs as written, on a clock whose sleeps are capped.
+    real_sleep = time.sleep
+    monkeypatch.setattr(time, "sleep", lambda seconds: real_sleep(min(seconds, 0.2)))
     result = seed_example(f"{shared_server.url}/v2", "my-key", data)
+    monkeypatch.undo()
     assert len(seed_images.requests) == 2  # the worker fetched both keyframes
     assert result is not None and result["status"] == "completed", result
     uuid, _, model = result["id"].partition(":")

@@ -1,6 +1,6 @@
 """Status polls take the fast path (``api/fast_polls.py``) and answer exactly what the full app answers.
 
-Over real HTTP: every dialect's poll of a finished generation, plain (the fast path) and with one query parameter
+Over real HTTP: every dialect's poll of one finished generation, plain (the fast path) and with one query parameter
 no route takes (FastAPI ignores it, the fast path refuses it: the full app answers), gives the same status,
 content type and body. In process: the middleware answers a qualifying poll without calling the app behind it,
 and passes everything else on (errors included, so they keep their one implementation).
@@ -26,21 +26,15 @@ LUMA = "/dream-machine/v1"
 
 
 def _polls(server: ServerProcess) -> dict[str, str]:
-    """One finished generation per dialect, and the URL its client polls."""
-    luma = httpx.post(f"{server.url}{LUMA}/generations", json={"prompt": "a red ball", "resolution": "540p"},
-                      timeout=30).json()["id"]
-    video = httpx.post(f"{server.url}/v1/videos", json={"prompt": "a blue cube", "model": "sora-2"},
-                       timeout=30).json()["id"]
-    aiml = httpx.post(f"{server.url}/v2/video/generations", json={"model": "luma/ray-2", "prompt": "a green cone"},
-                      timeout=30).json()["id"]
-    fal = httpx.post(f"{server.url}/fal-ai/luma-dream-machine/ray-2", json={"prompt": "a pink star"},
-                     timeout=30).json()["request_id"]
-    for generation_id in (luma, video, aiml.split(":")[0], fal):
-        wait_for(lambda gid=generation_id: httpx.get(f"{server.url}{LUMA}/generations/{gid}", timeout=30)
-                 .json()["state"] in ("completed", "failed"), timeout=300)
-    return {"luma": f"{LUMA}/generations/{luma}", "openai": f"/v1/videos/{video}",
-            "aiml": f"/v2/video/generations?generation_id={aiml}",
-            "fal": f"/fal-ai/luma-dream-machine/requests/{fal}/status?logs=1"}
+    """One finished generation, and the URL each dialect's client polls it at (one record is visible through all
+    four)."""
+    generation_id = httpx.post(f"{server.url}{LUMA}/generations", json={"prompt": "a red ball", "resolution": "540p"},
+                               timeout=30).json()["id"]
+    wait_for(lambda: httpx.get(f"{server.url}{LUMA}/generations/{generation_id}", timeout=30)
+             .json()["state"] in ("completed", "failed"), timeout=300)
+    return {"luma": f"{LUMA}/generations/{generation_id}", "openai": f"/v1/videos/{generation_id}",
+            "aiml": f"/v2/video/generations?generation_id={generation_id}:luma/ray-2",
+            "fal": f"/fal-ai/luma-dream-machine/requests/{generation_id}/status?logs=1"}
 
 
 def test_a_fast_poll_answers_what_the_full_app_answers(shared_server: ServerProcess) -> None:

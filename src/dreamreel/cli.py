@@ -356,6 +356,49 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The operator's picture in a terminal, read from the store (no server needed): the queue by state and
+    model, the live workers and what they hold, the webhook backlog and the last failures. ``/metrics`` serves
+    the same numbers to Prometheus."""
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = _settings(args)
+    store = _existing_store(settings)
+    if store is None:
+        return 2
+    try:
+        queue = store.queue_counts()
+        workers = store.list_workers(settings.lease_seconds)
+        backlog = store.outbox_backlog()
+        failures = store.recent_failures(args.errors)
+    finally:
+        store.close()
+    console = Console()
+    if not console.is_terminal:
+        console.width = 1000  # piped: one line per row, ids never wrapped
+    table = Table("state", "model", "jobs", title="Queue")
+    for state, model, count in queue:
+        table.add_row(state, model or "-", str(count))
+    console.print(table if queue else "Queue: empty")
+    busy = sum(1 for worker in workers if worker.current_job)
+    table = Table("worker", "host", "device", "current job", "last seen",
+                  title=f"Workers: {len(workers)} live, {busy} busy")
+    now = time.time()
+    for worker in workers:
+        table.add_row(worker.worker_id, worker.host, worker.device, worker.current_job or "-",
+                      f"{max(0.0, now - worker.last_seen):.0f} s ago")
+    console.print(table if workers else "Workers: none seen within the lease")
+    console.print(f"Webhook deliveries waiting: {backlog}")
+    table = Table("finished", "generation", "code", "reason", title="Last failures")
+    for generation in failures:
+        finished = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(generation.finished_at or generation.updated_at))
+        code = generation.failure_code.value if generation.failure_code else "-"
+        table.add_row(finished, generation.id, code, (generation.failure_reason or "")[:200])
+    console.print(table if failures else "Last failures: none")
+    return 0
+
+
 def cmd_db_copy(args: argparse.Namespace) -> int:
     """Copy generations, events and pending callbacks from one store to another (moving up to PostgreSQL)."""
     from dreamreel.store import open_store
@@ -520,6 +563,11 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--all", action="store_true",
                          help="include workers not seen within the lease (stopped or crashed)")
     workers.set_defaults(func=cmd_workers)
+
+    status = sub.add_parser("status", help="the queue, the workers and the last failures, read from the store")
+    _add_common(status)
+    status.add_argument("--errors", type=int, default=5, help="how many of the last failures to show (default 5)")
+    status.set_defaults(func=cmd_status)
 
     accounts_cli.add_parsers(sub, _add_common, _settings)
     models_cli.add_parsers(sub, _add_common, _settings)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, IPvAnyNetwork, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dreamreel.core.edits import MAX_SOURCE_BYTES
@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     """Token for the operator routes (``GET /admin/workers``), sent as ``Authorization: Bearer <token>`` and
     compared in constant time. Unset: those routes answer 404 as if absent (a loopback check would be no
     protection behind a reverse proxy, so there is none). Not one of ``api_keys``: a client key is no admin."""
+    metrics_allow_from: list[IPvAnyNetwork] = []
+    """Client networks (CIDRs, e.g. ``["10.0.0.0/8", "127.0.0.1/32"]``) that may read ``GET /metrics`` without the
+    admin token; empty: only the admin token or an admin key may (api/metrics.py)."""
     max_body_bytes: int = 16 * 1024 * 1024
     max_video_bytes: int = Field(default=MAX_SOURCE_BYTES, ge=1)
     """Largest source video accepted: an upload to ``POST /uploads`` or OpenAI's ``POST /v1/videos/edits`` (those

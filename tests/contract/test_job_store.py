@@ -774,3 +774,28 @@ def test_forget_worker_removes_only_that_worker(store: JobStore, open_store) -> 
     assert [w.worker_id for w in store.list_workers()] == ["w2"]
     store.announce_worker(worker_info("w1"))  # a worker id may come back
     assert {w.worker_id for w in store.list_workers()} == {"w1", "w2"}
+
+
+# --- 14. the operator's picture -----------------------------------------------------------------------
+
+def test_queue_counts_backlog_and_last_failures_give_the_operators_picture(store: JobStore) -> None:
+    """Queued and running jobs counted by state and model (what /metrics and `dreamreel status` show), deliveries
+    still to make, and the last failures newest first."""
+    flash = store.create(Generation.new(owner="alice", dialect="luma", seed=9, request=GenerationRequest(
+        prompt="flash", model="ray-flash-2", callback_url=HOOK), notify_on=frozenset({State.FAILED})))
+    for n in range(3):
+        submit(store, n)
+    running = store.claim("w", LONG)
+    assert running is not None and running.id == flash.id  # the first submitted
+    assert sorted(store.queue_counts()) == [("queued", "ray-2", 3), ("running", "ray-flash-2", 1)]
+    second = store.claim("w", LONG)
+    assert second is not None
+    store.fail(second.id, "w", FailureCode.INPUT, "bad keyframe")
+    time.sleep(0.01)
+    store.fail(running.id, "w", FailureCode.INTERNAL, "boom")
+    assert [g.id for g in store.recent_failures(5)] == [running.id, second.id]
+    assert [g.failure_reason for g in store.recent_failures(1)] == ["boom"]
+    assert sorted(store.queue_counts()) == [("queued", "ray-2", 2)]
+    assert store.outbox_backlog() == 1  # the flash job's failure is still to be told
+    drain(store)
+    assert store.outbox_backlog() == 0

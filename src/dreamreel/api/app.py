@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from dreamreel import __version__
-from dreamreel.api import admin, downloads, memory_guard, models, uploads
+from dreamreel.api import admin, downloads, memory_guard, models, observe, uploads
 from dreamreel.api.admission import AdmissionMiddleware
 from dreamreel.api.deps import video_body_limit
 from dreamreel.api.dialects import DIALECTS
@@ -24,6 +24,7 @@ from dreamreel.api.errors import describe_validation_error
 from dreamreel.api.exposure import check_exposure
 from dreamreel.api.fast_polls import FastPolls
 from dreamreel.api.keyring import KeyRing
+from dreamreel.api.metrics import ApiMetrics, HttpMetrics
 from dreamreel.api.origin import CrossSiteGuard
 from dreamreel.api.playground import add_playground
 from dreamreel.api.schema import DetailError, Health, Jwks, add_shared_parts, error_responses
@@ -104,6 +105,10 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     # Outermost (added last): status polls skip the rest when they can (api/fast_polls.py); both guards above
     # act on POSTs alone.
     app.add_middleware(FastPolls, routers=[dialect.router for dialect in DIALECTS], keyring=keyring)
+    # Outside even the fast path, so every request is counted and timed by the route that answered it.
+    metrics = ApiMetrics(store, settings.lease_seconds)
+    app.state.metrics = metrics
+    app.add_middleware(HttpMetrics, metrics=metrics)
 
     @app.exception_handler(DreamreelError)
     async def _dreamreel_error(request: Request, exc: DreamreelError) -> JSONResponse:
@@ -156,6 +161,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(admin.router)
     app.include_router(models.router)
+    app.include_router(observe.router)
     add_playground(app, settings.resolved_public_url)
     for dialect in DIALECTS:  # in registry order: fal's generic /{owner}/{alias}/... routes come last
         app.include_router(dialect.router)

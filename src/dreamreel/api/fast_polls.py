@@ -60,6 +60,8 @@ class _Route:
     mark: PollMark
     takes: frozenset[str]
     """The endpoint's parameter names (only those are passed)."""
+    route: APIRoute
+    """Put in the scope as Starlette's routing would (what request metrics label by)."""
 
 
 class FastPolls:
@@ -67,7 +69,7 @@ class FastPolls:
 
     def __init__(self, app: ASGIApp, *, routers: list[APIRouter], keyring: KeyRing) -> None:
         self.app = app
-        self.table = [_Route(route.path_regex, route.endpoint, mark, _parameters(route.endpoint))
+        self.table = [_Route(route.path_regex, route.endpoint, mark, _parameters(route.endpoint), route)
                       for router in routers for route in router.routes
                       if isinstance(route, APIRoute) and "GET" in route.methods
                       and (mark := route.endpoint.__dict__.get("fast_poll")) is not None]
@@ -101,6 +103,7 @@ class FastPolls:
             return None
         if caller is None:  # the cache must read the store again: the full app does, in the read pool
             return None
+        scope["route"] = route.route
         offered = {"request": request, "service": request.app.state.service, "owner": caller.owner,
                    **params, **query}
         try:

@@ -121,6 +121,13 @@ class Health(ResponseModel):
     version: str
 
 
+class Readiness(ResponseModel):
+    status: str
+    """``ready``; a process that is not answers 503 with ``{"detail": ...}`` naming what failed."""
+    store: str
+    storage: str
+
+
 class Jwk(ResponseModel):
     """An Ed25519 public key (RFC 8037) that verifies this server's signed webhooks."""
 

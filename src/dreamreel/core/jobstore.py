@@ -194,6 +194,18 @@ class JobStore(Protocol):
         many seconds of now (a crashed worker's row stays until forgotten, and drops out of this window)."""
         ...
 
+    def queue_counts(self) -> list[tuple[str, str, int]]:
+        """``(state, model, jobs)`` of the queued and running generations: the operator's queue depth."""
+        ...
+
+    def outbox_backlog(self) -> int:
+        """Webhook deliveries still to make (neither delivered nor abandoned)."""
+        ...
+
+    def recent_failures(self, limit: int) -> list[Generation]:
+        """The last ``limit`` failed generations, newest first."""
+        ...
+
     def forget_worker(self, worker_id: str) -> None:
         """Remove a worker's row (a clean shutdown); nothing happens when there is none."""
         ...

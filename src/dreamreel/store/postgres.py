@@ -151,6 +151,7 @@ class PostgresStore(SQLJobStore):
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     SET_PREVIEW = "(assets::jsonb || jsonb_build_object('progress_video', ?::text))::text"
     DROP_PREVIEW = "(assets::jsonb - 'progress_video')::text"
+    MODEL_OF_REQUEST = "(request::jsonb ->> 'model')"
 
     def __init__(self, conninfo: str, *, pool_size: int = 8, connect_timeout_s: float = 3.0) -> None:
         self.conninfo = conninfo

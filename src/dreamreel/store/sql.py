@@ -66,6 +66,8 @@ class SQLJobStore(AccountVerbs):
     """Appended to a SELECT that picks rows to work on (jobs, lapsed leases, deliveries)."""
     SET_PREVIEW = "json_set(assets, '$.progress_video', ?)"
     DROP_PREVIEW = "json_remove(assets, '$.progress_video')"
+    MODEL_OF_REQUEST = "json_extract(request, '$.model')"
+    """The public model name inside a generation's stored request."""
 
     def _read(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -435,6 +437,32 @@ class SQLJobStore(AccountVerbs):
     def forget_worker(self, worker_id: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
+
+    # --- the operator's picture ------------------------------------------------------------
+    def queue_counts(self) -> list[tuple[str, str, int]]:
+        """``(state, model, jobs)`` for the queued and running generations (deleted ones included while they
+        still run: a worker is busy with them)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT state, {self.MODEL_OF_REQUEST} AS model, COUNT(*) AS n FROM generations"
+                " WHERE state IN ('queued', 'running') GROUP BY state, model ORDER BY state, model"
+            ).fetchall()
+        return [(row["state"], row["model"] or "", int(row["n"])) for row in rows]
+
+    def outbox_backlog(self) -> int:
+        """Webhook deliveries not yet delivered nor abandoned."""
+        with self._read() as conn:
+            return int(conn.execute(
+                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND abandoned = 0").fetchone()["n"])
+
+    def recent_failures(self, limit: int) -> list[Generation]:
+        """The last ``limit`` failed generations, newest first (``dreamreel status``)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM generations WHERE state = 'failed' ORDER BY finished_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [generation_from_row(dict(row)) for row in rows]
 
     # --- webhook outbox -------------------------------------------------------------------
     def claim_deliveries(self, limit: int, lease_s: float) -> list[Delivery]:

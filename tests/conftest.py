@@ -45,12 +45,14 @@ class ServerProcess:
     """``dreamreel serve`` (or ``worker``) as a real subprocess, as a user would run it."""
 
     def __init__(
-        self, data_dir: Path, model_dir: Path, *, workers: int = 1, extra_env: dict | None = None, tls: bool = False
+        self, data_dir: Path, model_dir: Path, *, workers: int = 1, extra_env: dict | None = None, tls: bool = False,
+        log_level: str = "warning",
     ):
         self.data_dir = data_dir
         self.model_dir = model_dir
         self.workers = workers
         self.tls = tls
+        self.log_level = log_level
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"{'https' if tls else 'http'}://{self.host}"
@@ -70,7 +72,7 @@ class ServerProcess:
         cmd = [
             DREAMREEL, "serve", "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--model-dir", str(self.model_dir),
-            "--workers", str(self.workers), "--log-level", "warning",
+            "--workers", str(self.workers), "--log-level", self.log_level,
         ] + (["--tls-self-signed"] if self.tls else [])
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)

@@ -21,6 +21,7 @@ from typing import Any, get_args
 from dreamreel import accounts_cli, models_cli
 from dreamreel.config import TINY_MODEL_DIR, SettingError, Settings
 from dreamreel.core.concepts import supported_concepts
+from dreamreel.core.logs import setup_logging
 from dreamreel.core.request import DEFAULT_MODEL, MAX_DURATION_S, SPEEDS, DurationSeconds, ModifyMode
 from dreamreel.engine.catalog import DEFAULT_FAMILY
 from dreamreel.engine.registry import FAMILIES
@@ -594,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand's ``func`` with logging set up (also the lab's CLI)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()  # text, or one JSON object per line with DREAMREEL_LOG_FORMAT=json (core/logs.py)
     args = parser.parse_args(argv)
     return args.func(args)
 

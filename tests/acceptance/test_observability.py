@@ -137,3 +137,40 @@ def test_status_prints_the_queue_workers_and_last_failures(tmp_path: Path) -> No
                              text=True, timeout=60)
     assert missing.returncode == 2 and "no database" in missing.stderr
 
+
+
+def test_json_logs_carry_request_ids_and_no_secrets(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """A server and its worker with DREAMREEL_LOG_FORMAT=json at info level: every line its processes write is
+    one JSON object, a request's lines carry the X-Request-Id it was answered with (the caller's, or a new one),
+    and no key, URL signature or data: URI appears anywhere in the log."""
+    import base64
+    import json
+
+    from tests.acceptance.imagehost import png_bytes
+    from tests.conftest import ServerProcess, wait_for
+
+    key = "secret-client-key-123"
+    server = ServerProcess(tmp_path / "data", tiny_model_dir, log_level="info",
+                           extra_env={"DREAMREEL_LOG_FORMAT": "json", "DREAMREEL_API_KEYS": f'["{key}"]'}).start()
+    try:
+        auth = {"Authorization": f"Bearer {key}"}
+        image = "data:image/png;base64," + base64.b64encode(png_bytes((200, 30, 30))).decode()
+        created = httpx.post(f"{server.url}{LUMA}/generations", headers={**auth, "X-Request-Id": "trace-42"}, json={
+            "prompt": "a red ball", "keyframes": {"frame0": {"type": "image", "url": image}}}, timeout=30)
+        assert created.status_code == 201 and created.headers["x-request-id"] == "trace-42"
+        generation_id = created.json()["id"]
+        done = wait_for(lambda: (g := httpx.get(f"{server.url}{LUMA}/generations/{generation_id}", headers=auth,
+                                                 timeout=30).json())["state"] in ("completed", "failed") and g)
+        assert done["state"] == "completed", done
+        signed = httpx.get(done["assets"]["video"], timeout=30)  # a signed URL in the access log
+        assert signed.status_code == 200
+        made = httpx.get(f"{server.url}/healthz", headers={"X-Request-Id": "bad id with spaces"}, timeout=30)
+        assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
+    finally:
+        server.stop()
+    text = server.log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line.get("request_id") == "trace-42" and "POST" in line["message"] for line in lines)
+    assert key not in text and "sig=" + done["assets"]["video"].split("sig=")[1] not in text
+    assert image[:60] not in text and "base64," not in text

@@ -27,6 +27,7 @@ from dreamreel.api.keyring import KeyRing
 from dreamreel.api.metrics import ApiMetrics, HttpMetrics
 from dreamreel.api.origin import CrossSiteGuard
 from dreamreel.api.playground import add_playground
+from dreamreel.api.request_ids import RequestIds
 from dreamreel.api.schema import DetailError, Health, Jwks, add_shared_parts, error_responses
 from dreamreel.api.server_secret import API_KEY_PEPPER, derive_key, load_server_secret
 from dreamreel.api.signing import KeyFileError, WebhookSigner, load_key, load_or_create_key
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     # Outside even the fast path, so every request is counted and timed by the route that answered it.
     metrics = ApiMetrics(store, settings.lease_seconds)
     app.state.metrics = metrics
+    app.add_middleware(RequestIds)  # an id for every request's log lines, answered as X-Request-Id
     app.add_middleware(HttpMetrics, metrics=metrics)
 
     @app.exception_handler(DreamreelError)

@@ -322,7 +322,8 @@ def edge_config(app: Any, settings: Settings, *, log_level: str, **ssl: Any) -> 
     limits = EdgeLimits(header_timeout_s=settings.header_timeout_seconds,
                         body_timeout_s=settings.body_timeout_seconds, max_connections=cap,
                         max_per_client=settings.max_connections_per_client)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+    # log_config=None: uvicorn's records go to the root handler, in the process's format (core/logs.py).
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level, log_config=None,
                             http=protocol_for(limits), ws="none", **ssl)
     install(RepeatThrottle(settings.log_repeat_limit, settings.log_repeat_window_seconds))
     return config

@@ -113,6 +113,13 @@ class ServerProcess:
                 self.proc.kill()
 
 
+def models_config_env(root: Path, toml: str) -> dict[str, str]:
+    """``toml`` written as ``root/models.toml``, and the environment that points a server at it."""
+    config = root / "models.toml"
+    config.write_text(toml)
+    return {"DREAMREEL_MODELS_CONFIG": str(config)}
+
+
 def start_worker(data_dir: Path, model_dir: Path, env: dict) -> subprocess.Popen:
     with open(data_dir / f"worker-{time.time_ns()}.log", "ab") as log:
         return subprocess.Popen(

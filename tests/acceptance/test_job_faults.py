@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.acceptance.imagehost import ImageHost
-from tests.conftest import DREAMREEL, ServerProcess, wait_for
+from tests.conftest import DREAMREEL, ServerProcess, models_config_env, wait_for
 
 LUMA = "/dream-machine/v1/generations"
 FAL = "/fal-ai/luma-dream-machine"
@@ -80,11 +80,9 @@ out-of-memory reason names it."""
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("faults")
-    config = root / "models.toml"
-    config.write_text(f'[models.ray-2]\nfamily = "ltx-condition"\npath = "{tiny_model_dir}"\n'
-                      f"memory_budget_gb = {BUDGET_GIB}\n")
-    server = ServerProcess(root / "data", tiny_model_dir, workers=0,
-                           extra_env={"DREAMREEL_MODELS_CONFIG": str(config)}).start()
+    env = models_config_env(root, f'[models.ray-2]\nfamily = "ltx-condition"\npath = "{tiny_model_dir}"\n'
+                                  f"memory_budget_gb = {BUDGET_GIB}\n")
+    server = ServerProcess(root / "data", tiny_model_dir, workers=0, extra_env=env).start()
     yield server
     server.stop()
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from tests.conftest import DREAMREEL
 
 from dreamreel.api.app import create_app
 from dreamreel.config import Settings
@@ -21,7 +22,6 @@ from dreamreel.store import open_store
 ADMIN = "operator-token"
 KEYS = ["client-key-1", "client-key-2"]
 LUMA = "/dream-machine/v1"
-DREAMREEL = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "dreamreel")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -151,7 +151,8 @@ def test_json_logs_carry_request_ids_and_no_secrets(tmp_path: Path, tiny_model_d
 
     key = "secret-client-key-123"
     server = ServerProcess(tmp_path / "data", tiny_model_dir, log_level="info",
-                           extra_env={"DREAMREEL_LOG_FORMAT": "json", "DREAMREEL_API_KEYS": f'["{key}"]'}).start()
+                           extra_env={"DREAMREEL_LOG_FORMAT": "json", "DREAMREEL_API_KEYS": f'["{key}"]',
+                                      "DREAMREEL_STEPS": "2"}).start()
     try:
         auth = {"Authorization": f"Bearer {key}"}
         image = "data:image/png;base64," + base64.b64encode(png_bytes((200, 30, 30))).decode()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, models_config_env
 
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -47,12 +47,10 @@ window.fetch = async (...args) => {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("playground")
-    config = root / "models.toml"
-    config.write_text(f'[models.ray-2]\nfamily = "ltx-condition"\npath = "{tiny_model_dir}"\nsteps = {SLOW_STEPS}\n'
-                      f'[models.ray-2.speeds.fast]\nsteps = {FAST_STEPS}\n')
+    env = models_config_env(root, f'[models.ray-2]\nfamily = "ltx-condition"\npath = "{tiny_model_dir}"\n'
+                                  f'steps = {SLOW_STEPS}\n[models.ray-2.speeds.fast]\nsteps = {FAST_STEPS}\n')
     proc = ServerProcess(root / "data", tiny_model_dir, extra_env={
-        "DREAMREEL_MODELS_CONFIG": str(config), "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0.2",
-        "DREAMREEL_PROGRESS_INTERVAL_SECONDS": "0.1"}).start()
+        **env, "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0.2", "DREAMREEL_PROGRESS_INTERVAL_SECONDS": "0.1"}).start()
     yield proc
     proc.stop()
 

@@ -8,6 +8,7 @@ const POLL_MS = 250;
 const PAGE_SIZE = 12;
 const KEY_STORAGE = "dreamreel.apiKey";
 const TERMINAL = new Set(["completed", "failed"]);
+const FRAMES = { frame0: "Start image", frame1: "End image" };
 const FIELD_CONTROLS = {
   // An error's field (as the server names it) -> the control that holds it.
   "prompt": "#prompt",
@@ -205,13 +206,30 @@ function setFrame(frame, url, preview) {
   state.frames[frame] = url ? { url, preview } : null;
   image.hidden = !url;
   image.src = url ? preview : "";
-  image.alt = url ? (frame === "frame0" ? "Start image" : "End image") : "";
+  image.alt = url ? FRAMES[frame] : "";
   $(`#${frame}-hint`).textContent = url ? "Drop another image to replace it" : "Drop an image, or choose a file";
   box.querySelector(".clear").hidden = !url;
   box.dataset.url = url || "";
 }
 
+/** The start or end image box, from the page's template: a drop zone, a file picker and a remove button. */
+function buildFrame(frame) {
+  const box = $("#frame-template").content.firstElementChild.cloneNode(true);
+  const title = FRAMES[frame];
+  box.id = frame;
+  box.dataset.frame = frame;
+  box.dataset.url = "";
+  box.querySelector(".frame-title").id = `${frame}-title`;
+  box.querySelector(".frame-title").textContent = title;
+  box.querySelector(".hint").id = `${frame}-hint`;
+  box.querySelector(".drop").setAttribute("aria-labelledby", `${frame}-title ${frame}-hint`);
+  box.querySelector("input").setAttribute("aria-label", `${title} file`);
+  box.querySelector(".clear").textContent = `Remove ${title.toLowerCase()}`;
+  $("#frames").append(box);
+}
+
 function bindFrame(frame) {
+  buildFrame(frame);
   const box = $(`#${frame}`);
   const drop = box.querySelector(".drop");
   const input = box.querySelector("input");

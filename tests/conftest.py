@@ -62,6 +62,7 @@ class ServerProcess:
             "DREAMREEL_HEARTBEAT_SECONDS": "0.5",
             "DREAMREEL_POLL_SECONDS": "0.2",
             "DREAMREEL_ALLOW_PRIVATE_URLS": "true",
+            "DREAMREEL_METRICS_ALLOW_FROM": '["127.0.0.0/8"]',  # tests read /metrics over loopback
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen | None = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, PositiveFloat
+from pydantic import Field, PositiveFloat, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dreamreel.core.edits import MAX_SOURCE_BYTES
@@ -100,7 +101,7 @@ class Settings(BaseSettings):
     """Token for the operator routes (``GET /admin/workers``), sent as ``Authorization: Bearer <token>`` and
     compared in constant time. Unset: those routes answer 404 as if absent (a loopback check would be no
     protection behind a reverse proxy, so there is none). Not one of ``api_keys``: a client key is no admin."""
-    metrics_allow_from: list[IPvAnyNetwork] = []
+    metrics_allow_from: list[str] = []
     """Client networks (CIDRs, e.g. ``["10.0.0.0/8", "127.0.0.1/32"]``) that may read ``GET /metrics`` without the
     admin token; empty: only the admin token or an admin key may (api/metrics.py)."""
     max_body_bytes: int = 16 * 1024 * 1024
@@ -191,6 +192,14 @@ class Settings(BaseSettings):
         """The public names this process serves (``engine/catalog.py``); a bad config raises ``CatalogError``."""
         return open_catalog(self.models_config, self.model_dir, device=self.device, dtype=self.dtype,
                             steps=self.steps, known_families=FAMILIES)
+
+    @field_validator("metrics_allow_from")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        """Each entry a CIDR (``10.0.0.0/8``) or one address; kept as text (settings travel to workers as JSON)."""
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # a ValueError names the entry
+        return networks
 
     @property
     def resolved_database_url(self) -> str:

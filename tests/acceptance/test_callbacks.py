@@ -22,6 +22,10 @@ def test_callback_receives_dreaming_then_completed(server: ServerProcess) -> Non
         assert completed["assets"]["video"].split("?")[0].endswith("video.mp4")  # then ?exp=&sig=
         assert httpx.get(completed["assets"]["video"]).status_code == 200  # the signed URL, no headers
         assert completed["request"]["callback_url"] == receiver.url
+        metrics = httpx.get(f"{server.url}/metrics").text  # the API process counted the attempts
+        assert 'dreamreel_webhook_deliveries_total{outcome="retry"} 1.0' in metrics
+        assert 'dreamreel_webhook_deliveries_total{outcome="delivered"} 2.0' in metrics
+        assert 'dreamreel_jobs_submitted_total{dialect="luma",kind="video",model="ray-2"} 1.0' in metrics
     finally:
         receiver.close()
 

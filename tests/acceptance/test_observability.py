@@ -81,6 +81,8 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
     assert values[("dreamreel_jobs", (("model", "ray-flash-2"), ("state", "queued")))] == 1
     assert values[("dreamreel_workers", (("busy", "false"),))] == 0
     assert values[("dreamreel_webhook_outbox_backlog", ())] == 0
+    assert values[("dreamreel_jobs_submitted_total", (("dialect", "luma"), ("kind", "video"), ("model", "ray-2")))] \
+        == 4
     created_series = ("dreamreel_http_requests_total",
                       (("method", "POST"), ("route", f"{LUMA}/generations"), ("status", "201")))
     assert values[created_series] == 5

@@ -109,6 +109,8 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     # Outside even the fast path, so every request is counted and timed by the route that answered it.
     metrics = ApiMetrics(store, settings.lease_seconds)
     app.state.metrics = metrics
+    app.state.service.on_submitted = metrics.count_submission
+    dispatcher.on_outcome = lambda outcome: metrics.webhooks.labels(outcome).inc()
     app.add_middleware(RequestIds)  # an id for every request's log lines, answered as X-Request-Id
     app.add_middleware(HttpMetrics, metrics=metrics)
 

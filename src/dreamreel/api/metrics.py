@@ -7,7 +7,8 @@ Two kinds of series, kept apart on purpose:
   shares, so any API process answers the same numbers however many there are, with no shared metrics directory
   and nothing to lose when a process restarts.
 * **This process's own traffic** (:class:`ApiMetrics`): HTTP requests by route template, method and status
-  (a key's rate limit refusing one is its 429) with a latency histogram. Each API process exposes its own;
+  (a key's rate limit refusing one is its 429) with a latency histogram, the jobs it queued by dialect and model,
+  and its webhook delivery attempts by outcome. Each API process exposes its own;
   Prometheus scrapes every API process as its own target and sums them (``sum by (route) (...)``).
 
 Labels are bounded: a route's template (``/dream-machine/v1/generations/{generation_id}``), never its path; an
@@ -38,6 +39,7 @@ from dreamreel.core.jobstore import JobStore
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds: a status poll answers in a few milliseconds, a create in tens, an upload of a video in seconds."""
 UNMATCHED = "unmatched"
+WEBHOOK_OUTCOMES = ("delivered", "retry", "abandoned", "refused")
 
 
 class ApiMetrics:
@@ -51,7 +53,16 @@ class ApiMetrics:
         self.latency = Histogram("dreamreel_http_request_seconds", "Time to answer an HTTP request, by route "
                                  "template and method", ["route", "method"], buckets=LATENCY_BUCKETS,
                                  registry=self.registry)
+        self.submitted = Counter("dreamreel_jobs_submitted", "Jobs this process queued, by dialect, model and kind "
+                                 "(video, upscale)", ["dialect", "model", "kind"], registry=self.registry)
+        self.webhooks = Counter("dreamreel_webhook_deliveries", "Webhook delivery attempts this process made, by "
+                                "outcome (delivered, retry, abandoned, refused)", ["outcome"], registry=self.registry)
+        for outcome in WEBHOOK_OUTCOMES:  # at 0 from the start, so a rate() over them has a series to start from
+            self.webhooks.labels(outcome)
         self.registry.register(StoreCollector(store, lease_s))
+
+    def count_submission(self, generation: Any) -> None:
+        self.submitted.labels(generation.dialect, generation.model, generation.kind.value).inc()
 
 
 class StoreCollector(Collector):
@@ -135,9 +146,9 @@ def check_reader(headers: Any, client_host: str | None, settings: Settings, is_a
         raise Forbidden("metrics are for operators: send the admin token or an admin key")
 
 
-def _allowed(host: str, networks: list[Any]) -> bool:
+def _allowed(host: str, networks: list[str]) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return any(address in network for network in networks)
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)

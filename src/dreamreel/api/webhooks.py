@@ -30,6 +30,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import httpx
 
@@ -83,6 +84,8 @@ class WebhookDispatcher:
         self.retention = RetentionSchedule(store, LocalFiles(settings.resolved_storage_dir),
                                            days=settings.retention_days,
                                            interval_s=settings.retention_interval_seconds)
+        self.on_outcome: Callable[[str], None] = lambda outcome: None
+        """Told how each attempt ended: ``delivered``, ``retry``, ``abandoned`` or ``refused`` (the metrics)."""
         self._lock = threading.Lock()
         self._lanes: dict[str, deque[Delivery]] = {}
         """Destination -> its deliveries in this process; the first is being sent. Guarded by ``_lock``."""
@@ -181,6 +184,7 @@ class WebhookDispatcher:
         dialect = BY_NAME.get(delivery.snapshot.dialect)
         if dialect is None or dialect.render_callback is None:
             self.store.delivery_failed(delivery.id, f"dialect {delivery.snapshot.dialect!r} sends no callbacks", None)
+            self.on_outcome("refused")
             return
         try:
             body, headers = dialect.render_callback(delivery.snapshot, self.file_urls, self.signer)
@@ -188,15 +192,19 @@ class WebhookDispatcher:
             response = self._post(delivery.url, body, headers)
             if 200 <= response.status_code < 300:
                 self.store.delivery_succeeded(delivery.id)
+                self.on_outcome("delivered")
                 return
             error = f"HTTP {response.status_code}"
         except BlockedURL as exc:
             self.store.delivery_failed(delivery.id, str(exc), None)
+            self.on_outcome("refused")
             return
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         if delivery.attempts >= self.settings.webhook_max_attempts:
             log.warning("giving up on webhook %s to %s: %s", delivery.id, delivery.url, error)
             self.store.delivery_failed(delivery.id, error, None)
+            self.on_outcome("abandoned")
         else:
             self.store.delivery_failed(delivery.id, error, time.time() + backoff_seconds(delivery.attempts))
+            self.on_outcome("retry")

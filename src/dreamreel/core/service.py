@@ -54,6 +54,8 @@ class GenerationService:
         self.adapters = dict(adapters) if adapters else None
         """Public model name -> the LoRA adapter names its config lists (requests may name only those)."""
         self.memory_check = memory_check
+        self.on_submitted: Callable[[Generation], None] | None = None
+        """Told of every job this service created (the API counts them for its metrics)."""
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -83,7 +85,12 @@ class GenerationService:
             start_deadline=time.time() + start_timeout_s if start_timeout_s else None,
             notify_on=notify_on,
         )
-        return self.store.create(generation)
+        return self._created(self.store.create(generation))
+
+    def _created(self, generation: Generation) -> Generation:
+        if self.on_submitted is not None:
+            self.on_submitted(generation)
+        return generation
 
     def _resolve_edit(self, request: GenerationRequest, owner: str) -> GenerationRequest:
         """An edit's request with its output decided from the source where the source is here (a generation or
@@ -158,7 +165,7 @@ class GenerationService:
             raise InvalidRequest(f"invalid callback_url: {exc.errors()[0]['msg']}", field="callback_url") from exc
         generation = Generation.new(owner=owner, dialect=dialect, request=request, seed=source.seed,
                                     kind=Kind.UPSCALE, source_id=source.id, notify_on=notify_on)
-        return self.store.create(generation)
+        return self._created(self.store.create(generation))
 
     def get(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.store.get(generation_id)

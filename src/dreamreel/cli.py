@@ -90,12 +90,16 @@ class WorkerPool:
         self.procs: list[subprocess.Popen] = []
         self.stopping = threading.Event()
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self, index: int) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "dreamreel.cli", "worker", "--parent-pid", str(os.getpid())]
-        return subprocess.Popen(cmd, env=self.env)
+        env = self.env
+        base = int(env.get("DREAMREEL_WORKER_METRICS_PORT") or 0)
+        if base:  # each worker its own metrics port, the same one again after a restart
+            env = {**env, "DREAMREEL_WORKER_METRICS_PORT": str(base + index)}
+        return subprocess.Popen(cmd, env=env)
 
     def start(self) -> None:
-        self.procs = [self._spawn() for _ in range(self.count)]
+        self.procs = [self._spawn(index) for index in range(self.count)]
         threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True).start()
 
     def _supervise(self) -> None:
@@ -105,7 +109,7 @@ class WorkerPool:
                     logging.getLogger("dreamreel.serve").warning(
                         "worker %s exited with %s; restarting", proc.pid, proc.returncode
                     )
-                    self.procs[index] = self._spawn()
+                    self.procs[index] = self._spawn(index)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     """Token for the operator routes (``GET /admin/workers``), sent as ``Authorization: Bearer <token>`` and
     compared in constant time. Unset: those routes answer 404 as if absent (a loopback check would be no
     protection behind a reverse proxy, so there is none). Not one of ``api_keys``: a client key is no admin."""
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    """A worker's own Prometheus metrics and liveness on this port (worker/metrics.py); 0: none. ``serve`` gives
+    its i-th worker this port + i."""
+    worker_metrics_host: str = "127.0.0.1"
+    """The address a worker's metrics port listens on (``0.0.0.0`` for a Prometheus on another machine)."""
     metrics_allow_from: list[str] = []
     """Client networks (CIDRs, e.g. ``["10.0.0.0/8", "127.0.0.1/32"]``) that may read ``GET /metrics`` without the
     admin token; empty: only the admin token or an admin key may (api/metrics.py)."""

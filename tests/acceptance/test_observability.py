@@ -18,6 +18,7 @@ from dreamreel.api.app import create_app
 from dreamreel.config import Settings
 from dreamreel.core.failures import FailureCode
 from dreamreel.store import open_store
+from dreamreel.worker.metrics import WorkerMetrics
 
 ADMIN = "operator-token"
 KEYS = ["client-key-1", "client-key-2"]
@@ -97,8 +98,11 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
     routes = {dict(labels).get("route") for name, labels in values if name == "dreamreel_http_requests_total"}
     assert routes == {f"{LUMA}/generations", f"{LUMA}/generations/{{generation_id}}", "/v1/videos/{video_id}",
                       "unmatched"}
-    # Every metric the operations guide and the Grafana dashboard name is one this server exposes.
+    # Every metric the operations guide and the Grafana dashboard name is one this server or its workers expose.
     exposed = {name for name, _ in values} | {family.name for family in text_string_to_metric_families(scrape)}
+    for family in WorkerMetrics().registry.collect():
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}.get(family.type, ())
+        exposed |= {family.name, *(family.name + suffix for suffix in suffixes)}
     for doc in (DOCS / "operations.md", DOCS / "grafana-dashboard.json"):
         for used in set(re.findall(r"dreamreel_[a-z_]+", doc.read_text())):
             assert used in exposed, (doc.name, used)
@@ -141,20 +145,23 @@ def test_status_prints_the_queue_workers_and_last_failures(tmp_path: Path) -> No
 
 
 
-def test_json_logs_carry_request_ids_and_no_secrets(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_a_served_job_in_json_logs_and_worker_metrics(tmp_path: Path, tiny_model_dir: Path) -> None:
     """A server and its worker with DREAMREEL_LOG_FORMAT=json at info level: every line its processes write is
     one JSON object, a request's lines carry the X-Request-Id it was answered with (the caller's, or a new one),
-    and no key, URL signature or data: URI appears anywhere in the log."""
+    and no key, URL signature or data: URI appears anywhere in the log. The worker's own metrics port has the
+    job's stage times, its outcome, the model's load time and the process's peak memory."""
     import base64
     import json
 
     from tests.acceptance.imagehost import png_bytes
-    from tests.conftest import ServerProcess, wait_for
+    from tests.conftest import ServerProcess, free_port, wait_for
 
     key = "secret-client-key-123"
+    worker_port = free_port()
     server = ServerProcess(tmp_path / "data", tiny_model_dir, log_level="info",
                            extra_env={"DREAMREEL_LOG_FORMAT": "json", "DREAMREEL_API_KEYS": f'["{key}"]',
-                                      "DREAMREEL_STEPS": "2"}).start()
+                                      "DREAMREEL_STEPS": "2", "DREAMREEL_WORKER_METRICS_PORT": str(worker_port)}
+                           ).start()
     try:
         auth = {"Authorization": f"Bearer {key}"}
         image = "data:image/png;base64," + base64.b64encode(png_bytes((200, 30, 30))).decode()
@@ -169,6 +176,14 @@ def test_json_logs_carry_request_ids_and_no_secrets(tmp_path: Path, tiny_model_d
         assert signed.status_code == 200
         made = httpx.get(f"{server.url}/healthz", headers={"X-Request-Id": "bad id with spaces"}, timeout=30)
         assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
+        worker = samples(httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=30).text)
+        labels = (("duration", "5"), ("model", "ray-2"), ("resolution", "720p"))  # Luma's default resolution
+        for stage in ("queue_wait", "denoise", "decode_encode", "run", "end_to_end"):
+            assert worker[("dreamreel_job_stage_seconds_count", (*labels, ("stage", stage)))] == 1, stage
+        assert worker[("dreamreel_jobs_finished_total", (("failure_code", ""), ("model", "ray-2"),
+                                                         ("outcome", "completed")))] == 1
+        assert worker[("dreamreel_model_load_seconds", (("model", "ray-2"),))] > 0
+        assert worker[("dreamreel_worker_peak_rss_bytes", ())] > 100e6 and worker[("dreamreel_worker_busy", ())] == 0
     finally:
         server.stop()
     text = server.log_path.read_text()

@@ -51,7 +51,7 @@ def produce_clip(
     steps = steps or preset.steps_for(entry.steps or backend.default_steps)
     with applied_loras(backend, entry, request.loras), speed_applied(backend.pipe, preset, steps) as open_guidance:
         clip = render(
-            backend, request, seed=seed, sources=sources, on_step=_both(open_guidance, on_step),
+            backend, request, seed=seed, sources=sources, on_step=chained(open_guidance, on_step),
             should_cancel=should_cancel,
             steps=steps,
             guidance_scale=entry.guidance if preset.guidance is None else preset.guidance,
@@ -70,8 +70,9 @@ def speed_applied(pipe: Any, preset: SpeedPreset, steps: int) -> Iterator[StepCa
         yield open_guidance
 
 
-def _both(first: StepCallback | None, then: StepCallback) -> StepCallback:
-    """``then``, preceded by ``first`` where there is one (the guidance window opens before progress is told)."""
+def chained(first: StepCallback | None, then: StepCallback) -> StepCallback:
+    """``then``, preceded by ``first`` where there is one (the guidance window opens before progress is told; the
+    worker's job clock notes the last step)."""
     if first is None:
         return then
 

@@ -41,7 +41,7 @@ from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.catalog import Catalog, ModelSpec
 from dreamreel.engine.compile import CompileOptions, compile_loaded, served_caches
 from dreamreel.engine.plan import Plan
-from dreamreel.engine.produce import produce_clip
+from dreamreel.engine.produce import chained, produce_clip
 from dreamreel.engine.registry import load_backend
 from dreamreel.files import LocalFiles
 from dreamreel.media.encode import EncodedClip
@@ -49,6 +49,7 @@ from dreamreel.store import open_store
 from dreamreel.worker.faults import classify, release_memory
 from dreamreel.worker.inputs import InputResolver
 from dreamreel.worker.limits import job_time_limit, limit_reason
+from dreamreel.worker.metrics import JobClock, WorkerMetrics
 from dreamreel.worker.preview import PreviewWriter
 from dreamreel.worker.reencode import upscale_clip
 
@@ -142,6 +143,9 @@ class Worker:
         self.exit_when = exit_when or (lambda: False)
         self._backends: dict[ModelSpec, Backend] = {}
         """Loaded checkpoints, least recently used first (at most ``max_loaded_models``)."""
+        self.metrics = WorkerMetrics()
+        if settings.worker_metrics_port:
+            self.metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
 
     def backend_for(self, model: str) -> Backend:
         """The loaded checkpoint behind ``model``: loaded once and kept (model load dominates a cold start); when
@@ -161,7 +165,9 @@ class Worker:
         options = CompileOptions(self.settings.compile, self.settings.compile_backend, self.settings.compile_dynamic)
         compile_loaded(backend, options, served_caches(self.catalog, spec))  # at load, never in a job's warm path
         self._backends[spec] = backend
-        log.info("loaded %s (%s, %s) in %.1fs", model, spec.family, spec.path, time.perf_counter() - started)
+        load_s = time.perf_counter() - started
+        self.metrics.model_load.labels(model).set(load_s)
+        log.info("loaded %s (%s, %s) in %.1fs", model, spec.family, spec.path, load_s)
         self.models = tuple(name for name, entry in self.catalog.models.items() if entry.spec in self._backends)
         self.announce()
         return self._backends[spec]
@@ -286,10 +292,12 @@ class Worker:
         """Run one claimed job, announcing it as this worker's ``current_job`` while it runs."""
         self.current_job = job.id
         self.announce()
+        self.metrics.busy.set(1)
         try:
             self._process(job)
         finally:
             self.current_job = None
+            self.metrics.busy.set(0)
             self.announce()
 
     def _process(self, job: Generation) -> None:
@@ -301,8 +309,9 @@ class Worker:
         previews: list[PreviewWriter] = []
         clip: EncodedClip | None = None
         error: Exception | None = None
+        clock = JobClock(job)
         try:
-            clip = self._run(job, control, previews)
+            clip = self._run(job, control, previews, clock)
         except Exception as exc:  # a job failure must never kill the worker
             error = exc
         finally:
@@ -313,13 +322,16 @@ class Worker:
                 if preview.count:
                     log.info("%s: %d previews took %.2fs", job.id, preview.count, preview.seconds)
         if clip is not None and self._still_wanted(job, control):
-            self._complete(job, clip)
+            clock.record_run(self.metrics)
+            if self._complete(job, clip):
+                clock.record_completed(self.metrics)
+                self.metrics.ended("completed", job)
             return
         self._end_unfinished(job, control, error)
         error = None  # its traceback's frames hold the job's arrays and tensors
         release_memory()
 
-    def _run(self, job: Generation, control: JobControl, previews: list[PreviewWriter]) -> EncodedClip:
+    def _run(self, job: Generation, control: JobControl, previews: list[PreviewWriter], clock: JobClock) -> EncodedClip:
         """Render and encode ``job`` (or re-encode, for an upscale) into its generation directory."""
         video_path = self.files.generation_dir(job.id) / "video.mp4"
         poster_path = self.files.generation_dir(job.id) / "poster.jpg"
@@ -348,7 +360,8 @@ class Worker:
             sources=InputResolver(self.store, self.files, job.owner,
                                   allow_private_urls=self.settings.allow_private_urls,
                                   max_video_bytes=self.settings.max_video_bytes),
-            on_step=ProgressReporter(self.store, job.id, self.worker_id, self.settings.progress_interval_seconds),
+            on_step=chained(clock.on_step, ProgressReporter(self.store, job.id, self.worker_id,
+                                                          self.settings.progress_interval_seconds)),
             should_cancel=control.should_cancel,
             video_path=video_path,
             poster_path=poster_path,
@@ -386,7 +399,8 @@ class Worker:
             return False
         return True
 
-    def _complete(self, job: Generation, clip: EncodedClip) -> None:
+    def _complete(self, job: Generation, clip: EncodedClip) -> bool:
+        """Record the clip; whether this worker still owned the job (so the completion is its)."""
         video = clip.video
         self._stored(self.store.add_event, job.id, "INFO",
                      f"Encoded {video.width}x{video.height} {video.frames} frames")
@@ -404,6 +418,7 @@ class Worker:
             log.warning("%s finished but this worker no longer owns it; result left to the owner", job.id)
         elif self._stored(self.store.get, job.id) is None:  # deleted while it completed: its files go too
             self.files.delete_generation(job.id)
+        return bool(done)
 
     def _end_unfinished(self, job: Generation, control: JobControl, error: Exception | None) -> None:
         """Record a job that produced no clip (or one nobody wants any more) and remove its files.
@@ -421,13 +436,16 @@ class Worker:
         if control.cancel_requested:
             log.info("%s cancelled (%s); its files are removed", job.id, error or "after encoding")
             self._stored(self.store.finish_cancelled, job.id, self.worker_id)
+            self.metrics.ended("cancelled", job)
             owned = True
         elif cancelled and control.timed_out():
             log.warning("%s stopped at its time limit of %.1fs: %s", job.id, control.limit_s, error)
             owned = self._stored(self.store.fail, job.id, self.worker_id, FailureCode.TIME_LIMIT,
                                  limit_reason(control.limit_s))
+            self.metrics.ended("failed", job, FailureCode.TIME_LIMIT.value)
         elif cancelled and self.stop_event.is_set():  # shutting down: hand the job straight back to the queue
             self._stored(self.store.release, job.id, self.worker_id)
+            self.metrics.ended("released", job)
             return  # a new owner may already be writing to its directory
         else:
             assert error is not None
@@ -438,5 +456,7 @@ class Worker:
                 log.error("generation %s failed (%s): %s", job.id, code.value,
                           "".join(traceback.format_exception(error)))
             owned = self._stored(self.store.fail, job.id, self.worker_id, code, reason)
+            self.metrics.ended("failed", job, code.value)
         if owned:
             self.files.delete_generation(job.id)
+

@@ -76,7 +76,13 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
                 *[("GET", f"/v1/videos/{gid}", bearer(KEYS[0])) for gid in ids],
                 ("GET", f"/no/such/{ids[0]}", {}), ("GET", f"{LUMA}/generations/{'0' * 36}", bearer(KEYS[0])))
     assert [p.status_code for p in polls].count(200) == 6  # key 2's generations are 404 to key 1
-    scrape = run(app, ("GET", "/metrics", bearer(ADMIN)))[0].text
+    scrape, catalog = (response for response in run(app, ("GET", "/metrics", bearer(ADMIN)),
+                                                    ("GET", "/models", bearer(KEYS[1]))))
+    scrape = scrape.text
+    capacity = {model["name"]: (model["queued"], model["running"], model["workers_loaded"])
+                for model in catalog.json()["models"]}
+    assert capacity == {"ray-2": (4, 0, 0), "ray-flash-2": (1, 0, 0)}  # the capacity report, per model
+    assert catalog.json()["workers"] == {"live": 0, "busy": 0}
     values = samples(scrape)
     assert values[("dreamreel_jobs", (("model", "ray-2"), ("state", "queued")))] == 4
     assert values[("dreamreel_jobs", (("model", "ray-flash-2"), ("state", "queued")))] == 1
@@ -176,6 +182,9 @@ def test_a_served_job_in_json_logs_and_worker_metrics(tmp_path: Path, tiny_model
         assert signed.status_code == 200
         made = httpx.get(f"{server.url}/healthz", headers={"X-Request-Id": "bad id with spaces"}, timeout=30)
         assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
+        catalog = httpx.get(f"{server.url}/models", headers=auth, timeout=30).json()
+        assert catalog["workers"] == {"live": 1, "busy": 0}
+        assert [(m["name"], m["workers_loaded"]) for m in catalog["models"]] == [("ray-2", 1), ("ray-flash-2", 1)]
         worker = samples(httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=30).text)
         labels = (("duration", "5"), ("model", "ray-2"), ("resolution", "720p"))  # Luma's default resolution
         for stage in ("queue_wait", "denoise", "decode_encode", "run", "end_to_end"):

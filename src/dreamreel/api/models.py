@@ -1,8 +1,9 @@
 """``GET /models``: the public model names this server serves and what each can do.
 
 The dialects' own listings say only names (OpenAI's ``/v1/models``) or nothing (Luma); a client that builds its
-choices from the server (the playground, ``web/``) needs to know which controls, speeds and adapters a name has
-before it asks, rather than learning it from a 422. Every field comes from the models config
+choices from the server (the playground) needs to know which controls, speeds and adapters a name has before it
+asks, rather than learning it from a 422, and whether anything will run it soon (its capacity: jobs queued and
+running, workers with it loaded, live and busy workers, read from the store). Every field comes from the models config
 (``engine/catalog.py``) and the capability table (``core/capabilities.py``), the same ones the service checks
 requests by. Any key may read it; errors use ``{"detail": ...}``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from dreamreel.api.deps import Owner
 from dreamreel.api.schema import DetailError, ResponseModel, error_responses
@@ -42,6 +44,19 @@ class ModelCapabilities(ResponseModel):
     makes_sound: bool
     loras: list[str]
     """LoRA adapters the models config offers for this name (the ``loras`` extension field)."""
+    queued: int
+    """Its jobs waiting for a worker now."""
+    running: int
+    """Its jobs being made now."""
+    workers_loaded: int
+    """Live workers that have its checkpoint loaded (any live worker can take its jobs, loading it first)."""
+
+
+class WorkerCapacity(ResponseModel):
+    live: int
+    """Workers seen within the lease."""
+    busy: int
+    """Of those, the ones running a job."""
 
 
 class ModelCatalog(ResponseModel):
@@ -53,13 +68,18 @@ class ModelCatalog(ResponseModel):
     """What Luma's ``duration`` takes (other dialects take any whole second from 1 to 20)."""
     concepts: list[str]
     """Camera concept keys (``concepts: [{"key": ...}]``)."""
+    workers: WorkerCapacity
 
 
 @router.get("/models", response_model=ModelCatalog, responses=error_responses(DetailError))
 async def list_models(request: Request, _: Owner) -> dict[str, Any]:
-    """Every public model name with its family, speeds, controls and adapters, and the request options every
-    name shares."""
+    """Every public model name with its family, speeds, controls, adapters and capacity now (jobs queued and
+    running, workers with it loaded), the request options every name shares, and the live workers."""
     catalog = request.app.state.catalog
+    store = request.app.state.service.store
+    lease_s = request.app.state.settings.lease_seconds
+    counts, workers = await run_in_threadpool(lambda: (store.queue_counts(), store.list_workers(lease_s)))
+    jobs = {(state, model): count for state, model, count in counts}
     return {
         "models": [{
             "name": name,
@@ -71,9 +91,13 @@ async def list_models(request: Request, _: Owner) -> dict[str, Any]:
                          if control in FAMILY_CONTROLS.get(entry.family, frozenset())],
             "makes_sound": makes_sound(entry.family),
             "loras": sorted(entry.loras),
+            "queued": jobs.get(("queued", name), 0),
+            "running": jobs.get(("running", name), 0),
+            "workers_loaded": sum(1 for worker in workers if name in worker.models),
         } for name, entry in catalog.models.items()],
         "aspect_ratios": [ratio.value for ratio in AspectRatio],
         "resolutions": [resolution.value for resolution in Resolution],
         "durations": [f"{seconds}s" for seconds in get_args(DurationSeconds)],
         "concepts": supported_concepts(),
+        "workers": {"live": len(workers), "busy": sum(1 for worker in workers if worker.current_job)},
     }

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     its i-th worker this port + i."""
     worker_metrics_host: str = "127.0.0.1"
     """The address a worker's metrics port listens on (``0.0.0.0`` for a Prometheus on another machine)."""
+    metrics_per_key: bool = False
+    """Also count submissions per API key on ``/metrics`` (``key``: the key's id, never its token). Off by default:
+    a series per key grows with the keys issued."""
     metrics_allow_from: list[str] = []
     """Client networks (CIDRs, e.g. ``["10.0.0.0/8", "127.0.0.1/32"]``) that may read ``GET /metrics`` without the
     admin token; empty: only the admin token or an admin key may (api/metrics.py)."""

@@ -101,11 +101,15 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
     # No generation id, prompt or key in any label; one series per route template, not per path.
     for secret in [*ids, *prompts, *KEYS, ADMIN]:
         assert secret not in scrape
-    routes = {dict(labels).get("route") for name, labels in values if name == "dreamreel_http_requests_total"}
-    assert routes == {f"{LUMA}/generations", f"{LUMA}/generations/{{generation_id}}", "/v1/videos/{video_id}",
-                      "unmatched"}
+    assert "by_key" not in scrape  # per-key series only when the operator asks
+    per_key = _app(tmp_path / "per-key", metrics_per_key=True)
+    run(per_key, *[("POST", f"{LUMA}/generations", {"json": {"prompt": "x"}, **bearer(key)}) for key in KEYS])
+    by_key = [labels for name, labels in samples(run(per_key, ("GET", "/metrics", bearer(ADMIN)))[0].text)
+              if name == "dreamreel_jobs_submitted_by_key_total"]
+    assert len(by_key) == 2 and not any(key in str(by_key) for key in KEYS)  # the keys' ids, never their tokens
     # Every metric the operations guide and the Grafana dashboard name is one this server or its workers expose.
     exposed = {name for name, _ in values} | {family.name for family in text_string_to_metric_families(scrape)}
+    exposed.add("dreamreel_jobs_submitted_by_key_total")  # the opt-in series, seen above
     for family in WorkerMetrics().registry.collect():
         suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}.get(family.type, ())
         exposed |= {family.name, *(family.name + suffix for suffix in suffixes)}

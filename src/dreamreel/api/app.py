@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     # act on POSTs alone.
     app.add_middleware(FastPolls, routers=[dialect.router for dialect in DIALECTS], keyring=keyring)
     # Outside even the fast path, so every request is counted and timed by the route that answered it.
-    metrics = ApiMetrics(store, settings.lease_seconds)
+    metrics = ApiMetrics(store, settings.lease_seconds, per_key=settings.metrics_per_key)
     app.state.metrics = metrics
     app.state.service.on_submitted = metrics.count_submission
     dispatcher.on_outcome = lambda outcome: metrics.webhooks.labels(outcome).inc()

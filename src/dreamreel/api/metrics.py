@@ -12,7 +12,8 @@ Two kinds of series, kept apart on purpose:
   Prometheus scrapes every API process as its own target and sums them (``sum by (route) (...)``).
 
 Labels are bounded: a route's template (``/dream-machine/v1/generations/{generation_id}``), never its path; an
-unmatched path is ``unmatched``; no generation id, prompt or key in any label.
+unmatched path is ``unmatched``; no generation id, prompt or key in any label, unless the operator asks for
+per-key submission counts (``metrics_per_key``: the key's id, never its token).
 
 Who may read it: the admin token or an admin key (``Authorization: Bearer``), or a client address inside
 ``metrics_allow_from`` (CIDRs; empty by default, so a public server shows nothing to the internet). Ordinary keys
@@ -46,7 +47,7 @@ class ApiMetrics:
     """This API process's own series, in a registry of its own (so apps built side by side in one process, as
     the tests do, never share or collide)."""
 
-    def __init__(self, store: JobStore, lease_s: float) -> None:
+    def __init__(self, store: JobStore, lease_s: float, *, per_key: bool = False) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("dreamreel_http_requests", "HTTP requests answered, by route template, method and "
                                 "status", ["route", "method", "status"], registry=self.registry)
@@ -59,10 +60,14 @@ class ApiMetrics:
                                 "outcome (delivered, retry, abandoned, refused)", ["outcome"], registry=self.registry)
         for outcome in WEBHOOK_OUTCOMES:  # at 0 from the start, so a rate() over them has a series to start from
             self.webhooks.labels(outcome)
+        self.by_key = Counter("dreamreel_jobs_submitted_by_key", "Jobs this process queued, by API key id (only "
+                              "with metrics_per_key)", ["key"], registry=self.registry) if per_key else None
         self.registry.register(StoreCollector(store, lease_s))
 
     def count_submission(self, generation: Any) -> None:
         self.submitted.labels(generation.dialect, generation.model, generation.kind.value).inc()
+        if self.by_key is not None:
+            self.by_key.labels(generation.owner).inc()
 
 
 class StoreCollector(Collector):

@@ -76,9 +76,8 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
                 *[("GET", f"/v1/videos/{gid}", bearer(KEYS[0])) for gid in ids],
                 ("GET", f"/no/such/{ids[0]}", {}), ("GET", f"{LUMA}/generations/{'0' * 36}", bearer(KEYS[0])))
     assert [p.status_code for p in polls].count(200) == 6  # key 2's generations are 404 to key 1
-    scrape, catalog = (response for response in run(app, ("GET", "/metrics", bearer(ADMIN)),
-                                                    ("GET", "/models", bearer(KEYS[1]))))
-    scrape = scrape.text
+    scraped, catalog = run(app, ("GET", "/metrics", bearer(ADMIN)), ("GET", "/models", bearer(KEYS[1])))
+    scrape = scraped.text
     capacity = {model["name"]: (model["queued"], model["running"], model["workers_loaded"])
                 for model in catalog.json()["models"]}
     assert capacity == {"ray-2": (4, 0, 0), "ray-flash-2": (1, 0, 0)}  # the capacity report, per model
@@ -99,6 +98,9 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
     assert values[("dreamreel_http_requests_total", (("method", "GET"), ("route", "unmatched"),
                                                       ("status", "404")))] == 1
     # No generation id, prompt or key in any label; one series per route template, not per path.
+    routes = {dict(labels).get("route") for name, labels in values if name == "dreamreel_http_requests_total"}
+    assert routes == {f"{LUMA}/generations", f"{LUMA}/generations/{{generation_id}}", "/v1/videos/{video_id}",
+                      "unmatched"}
     for secret in [*ids, *prompts, *KEYS, ADMIN]:
         assert secret not in scrape
     assert "by_key" not in scrape  # per-key series only when the operator asks

@@ -1,5 +1,7 @@
 """What an operator's machines read: ``/readyz``, ``/metrics`` (who may read it, what it counts, labels that stay
-bounded) and ``dreamreel status``, on in-process apps over ASGI (fast) and the real CLI."""
+bounded) and ``dreamreel status``, on in-process apps over ASGI (fast) and the real CLI. JSON logs, request ids,
+the no-secrets scan and a worker's own metrics are checked on a served run: the last test of
+``test_keyframes_luma.py``."""
 
 from __future__ import annotations
 
@@ -156,54 +158,3 @@ def test_status_prints_the_queue_workers_and_last_failures(tmp_path: Path) -> No
     assert missing.returncode == 2 and "no database" in missing.stderr
 
 
-
-def test_a_served_job_in_json_logs_and_worker_metrics(tmp_path: Path, tiny_model_dir: Path) -> None:
-    """A server and its worker with DREAMREEL_LOG_FORMAT=json at info level: every line its processes write is
-    one JSON object, a request's lines carry the X-Request-Id it was answered with (the caller's, or a new one),
-    and no key, URL signature or data: URI appears anywhere in the log. The worker's own metrics port has the
-    job's stage times, its outcome, the model's load time and the process's peak memory."""
-    import base64
-    import json
-
-    from tests.acceptance.imagehost import png_bytes
-    from tests.conftest import ServerProcess, free_port, wait_for
-
-    key = "secret-client-key-123"
-    worker_port = free_port()
-    server = ServerProcess(tmp_path / "data", tiny_model_dir, log_level="info",
-                           extra_env={"DREAMREEL_LOG_FORMAT": "json", "DREAMREEL_API_KEYS": f'["{key}"]',
-                                      "DREAMREEL_STEPS": "2", "DREAMREEL_WORKER_METRICS_PORT": str(worker_port)}
-                           ).start()
-    try:
-        auth = {"Authorization": f"Bearer {key}"}
-        image = "data:image/png;base64," + base64.b64encode(png_bytes((200, 30, 30))).decode()
-        created = httpx.post(f"{server.url}{LUMA}/generations", headers={**auth, "X-Request-Id": "trace-42"}, json={
-            "prompt": "a red ball", "keyframes": {"frame0": {"type": "image", "url": image}}}, timeout=30)
-        assert created.status_code == 201 and created.headers["x-request-id"] == "trace-42"
-        generation_id = created.json()["id"]
-        done = wait_for(lambda: (g := httpx.get(f"{server.url}{LUMA}/generations/{generation_id}", headers=auth,
-                                                 timeout=30).json())["state"] in ("completed", "failed") and g)
-        assert done["state"] == "completed", done
-        signed = httpx.get(done["assets"]["video"], timeout=30)  # a signed URL in the access log
-        assert signed.status_code == 200
-        made = httpx.get(f"{server.url}/healthz", headers={"X-Request-Id": "bad id with spaces"}, timeout=30)
-        assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
-        catalog = httpx.get(f"{server.url}/models", headers=auth, timeout=30).json()
-        assert catalog["workers"] == {"live": 1, "busy": 0}
-        assert [(m["name"], m["workers_loaded"]) for m in catalog["models"]] == [("ray-2", 1), ("ray-flash-2", 1)]
-        worker = samples(httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=30).text)
-        labels = (("duration", "5"), ("model", "ray-2"), ("resolution", "720p"))  # Luma's default resolution
-        for stage in ("queue_wait", "denoise", "decode_encode", "run", "end_to_end"):
-            assert worker[("dreamreel_job_stage_seconds_count", (*labels, ("stage", stage)))] == 1, stage
-        assert worker[("dreamreel_jobs_finished_total", (("failure_code", ""), ("model", "ray-2"),
-                                                         ("outcome", "completed")))] == 1
-        assert worker[("dreamreel_model_load_seconds", (("model", "ray-2"),))] > 0
-        assert worker[("dreamreel_worker_peak_rss_bytes", ())] > 100e6 and worker[("dreamreel_worker_busy", ())] == 0
-    finally:
-        server.stop()
-    text = server.log_path.read_text()
-    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
-    assert any(line.get("request_id") == "trace-42" and "POST" in line["message"] for line in lines)
-    assert key not in text and "sig=" + done["assets"]["video"].split("sig=")[1] not in text
-    assert image[:60] not in text and "base64," not in text

@@ -17,27 +17,34 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from dreamreel.api.deps import AppSettings, Service
+from dreamreel.api.keyring import KeyRing
 from dreamreel.api.schema import DetailError, WorkerList, error_responses
+from dreamreel.config import Settings
 from dreamreel.core.errors import NotFound, Unauthorized
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-def require_admin(request: Request, settings: AppSettings) -> None:
-    """Let through the configured admin token or a key issued with ``--admin``. Anyone else gets a 401 when an
-    admin token is configured, else a 404: without one the routes look absent to all but admin keys."""
-    header = request.headers.get("authorization", "")
+def is_operator(header: str, settings: Settings, keyring: KeyRing) -> bool:
+    """Whether an ``Authorization`` header carries the admin token (compared in constant time) or a key issued
+    with ``--admin``: who may call the operator routes and read ``/metrics``."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if settings.admin_token and scheme.lower() == "bearer" and token.isascii() and hmac.compare_digest(
         token.encode(), settings.admin_token.encode()
     ):
-        return
+        return True
     try:
-        if request.app.state.keyring.resolve(header).admin:
-            return
+        return keyring.resolve(header).admin
     except Unauthorized:
-        pass
+        return False
+
+
+def require_admin(request: Request, settings: AppSettings) -> None:
+    """Let through the configured admin token or a key issued with ``--admin``. Anyone else gets a 401 when an
+    admin token is configured, else a 404: without one the routes look absent to all but admin keys."""
+    if is_operator(request.headers.get("authorization", ""), settings, request.app.state.keyring):
+        return
     if not settings.admin_token:
         raise NotFound("not found")
     raise Unauthorized("missing or invalid admin token (send Authorization: Bearer <admin token or admin key>)")

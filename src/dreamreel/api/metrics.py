@@ -22,7 +22,6 @@ get a 403. Errors use ``{"detail": ...}``.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import time
 from collections.abc import Iterator
@@ -33,6 +32,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dreamreel.api.admin import is_operator
+from dreamreel.api.keyring import KeyRing
 from dreamreel.config import Settings
 from dreamreel.core.errors import Forbidden, Unauthorized
 from dreamreel.core.jobstore import JobStore
@@ -133,21 +134,16 @@ def route_template(scope: Scope) -> str:
     return template
 
 
-def check_reader(headers: Any, client_host: str | None, settings: Settings, is_admin_key: Any) -> None:
-    """Let the admin token, an admin key or an allowed address read the metrics; 401 without credentials, 403
-    for an ordinary key. ``is_admin_key(header)`` resolves a key (raising ``Unauthorized`` for none)."""
+def check_reader(headers: Any, client_host: str | None, settings: Settings, keyring: KeyRing) -> None:
+    """Let an allowed address, the admin token or an admin key read the metrics; 401 without credentials, 403
+    for an ordinary key."""
     if client_host and _allowed(client_host, settings.metrics_allow_from):
         return
     header = headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if settings.admin_token and scheme.lower() == "bearer" and token.isascii() and hmac.compare_digest(
-            token.encode(), settings.admin_token.encode()):
-        return
     if not header:
         raise Unauthorized("metrics need the admin token or an admin key (Authorization: Bearer ...), or a "
                            "client address in metrics_allow_from")
-    if not is_admin_key(header):
+    if not is_operator(header, settings, keyring):
         raise Forbidden("metrics are for operators: send the admin token or an admin key")
 
 

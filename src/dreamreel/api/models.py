@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 
 from dreamreel.api.deps import Owner
+from dreamreel.api.reads import run_read
 from dreamreel.api.schema import DetailError, ResponseModel, error_responses
 from dreamreel.core.capabilities import FAMILY_CONTROLS, makes_sound
 from dreamreel.core.concepts import supported_concepts
@@ -78,7 +78,7 @@ async def list_models(request: Request, _: Owner) -> dict[str, Any]:
     catalog = request.app.state.catalog
     store = request.app.state.service.store
     lease_s = request.app.state.settings.lease_seconds
-    counts, workers = await run_in_threadpool(lambda: (store.queue_counts(), store.list_workers(lease_s)))
+    counts, workers = await run_read(lambda: (store.queue_counts(), store.list_workers(lease_s)))
     jobs = {(state, model): count for state, model, count in counts}
     return {
         "models": [{

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from dreamreel.api.deps import AppSettings
 from dreamreel.api.metrics import check_reader
 from dreamreel.api.schema import DetailError, Readiness, error_responses
-from dreamreel.core.errors import ServiceBusy, Unauthorized
+from dreamreel.core.errors import ServiceBusy
 
 router = APIRouter(tags=["health"])
 
@@ -58,15 +58,7 @@ async def readyz(request: Request, settings: AppSettings) -> dict[str, str]:
 async def metrics(request: Request, settings: AppSettings) -> Response:
     """The cluster's queue and workers (from the store) and this process's HTTP traffic, for the admin token, an
     admin key or an address in ``metrics_allow_from``."""
-    keyring = request.app.state.keyring
-
-    def is_admin_key(header: str) -> bool:
-        try:
-            return keyring.resolve(header).admin
-        except Unauthorized:
-            return False
-
     client = request.client.host if request.client else None
-    await run_in_threadpool(check_reader, request.headers, client, settings, is_admin_key)
+    await run_in_threadpool(check_reader, request.headers, client, settings, request.app.state.keyring)
     body = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

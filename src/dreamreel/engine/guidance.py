@@ -39,7 +39,6 @@ class _ConditionalOnly(ModelHook):
     def __init__(self) -> None:
         super().__init__()
         self.guided = False
-        self.skipped_passes = 0
 
     def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         forward = self.fn_ref.original_forward
@@ -47,10 +46,8 @@ class _ConditionalOnly(ModelHook):
         if self.guided or not isinstance(hidden, torch.Tensor) or hidden.shape[0] % 2:
             return forward(*args, **kwargs)  # guided, or a single pass (LTX-2's extra guidance passes)
         batch = hidden.shape[0]
-        output = forward(*(_conditional(value, batch) for value in args),
-                         **{name: _conditional(value, batch) for name, value in kwargs.items()})
-        self.skipped_passes += 1
-        return _doubled(output)
+        return _doubled(forward(*(_conditional(value, batch) for value in args),
+                                **{name: _conditional(value, batch) for name, value in kwargs.items()}))
 
 
 def _conditional(value: Any, batch: int) -> Any:

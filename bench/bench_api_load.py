@@ -91,7 +91,7 @@ class Bench:
     """One served setup (``dreamreel serve``, one worker, a key with limits) and the wrk runs against it."""
 
     def __init__(self, root: Path, model_dir: Path, threads: int, connections: int, seconds: int,
-                 loaded_seconds: int) -> None:
+                 loaded_seconds: int, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = root / "data"
         self.data_dir.mkdir(parents=True)
         self.threads, self.connections, self.seconds = threads, connections, seconds
@@ -104,7 +104,7 @@ class Bench:
             env=env, check=True, capture_output=True, text=True).stdout.strip()
         self.lua.write_text(f'wrk.headers["Authorization"] = "Bearer {self.token}"\n')
         self.server = ServerProcess(self.data_dir, model_dir, workers=1)
-        self.server.env = env  # as shipped: none of the test suite's fast leases and polls
+        self.server.env = {**env, **(extra_env or {})}  # as shipped: none of the test suite's fast leases and polls
         self.server.start()
         self.http = httpx.Client(base_url=self.server.url + LUMA, timeout=60,
                                  headers={"Authorization": f"Bearer {self.token}"})

@@ -99,6 +99,8 @@ BENCHMARKS: tuple[Bench, ...] = (
           "bench_encode_presets.py", (), timeout_s=900),
     Bench("api-load", "The API under load (`bench/bench_api_load.py`)", "bench_api_load.py", ("--repeats", "5"),
           timeout_s=1500),
+    Bench("metrics-cost", "What serving /metrics costs the polls (`bench/bench_metrics_cost.py`)",
+          "bench_metrics_cost.py", ("--repeats", "5"), timeout_s=900),
     Bench("two-workers", "Two workers on one machine (`bench/bench_two_workers.py`)",
           "bench_two_workers.py", ("--runs", "3"), timeout_s=3600, repeats_option="--runs"),
     Bench("encode", "H.264 encoding per output size (`bench/bench_encode.py`)", "bench_encode.py", (),

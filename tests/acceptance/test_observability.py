@@ -1,7 +1,7 @@
 """What an operator's machines read: ``/readyz``, ``/metrics`` (who may read it, what it counts, labels that stay
-bounded) and ``dreamreel status``, on in-process apps over ASGI (fast) and the real CLI. JSON logs, request ids,
-the no-secrets scan and a worker's own metrics are checked on a served run: the last test of
-``test_keyframes_luma.py``."""
+bounded) and ``dreamreel status``, on in-process apps over ASGI (fast) and the real CLI. A served run with two
+workers (exact counts, worker metrics, capacity, JSON logs, request ids, the no-secrets scan) is
+``test_observed_run.py``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import DREAMREEL
 
 from dreamreel.api.app import create_app
+from dreamreel.api.keyring import issue_key
+from dreamreel.api.server_secret import API_KEY_PEPPER, derive_key, load_server_secret
 from dreamreel.config import Settings
+from dreamreel.core.accounts import KeyLimits
 from dreamreel.core.failures import FailureCode
 from dreamreel.store import open_store
 from dreamreel.worker.metrics import WorkerMetrics
@@ -120,6 +123,23 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
     for doc in (DOCS / "operations.md", DOCS / "grafana-dashboard.json"):
         for used in set(re.findall(r"dreamreel_[a-z_]+", doc.read_text())):
             assert used in exposed, (doc.name, used)
+
+
+def test_refusals_by_a_keys_own_limits_are_counted_by_limit(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    pepper = derive_key(load_server_secret(app.state.settings), API_KEY_PEPPER)
+    store = app.state.keyring.store
+    _, hasty = issue_key(store, pepper, name="hasty", limits=KeyLimits(rpm=1))
+    _, patient = issue_key(store, pepper, name="patient", limits=KeyLimits(max_queued=1))
+    _, broke = issue_key(store, pepper, name="broke", limits=KeyLimits(credits=0))
+    body = {"json": {"prompt": "x"}}
+    answers = run(app, *[("POST", f"{LUMA}/generations", {**body, **bearer(token)})
+                         for token in (hasty, hasty, patient, patient, broke)])
+    assert [answer.status_code for answer in answers] == [201, 429, 201, 429, 402]
+    refused = {dict(labels)["limit"]: value for (name, labels), value in
+               samples(run(app, ("GET", "/metrics", bearer(ADMIN)))[0].text).items()
+               if name == "dreamreel_key_limit_refusals_total"}
+    assert refused == {"requests_per_minute": 1, "queued": 1, "credits": 1}
 
 
 def test_readyz_needs_the_store_and_writable_storage(tmp_path: Path) -> None:

@@ -298,7 +298,8 @@ LUMA_LIKE = frozenset({State.RUNNING, State.COMPLETED, State.FAILED})
 
 
 def test_transitions_write_deliveries_holding_their_snapshot_in_order(store: JobStore) -> None:
-    job = submit(store, callback=HOOK, notify_on=LUMA_LIKE)
+    job = submit(store, callback=HOOK, notify_on=LUMA_LIKE, request_id="req-7")
+    assert store.get(job.id).request_id == "req-7" and submit(store, 1).request_id is None
     assert store.claim_deliveries(10, LONG) == []  # queued is not in notify_on
     store.claim("w", LONG)
     store.record_progress(job.id, "w", 4, 8)
@@ -312,6 +313,7 @@ def test_transitions_write_deliveries_holding_their_snapshot_in_order(store: Job
     assert (completed.snapshot.state, completed.snapshot.assets.video, completed.snapshot.video_info) == (
         State.COMPLETED, "v.mp4", VIDEO)
     assert completed.snapshot.request == job.request and completed.snapshot.id == job.id
+    assert running.snapshot.request_id == completed.snapshot.request_id == "req-7"  # the callbacks' log lines
     assert running.attempts == completed.attempts == 1
 
 

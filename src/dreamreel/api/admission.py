@@ -94,7 +94,8 @@ class AdmissionMiddleware:
             count, window_left_s = self.store.count_request(caller.owner)
             if count > rpm:
                 raise TooManyRequests(f"this key may make {rpm} creating requests per minute; retry after the "
-                                      "minute ends", retry_after_s=math.ceil(window_left_s))
+                                      "minute ends", retry_after_s=math.ceil(window_left_s),
+                                      limit="requests_per_minute")
         return caller
 
     async def _run_and_keep(

@@ -50,6 +50,10 @@ def render_error(request: Request, exc: DreamreelError) -> JSONResponse:
     retry_after_s = getattr(exc, "retry_after_s", None)  # 429, 503: when trying again can succeed
     if retry_after_s is not None:
         response.headers["Retry-After"] = str(retry_after_s)
+    app = request.scope.get("app")  # absent for an error the server answers before the app (api/server.py)
+    metrics = getattr(app.state, "metrics", None) if app is not None else None
+    if metrics is not None:
+        metrics.count_refusal(exc)
     return response
 
 
@@ -110,6 +114,7 @@ def create_app(settings: Settings, *, run_dispatcher: bool = True) -> FastAPI:
     metrics = ApiMetrics(store, settings.lease_seconds, per_key=settings.metrics_per_key)
     app.state.metrics = metrics
     app.state.service.on_submitted = metrics.count_submission
+    app.state.service.on_stopped = metrics.count_stop
     dispatcher.on_outcome = lambda outcome: metrics.webhooks.labels(outcome).inc()
     app.add_middleware(RequestIds)  # an id for every request's log lines, answered as X-Request-Id
     app.add_middleware(HttpMetrics, metrics=metrics)

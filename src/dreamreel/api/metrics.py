@@ -7,9 +7,10 @@ Two kinds of series, kept apart on purpose:
   shares, so any API process answers the same numbers however many there are, with no shared metrics directory
   and nothing to lose when a process restarts.
 * **This process's own traffic** (:class:`ApiMetrics`): HTTP requests by route template, method and status
-  (a key's rate limit refusing one is its 429) with a latency histogram, the jobs it queued by dialect and model,
-  and its webhook delivery attempts by outcome. Each API process exposes its own;
-  Prometheus scrapes every API process as its own target and sums them (``sum by (route) (...)``).
+  with a latency histogram, the jobs it queued by dialect and model, the cancels and deletes that reached
+  unfinished jobs, the requests a key's own limits refused, and its webhook delivery attempts by outcome. Each
+  API process exposes its own; Prometheus scrapes every API process as its own target and sums them
+  (``sum by (route) (...)``).
 
 Labels are bounded: a route's template (``/dream-machine/v1/generations/{generation_id}``), never its path; an
 unmatched path is ``unmatched``; no generation id, prompt or key in any label, unless the operator asks for
@@ -35,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dreamreel.api.admin import is_operator
 from dreamreel.api.keyring import KeyRing
 from dreamreel.config import Settings
-from dreamreel.core.errors import Forbidden, Unauthorized
+from dreamreel.core.errors import DreamreelError, Forbidden, InsufficientCredits, TooManyRequests, Unauthorized
 from dreamreel.core.jobstore import JobStore
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -57,6 +58,15 @@ class ApiMetrics:
                                  registry=self.registry)
         self.submitted = Counter("dreamreel_jobs_submitted", "Jobs this process queued, by dialect, model and kind "
                                  "(video, upscale)", ["dialect", "model", "kind"], registry=self.registry)
+        self.stop_requests = Counter("dreamreel_jobs_stop_requests", "Cancels and deletes that reached an unfinished "
+                                     "job, by dialect, model and the state it was in (queued: it ended then; "
+                                     "running: its worker ends it, counted in dreamreel_jobs_finished_total)",
+                                     ["dialect", "model", "state"], registry=self.registry)
+        self.limited = Counter("dreamreel_key_limit_refusals", "Requests a key's own limits refused, by limit "
+                               "(requests_per_minute, queued: a 429; credits: a 402)", ["limit"],
+                               registry=self.registry)
+        for limit in ("requests_per_minute", "queued", "credits"):
+            self.limited.labels(limit)
         self.webhooks = Counter("dreamreel_webhook_deliveries", "Webhook delivery attempts this process made, by "
                                 "outcome (delivered, retry, abandoned, refused)", ["outcome"], registry=self.registry)
         for outcome in WEBHOOK_OUTCOMES:  # at 0 from the start, so a rate() over them has a series to start from
@@ -69,6 +79,16 @@ class ApiMetrics:
         self.submitted.labels(generation.dialect, generation.model, generation.kind.value).inc()
         if self.by_key is not None:
             self.by_key.labels(generation.owner).inc()
+
+    def count_refusal(self, error: DreamreelError) -> None:
+        """An error answered to a client: a key's limit refusing it is counted by that limit."""
+        if isinstance(error, TooManyRequests):
+            self.limited.labels(error.limit).inc()
+        elif isinstance(error, InsufficientCredits):
+            self.limited.labels("credits").inc()
+
+    def count_stop(self, before: Any) -> None:
+        self.stop_requests.labels(before.dialect, before.model, before.state.value).inc()
 
 
 class StoreCollector(Collector):

@@ -39,6 +39,7 @@ from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls
 from dreamreel.config import Settings
 from dreamreel.core.jobstore import Delivery, JobStore
+from dreamreel.core.logs import generation_context
 from dreamreel.core.retention import RetentionSchedule
 from dreamreel.files import LocalFiles
 from dreamreel.net.fetch import PinnedTransport
@@ -57,6 +58,9 @@ LANE_DEPTH = 4
 DEFER_S = 1.0
 """A delivery with no room in its lane is due again this much later."""
 CLAIM_BATCH = 64
+REQUEST_ID_HEADER = "X-Request-Id"
+"""Sent with a callback of a generation created by a request that had one: the receiver can match the
+callback to the request it made (and an operator to both sides' logs)."""
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -181,30 +185,39 @@ class WebhookDispatcher:
             return client.post(url, content=body, headers=headers)
 
     def _deliver(self, delivery: Delivery) -> None:
+        """One attempt, logged under the generation's request id (core/logs.py)."""
+        with generation_context(delivery.snapshot):
+            outcome, error = self._attempt(delivery)
+            self.on_outcome(outcome)
+            level = logging.WARNING if outcome in ("abandoned", "refused") else logging.INFO
+            log.log(level, "webhook %d (attempt %d) to %s: %s%s", delivery.id, delivery.attempts,
+                    destination(delivery.url), outcome, f" ({error})" if error else "",
+                    extra={"dialect": delivery.snapshot.dialect, "stage": "callback", "status": outcome})
+
+    def _attempt(self, delivery: Delivery) -> tuple[str, str | None]:
+        """Send ``delivery`` and record what came of it: ``(outcome, error)``."""
         dialect = BY_NAME.get(delivery.snapshot.dialect)
         if dialect is None or dialect.render_callback is None:
-            self.store.delivery_failed(delivery.id, f"dialect {delivery.snapshot.dialect!r} sends no callbacks", None)
-            self.on_outcome("refused")
-            return
+            error = f"dialect {delivery.snapshot.dialect!r} sends no callbacks"
+            self.store.delivery_failed(delivery.id, error, None)
+            return "refused", error
         try:
             body, headers = dialect.render_callback(delivery.snapshot, self.file_urls, self.signer)
             headers = {**headers, DELIVERY_ID_HEADER: str(delivery.id)}
+            if delivery.snapshot.request_id:
+                headers[REQUEST_ID_HEADER] = delivery.snapshot.request_id
             response = self._post(delivery.url, body, headers)
             if 200 <= response.status_code < 300:
                 self.store.delivery_succeeded(delivery.id)
-                self.on_outcome("delivered")
-                return
+                return "delivered", None
             error = f"HTTP {response.status_code}"
         except BlockedURL as exc:
             self.store.delivery_failed(delivery.id, str(exc), None)
-            self.on_outcome("refused")
-            return
+            return "refused", str(exc)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         if delivery.attempts >= self.settings.webhook_max_attempts:
-            log.warning("giving up on webhook %s to %s: %s", delivery.id, delivery.url, error)
             self.store.delivery_failed(delivery.id, error, None)
-            self.on_outcome("abandoned")
-        else:
-            self.store.delivery_failed(delivery.id, error, time.time() + backoff_seconds(delivery.attempts))
-            self.on_outcome("retry")
+            return "abandoned", error
+        self.store.delivery_failed(delivery.id, error, time.time() + backoff_seconds(delivery.attempts))
+        return "retry", error

@@ -69,9 +69,12 @@ class TooManyRequests(DreamreelError):
 
     status_code = 429
 
-    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None) -> None:
+    def __init__(self, message: str, *, retry_after_s: int = 1, field: str | None = None,
+                 limit: str = "other") -> None:
         super().__init__(message, field=field)
         self.retry_after_s = max(1, retry_after_s)
+        self.limit = limit
+        """Which limit refused it (``requests_per_minute``, ``queued``): the metrics' label."""
 
 
 class InsufficientCredits(DreamreelError):

@@ -119,6 +119,10 @@ class Generation:
     source_id: str | None = None
     """For an upscale: the completed generation whose video is re-encoded (its ``request`` is copied, with
     the target ``resolution``)."""
+    request_id: str | None = None
+    """The ``X-Request-Id`` of the HTTP request that created it: the worker's and the webhook dispatcher's log
+    lines for this generation carry it, so an operator follows one request from the API to the MP4 and its
+    callbacks."""
 
     @classmethod
     def new(cls, *, owner: str, dialect: str, request: GenerationRequest, seed: int, **extra: Any) -> Generation:

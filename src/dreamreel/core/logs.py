@@ -2,8 +2,9 @@
 ``DREAMREEL_LOG_FORMAT=json`` (for a log shipper), and never a secret either way.
 
 A JSON line carries ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, the ``request_id`` of the HTTP
-request being served (``X-Request-Id``, api/request_ids.py) when there is one, any of :data:`CONTEXT_FIELDS` a
-log call passes in ``extra``, and ``error`` (the traceback) for an exception.
+request being served (``X-Request-Id``, api/request_ids.py) or of the request that created the generation a
+worker or the webhook dispatcher is handling (:func:`generation_context`), that ``generation_id``, any of
+:data:`CONTEXT_FIELDS` a log call passes in ``extra``, and ``error`` (the traceback) for an exception.
 
 Secrets are scrubbed from every message, text or JSON (:func:`scrub`): bearer and key tokens, URL signatures and
 ``data:`` URIs (an inlined image is a payload, not a log line). Code should not log them in the first place;
@@ -18,6 +19,8 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 LOG_FORMAT_ENV = "DREAMREEL_LOG_FORMAT"
@@ -26,7 +29,10 @@ CONTEXT_FIELDS = ("generation_id", "dialect", "model", "stage", "duration_s", "w
 """``extra`` keys a JSON line carries when a log call gives them."""
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("dreamreel_request_id", default=None)
-"""The id of the HTTP request this task serves (set by api/request_ids.py)."""
+"""The id of the HTTP request this task serves (set by api/request_ids.py), or of the one that created the
+generation this thread is working on (:func:`generation_context`)."""
+generation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("dreamreel_generation_id", default=None)
+"""The generation this thread is working on (a worker's job, a webhook delivery)."""
 
 _SECRETS = [
     (re.compile(r"(?i)\b(bearer|key)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 [redacted]"),
@@ -60,6 +66,9 @@ class JsonFormatter(logging.Formatter):
         current = request_id.get()
         if current:
             line["request_id"] = current
+        working_on = generation_id.get()
+        if working_on:
+            line["generation_id"] = working_on
         for field in CONTEXT_FIELDS:
             value = record.__dict__.get(field)
             if value is not None:
@@ -67,6 +76,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = scrub(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+@contextmanager
+def generation_context(generation: Any) -> Iterator[None]:
+    """While the block runs, this thread's log lines carry ``generation``'s id and the request id it was created
+    with (a worker running it, the dispatcher delivering its callback)."""
+    tokens = (request_id.set(generation.request_id), generation_id.set(generation.id))
+    try:
+        yield
+    finally:
+        generation_id.reset(tokens[1])
+        request_id.reset(tokens[0])
 
 
 def log_format() -> str:

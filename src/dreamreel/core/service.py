@@ -9,6 +9,7 @@ delivered clip (``worker/reencode.py``).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -22,8 +23,11 @@ from dreamreel.core.errors import Conflict, InvalidRequest, NotFound, NotSupport
 from dreamreel.core.filestore import FileStore
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.jobstore import Event, JobStore
+from dreamreel.core.logs import request_id
 from dreamreel.core.metering import MILLI_PER_UNIT, units
 from dreamreel.core.request import MAX_LONG_SIDE, GenerationRequest, Resolution
+
+log = logging.getLogger("dreamreel.service")
 
 MAX_PAGE = 1000
 UNLIMITED_CREDITS = 1_000_000
@@ -56,6 +60,9 @@ class GenerationService:
         self.memory_check = memory_check
         self.on_submitted: Callable[[Generation], None] | None = None
         """Told of every job this service created (the API counts them for its metrics)."""
+        self.on_stopped: Callable[[Generation], None] | None = None
+        """Told of every unfinished job a cancel or delete reached, as it was (queued: it ends now; running: its
+        worker ends it)."""
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -84,10 +91,14 @@ class GenerationService:
             priority=priority,
             start_deadline=time.time() + start_timeout_s if start_timeout_s else None,
             notify_on=notify_on,
+            request_id=request_id.get(),
         )
         return self._created(self.store.create(generation))
 
     def _created(self, generation: Generation) -> Generation:
+        log.info("queued %s %s for %s", generation.kind.value, generation.id, generation.model,
+                 extra={"generation_id": generation.id, "dialect": generation.dialect, "model": generation.model,
+                        "stage": "queued"})
         if self.on_submitted is not None:
             self.on_submitted(generation)
         return generation
@@ -164,7 +175,8 @@ class GenerationService:
         except ValidationError as exc:
             raise InvalidRequest(f"invalid callback_url: {exc.errors()[0]['msg']}", field="callback_url") from exc
         generation = Generation.new(owner=owner, dialect=dialect, request=request, seed=source.seed,
-                                    kind=Kind.UPSCALE, source_id=source.id, notify_on=notify_on)
+                                    kind=Kind.UPSCALE, source_id=source.id, notify_on=notify_on,
+                                    request_id=request_id.get())
         return self._created(self.store.create(generation))
 
     def get(self, generation_id: str, *, owner: str) -> Generation:
@@ -182,11 +194,24 @@ class GenerationService:
         before = self.store.delete(generation.id)  # as it was under the delete's lock: no race with completion
         if before is not None and before.state.is_terminal:
             self.files.delete_generation(generation.id)
+        elif before is not None:
+            self._stopped(before)
         # a running one: its worker sees the delete, stops, and removes what it wrote
 
     def cancel(self, generation_id: str, *, owner: str) -> Generation:
         generation = self.get(generation_id, owner=owner)
-        return self.store.request_cancel(generation.id) or generation
+        after = self.store.request_cancel(generation.id) or generation
+        if not generation.state.is_terminal:
+            self._stopped(generation)
+        return after
+
+    def _stopped(self, before: Generation) -> None:
+        """A cancel or delete landed on an unfinished generation (``before``: as it was)."""
+        log.info("%s %s asked to stop while %s", before.kind.value, before.id, before.state.value,
+                 extra={"generation_id": before.id, "dialect": before.dialect, "model": before.model,
+                        "stage": "cancel"})
+        if self.on_stopped is not None:
+            self.on_stopped(before)
 
     def charged(self, generation: Generation) -> int | None:
         """Milli-units the ledger charged for this generation (None until it completed)."""

@@ -131,7 +131,7 @@ def admit(conn: Any, generation: Generation, for_update: str) -> None:
         ).fetchone()["n"]
         if queued >= key["max_queued"]:
             raise TooManyRequests(f"this key already has {queued} generations queued (its limit is "
-                                  f"{key['max_queued']}); wait for some to start", retry_after_s=5)
+                                  f"{key['max_queued']}); wait for some to start", retry_after_s=5, limit="queued")
     if key is not None and key["credits"] is not None:
         available = _balance(conn, generation.owner, key["credits"]).available or 0
         if available < cost:

@@ -50,6 +50,7 @@ def generation_from_row(row: dict[str, Any]) -> Generation:
         kind=Kind(row.get("kind") or Kind.VIDEO),
         source_id=row.get("source_id"),
         notify_on=frozenset(State(word) for word in (row.get("notify_on") or "").split(",") if word),
+        request_id=row.get("request_id"),
     )
 
 
@@ -87,6 +88,7 @@ def generation_to_row(generation: Generation) -> dict[str, Any]:
         "kind": generation.kind.value,
         "source_id": generation.source_id,
         "notify_on": ",".join(sorted(state.value for state in generation.notify_on)),
+        "request_id": generation.request_id,
     }
 
 

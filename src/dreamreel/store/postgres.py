@@ -106,6 +106,7 @@ CREATE TABLE workers (
 );
 """),
     (3, account_tables(real="DOUBLE PRECISION", serial="BIGSERIAL", autoincrement="", blob="BYTEA")),
+    (4, "ALTER TABLE generations ADD COLUMN request_id TEXT;"),
 ]
 """``(version, SQL)`` in order; a released migration is never edited, a change is a new entry. The column
 names and types mirror SQLite's so ``store/codec.py`` reads both (flags stay 0/1 integers)."""

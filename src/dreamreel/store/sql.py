@@ -36,7 +36,8 @@ from dreamreel.store.codec import (
 COLUMNS = (
     "id, owner, dialect, request, callback_url, state, seed, created_at, updated_at, started_at, "
     "finished_at, failure_code, failure_reason, progress_step, progress_total, assets, video_info, attempts, "
-    "priority, start_deadline, cancel_requested, worker_id, lease_expires_at, kind, source_id, notify_on"
+    "priority, start_deadline, cancel_requested, worker_id, lease_expires_at, kind, source_id, notify_on, "
+    "request_id"
 )
 WORKER_COLUMNS = "worker_id, host, pid, device, models, current_job, started_at, last_seen"
 

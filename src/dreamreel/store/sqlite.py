@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS generations (
     deleted INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'video',
     source_id TEXT,
-    notify_on TEXT NOT NULL DEFAULT ''
+    notify_on TEXT NOT NULL DEFAULT '',
+    request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_queue ON generations (state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS generations_owner ON generations (owner, deleted, seq);
@@ -111,6 +112,7 @@ ADDED_COLUMNS = {
         "UPDATE generations SET notify_on = 'running,completed,failed' WHERE dialect = 'luma'",
         "UPDATE generations SET notify_on = 'completed,failed,cancelled' WHERE dialect = 'fal'",
     )),
+    "request_id": ("TEXT", ()),
 }
 """Columns added after the first release, with the statements that fill them for older rows: databases
 created before them get them on open."""

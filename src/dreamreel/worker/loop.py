@@ -37,6 +37,7 @@ from dreamreel.core.errors import StoreUnavailable
 from dreamreel.core.failures import FailureCode
 from dreamreel.core.generation import Assets, Generation, Kind, VideoInfo
 from dreamreel.core.jobstore import JobStore, WorkerInfo
+from dreamreel.core.logs import generation_context
 from dreamreel.engine.backends.base import Backend, GenerationCancelled
 from dreamreel.engine.catalog import Catalog, ModelSpec
 from dreamreel.engine.compile import CompileOptions, compile_loaded, served_caches
@@ -294,7 +295,8 @@ class Worker:
         self.announce()
         self.metrics.busy.set(1)
         try:
-            self._process(job)
+            with generation_context(job):  # this job's request id and generation id on every line it logs
+                self._process(job)
         finally:
             self.current_job = None
             self.metrics.busy.set(0)

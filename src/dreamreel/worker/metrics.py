@@ -16,12 +16,15 @@ are written to the shared storage directly, so there is no upload stage.
 
 from __future__ import annotations
 
+import logging
 import resource
 import sys
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("dreamreel.worker")
 
 STAGE_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0)
 """Seconds: a clip of the embedded model takes seconds on a CPU, a 9 s 1080p clip of a 14B model many minutes."""
@@ -34,8 +37,8 @@ class WorkerMetrics:
                                ["stage", "model", "resolution", "duration"], buckets=STAGE_BUCKETS,
                                registry=self.registry)
         self.finished = Counter("dreamreel_jobs_finished", "Jobs this worker ended, by outcome (completed, failed, "
-                                "cancelled, released) and failure code", ["outcome", "model", "failure_code"],
-                                registry=self.registry)
+                                "cancelled, released), dialect, model and failure code",
+                                ["outcome", "dialect", "model", "failure_code"], registry=self.registry)
         self.busy = Gauge("dreamreel_worker_busy", "1 while this worker runs a job", registry=self.registry)
         self.model_load = Gauge("dreamreel_model_load_seconds", "Seconds the last load of each model took",
                                 ["model"], registry=self.registry)
@@ -56,7 +59,7 @@ class WorkerMetrics:
             max(0.0, seconds))
 
     def ended(self, outcome: str, job: Any, failure_code: str = "") -> None:
-        self.finished.labels(outcome, job.model, failure_code).inc()
+        self.finished.labels(outcome, job.dialect, job.model, failure_code).inc()
 
 
 class JobClock:
@@ -75,14 +78,22 @@ class JobClock:
         """After the clip is written: queue wait, denoise, decode + encode and the run."""
         now = time.time()
         job = self.job
-        metrics.observe("queue_wait", job, (job.started_at or self.claimed) - job.created_at)
+        self._stage(metrics, "queue_wait", (job.started_at or self.claimed) - job.created_at)
         if self.last_step is not None:
-            metrics.observe("denoise", job, self.last_step - self.claimed)
-            metrics.observe("decode_encode", job, now - self.last_step)
-        metrics.observe("run", job, now - self.claimed)
+            self._stage(metrics, "denoise", self.last_step - self.claimed)
+            self._stage(metrics, "decode_encode", now - self.last_step)
+        self._stage(metrics, "run", now - self.claimed)
 
     def record_completed(self, metrics: WorkerMetrics) -> None:
-        metrics.observe("end_to_end", self.job, time.time() - self.job.created_at)
+        self._stage(metrics, "end_to_end", time.time() - self.job.created_at)
+
+    def _stage(self, metrics: WorkerMetrics, stage: str, seconds: float) -> None:
+        """Into the stage histogram and onto one log line (with the job's request id: core/logs.py)."""
+        metrics.observe(stage, self.job, seconds)
+        job = self.job
+        log.info("%s %s: %.3f s", job.id, stage, seconds, extra={
+            "generation_id": job.id, "dialect": job.dialect, "model": job.model, "stage": stage,
+            "duration_s": round(max(0.0, seconds), 3)})
 
 
 def peak_rss_bytes() -> float:

@@ -184,9 +184,12 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from dreamreel.core.logthrottle import RepeatThrottle, install
     from dreamreel.worker.loop import Worker
 
     settings = _settings(args)
+    # A store outage repeats the same warning every heartbeat: the API's throttle, in the worker too.
+    install(RepeatThrottle(settings.log_repeat_limit, settings.log_repeat_window_seconds))
     parent_pid = args.parent_pid
     if parent_pid:
         _die_with_parent(parent_pid)

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from dreamreel.api.logthrottle import RepeatThrottle
 from dreamreel.api.origin import allowed_origins, parse_origin, refusal
 from dreamreel.api.server import FD_RESERVE, connection_cap
+from dreamreel.core.logthrottle import RepeatThrottle
 
 
 class Clock:

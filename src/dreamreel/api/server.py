@@ -50,9 +50,9 @@ from starlette.requests import Request
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from dreamreel.api.app import render_error
-from dreamreel.api.logthrottle import RepeatThrottle, install
 from dreamreel.config import Settings
 from dreamreel.core.errors import DreamreelError, ServiceBusy
+from dreamreel.core.logthrottle import RepeatThrottle, install
 
 log = logging.getLogger("dreamreel.edge")
 

@@ -1,4 +1,5 @@
-"""A log filter that rate-limits repeated warnings and errors, so a flood cannot flood the log.
+"""A log filter that rate-limits repeated warnings and errors, so a flood cannot flood the log (the API's
+and the workers' alike).
 
 A hostile client can make the server fail the same way thousands of times a second (connections refused
 at the cap, malformed requests, a full file table); writing every one costs disk and CPU and buries the

@@ -81,6 +81,8 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
                 *[("GET", f"/v1/videos/{gid}", bearer(KEYS[0])) for gid in ids],
                 ("GET", f"/no/such/{ids[0]}", {}), ("GET", f"{LUMA}/generations/{'0' * 36}", bearer(KEYS[0])))
     assert [p.status_code for p in polls].count(200) == 6  # key 2's generations are 404 to key 1
+    stopped = run(app, ("POST", "/v1/videos", {"json": {"prompt": "never mind", "model": "ray-2"}, **bearer(KEYS[0])}))
+    assert run(app, ("DELETE", f"/v1/videos/{stopped[0].json()['id']}", bearer(KEYS[0])))[0].status_code == 200
     scraped, catalog = run(app, ("GET", "/metrics", bearer(ADMIN)), ("GET", "/models", bearer(KEYS[1])))
     scrape = scraped.text
     capacity = {model["name"]: (model["queued"], model["running"], model["workers_loaded"])
@@ -92,6 +94,8 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
     assert values[("dreamreel_jobs", (("model", "ray-flash-2"), ("state", "queued")))] == 1
     assert values[("dreamreel_workers", (("busy", "false"),))] == 0
     assert values[("dreamreel_webhook_outbox_backlog", ())] == 0
+    assert values[("dreamreel_jobs_stop_requests_total", (("dialect", "openai"), ("model", "ray-2"),
+                                                           ("state", "queued")))] == 1
     assert values[("dreamreel_jobs_submitted_total", (("dialect", "luma"), ("kind", "video"), ("model", "ray-2")))] \
         == 4
     created_series = ("dreamreel_http_requests_total",
@@ -104,8 +108,8 @@ def test_metrics_count_the_queue_and_the_traffic_with_bounded_labels(tmp_path: P
                                                       ("status", "404")))] == 1
     # No generation id, prompt or key in any label; one series per route template, not per path.
     routes = {dict(labels).get("route") for name, labels in values if name == "dreamreel_http_requests_total"}
-    assert routes == {f"{LUMA}/generations", f"{LUMA}/generations/{{generation_id}}", "/v1/videos/{video_id}",
-                      "unmatched"}
+    assert routes == {f"{LUMA}/generations", f"{LUMA}/generations/{{generation_id}}", "/v1/videos",
+                      "/v1/videos/{video_id}", "unmatched"}
     for secret in [*ids, *prompts, *KEYS, ADMIN]:
         assert secret not in scrape
     assert "by_key" not in scrape  # per-key series only when the operator asks

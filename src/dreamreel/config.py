@@ -92,8 +92,11 @@ class Settings(BaseSettings):
     """Progress is persisted at most this often (plus the final step)."""
     preview_interval_seconds: float = Field(default=2.0, ge=0)
     """Luma ``progress_video``: a preview MP4 at most this often while denoising (0 turns previews off);
-    also spaced by 9x each preview's own cost (they stay under ~10 % of a job), and none once the steps left
-    take less than this (the clip itself is nearer): ``worker/preview.py``."""
+    also spaced by ``preview_budget`` x each preview's own cost, and none once the steps left take less than
+    this (the clip itself is nearer): ``worker/preview.py``."""
+    preview_budget: float = Field(default=9.0, gt=0)
+    """Work between two previews, in multiples of a preview's own cost (one VAE decode): 9 keeps previews under
+    ~10 % of a job's time; lower shows more of the clip forming at the clip's expense."""
 
     api_keys: list[str] = []
     """Accepted bearer/key tokens; empty means no authentication (a local, single-user server)."""

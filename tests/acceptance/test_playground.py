@@ -23,8 +23,9 @@ from tests.conftest import ServerProcess, models_config_env
 
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-SLOW_STEPS = 800
-"""``ray-2``'s steps here: a clip long enough to show several progress values and a preview."""
+SLOW_STEPS = 250
+"""``ray-2``'s steps here: a clip long enough to show several progress values and a preview (previews are
+spaced by only 1x their own cost here, ``DREAMREEL_PREVIEW_BUDGET``, so every clip of the module gets one)."""
 FAST_STEPS = 4
 """``ray-flash-2``'s (its ``fast`` preset): the chained clips, which only need to finish."""
 KEY = "playground-key"
@@ -50,7 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> It
     env = models_config_env(root, f'[models.ray-2]\nfamily = "ltx-condition"\npath = "{tiny_model_dir}"\n'
                                   f'steps = {SLOW_STEPS}\n[models.ray-2.speeds.fast]\nsteps = {FAST_STEPS}\n')
     proc = ServerProcess(root / "data", tiny_model_dir, extra_env={
-        **env, "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0.2", "DREAMREEL_PROGRESS_INTERVAL_SECONDS": "0.1"}).start()
+        **env, "DREAMREEL_PREVIEW_INTERVAL_SECONDS": "0.2", "DREAMREEL_PREVIEW_BUDGET": "1",
+        "DREAMREEL_PROGRESS_INTERVAL_SECONDS": "0.1"}).start()
     yield proc
     proc.stop()
 

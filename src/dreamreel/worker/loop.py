@@ -351,7 +351,7 @@ class Worker:
         control.start_clock(job_time_limit(job, self.settings, self.store))  # a cold model load is not the job's
         preview = PreviewWriter(
             self.store, self.files, job.id, self.worker_id, fps=backend.native_grid().fps,
-            interval_s=self.settings.preview_interval_seconds,
+            interval_s=self.settings.preview_interval_seconds, budget=self.settings.preview_budget,
         )
         previews.append(preview)
         return produce_clip(

@@ -33,6 +33,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from dreamreel.config import Settings
 from dreamreel.core.errors import StoreUnavailable
 from dreamreel.core.jobstore import JobStore
 from dreamreel.files import LocalFiles
@@ -43,8 +44,9 @@ log = logging.getLogger("dreamreel.worker")
 PREVIEW_SHORT_SIDE = 144
 """Previews are at most this tall/wide on the short side: a glance at the motion, cheap to encode."""
 PREVIEW_CRF = 30
-DEFAULT_BUDGET = 9.0
-"""Wait at least 9x a preview's cost before the next: previews stay under ~10 % of a job's time."""
+DEFAULT_BUDGET: float = Settings.model_fields["preview_budget"].default
+"""Wait at least 9x a preview's cost before the next: previews stay under ~10 % of a job's time
+(``preview_budget`` in the settings)."""
 
 
 def preview_size(width: int, height: int, short_side: int = PREVIEW_SHORT_SIDE) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -112,6 +113,21 @@ class ServerProcess:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def run_cli(argv: list[str]) -> int:
+    """``dreamreel <argv>`` in this process (the command's own code, without a subprocess's 4 s of imports),
+    with the root logger's handlers and level put back afterwards: the command sets up logging for a process of
+    its own."""
+    from dreamreel.cli import main
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return main(argv)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def models_config_env(root: Path, toml: str) -> dict[str, str]:

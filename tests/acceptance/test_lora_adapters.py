@@ -12,9 +12,8 @@ from pathlib import Path
 import lumaai
 import pytest
 from lumaai import LumaAI
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, run_cli
 
-from dreamreel.cli import main
 from dreamreel.engine.tiny_lora import build_tiny_lora
 from dreamreel.media.probe import read_frames
 
@@ -53,8 +52,8 @@ def test_generate_renders_with_an_adapter_and_refuses_an_unlisted_one(models_con
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """``dreamreel generate`` run in this process (its argument parsing and code path; no second torch import)."""
     def generate(out: Path, *flags: str) -> int:
-        return main(["generate", "a red ball rolls on sand", "--models-config", str(models_config), "--size", "128x128",
-                     "--seconds", "1", "--seed", "3", "-o", str(out), *flags])
+        return run_cli(["generate", "a red ball rolls on sand", "--models-config", str(models_config),
+                        "--size", "128x128", "--seconds", "1", "--seed", "3", "-o", str(out), *flags])
 
     assert generate(tmp_path / "never.mp4", "--lora", "pixel-art") == 2
     assert "no LoRA adapter 'pixel-art'; configured: tiny" in capsys.readouterr().err

@@ -10,17 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.acceptance.imagehost import data_uri, png_bytes
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, run_cli
 
-from dreamreel.cli import main
 from dreamreel.media.probe import read_frames
 
 
 @pytest.mark.parametrize("family", ["wan-vace", "wan-flf2v"])
 def test_serves_start_and_end_image_generation_on_a_wan_model(tmp_path: Path, family: str) -> None:
     model_dir = tmp_path / "tiny-wan"
-    # The command's own code, in this process (torch is imported already: a subprocess would spend 5 s on it).
-    assert main(["build-tiny-model", str(model_dir), "--family", family]) == 0
+    assert run_cli(["build-tiny-model", str(model_dir), "--family", family]) == 0
     assert f'"family": "{family}"' in (model_dir / "dreamreel.json").read_text()
 
     server = ServerProcess(tmp_path / "data", model_dir).start()

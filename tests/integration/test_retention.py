@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import ServerProcess, wait_for
+from tests.conftest import ServerProcess, run_cli, wait_for
 
-from dreamreel.cli import main
 from dreamreel.core.generation import Assets, Generation, State, VideoInfo
 from dreamreel.core.request import GenerationRequest
 from dreamreel.files import LocalFiles
@@ -52,7 +51,7 @@ def test_retention_cli_lists_then_deletes_old_generations_files_and_uploads(
     assert {entry.generation_id for entry in ledger_before} >= {old, old_failed}
 
     args = ["retention", "--data-dir", str(data), "--days", "30"]
-    assert main([*args, "--dry-run"]) == 0
+    assert run_cli([*args, "--dry-run"]) == 0
     listing = capsys.readouterr().out
     lines = {line.split()[1]: line.split() for line in listing.splitlines()[1:-1]}
     assert set(lines) == {old, old_failed, old_upload}
@@ -62,7 +61,7 @@ def test_retention_cli_lists_then_deletes_old_generations_files_and_uploads(
     assert "would delete 2 generations and 1 uploads, 2300 bytes" in listing
     assert store.get(old) is not None and upload_path.exists()  # a dry run deletes nothing
 
-    assert main(args) == 0
+    assert run_cli(args) == 0
     assert "deleted 2 generations and 1 uploads, 2300 bytes" in capsys.readouterr().out
     assert store.get(old) is None and store.events(old) == []
     assert store.finished_before(time.time(), 10) == [store.get(recent)]
@@ -72,7 +71,7 @@ def test_retention_cli_lists_then_deletes_old_generations_files_and_uploads(
     assert store.get(unfinished) is not None and (data / "files" / "generations" / recent / "video.mp4").exists()
     assert store.ledger(OWNER) == ledger_before  # entries outlive what they bill
 
-    assert main(args) == 0 and "deleted 0 generations and 0 uploads" in capsys.readouterr().out
+    assert run_cli(args) == 0 and "deleted 0 generations and 0 uploads" in capsys.readouterr().out
     store.close()
 
 

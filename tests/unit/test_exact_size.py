@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from tests.conftest import run_cli
 
-from dreamreel.cli import main
 from dreamreel.core.errors import InvalidRequest, NotSupported
 from dreamreel.core.generation import Assets, Generation, VideoInfo
 from dreamreel.core.jobstore import JobStore
@@ -124,10 +124,10 @@ def test_extension_length_and_upscale_size_are_checked_at_submission(store: JobS
 
 def test_generate_cli_refuses_a_size_beside_a_ray_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for extra in (["--resolution", "720p"], ["--aspect-ratio", "4:3"]):
-        assert main(["generate", "x", "--size", "320x240", *extra, "-o", str(tmp_path / "x.mp4")]) == 2
+        assert run_cli(["generate", "x", "--size", "320x240", *extra, "-o", str(tmp_path / "x.mp4")]) == 2
         assert "--size names the exact size" in capsys.readouterr().err
-    assert main(["generate", "x", "--size", "320x241", "-o", str(tmp_path / "x.mp4")]) == 2
+    assert run_cli(["generate", "x", "--size", "320x241", "-o", str(tmp_path / "x.mp4")]) == 2
     assert "even" in capsys.readouterr().err
-    assert main(["generate", "x", "--seconds", "21", "-o", str(tmp_path / "x.mp4")]) == 2
+    assert run_cli(["generate", "x", "--seconds", "21", "-o", str(tmp_path / "x.mp4")]) == 2
     assert "duration_s" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()

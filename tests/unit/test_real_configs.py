@@ -152,14 +152,14 @@ def test_the_cli_builds_by_name_or_family_with_the_same_weights(built: dict[str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """``dreamreel build-tiny-model --real NAME`` (or ``--family`` of a family only real configs build): same name
     and seed, identical bytes; the two A14B experts differ from each other."""
-    from dreamreel.cli import main
+    from tests.conftest import run_cli
 
-    assert main(["build-tiny-model", str(tmp_path / "again"), "--real", "wan2.2-t2v-a14b"]) == 0
+    assert run_cli(["build-tiny-model", str(tmp_path / "again"), "--real", "wan2.2-t2v-a14b"]) == 0
     first, again = built["wan2.2-t2v-a14b"], tmp_path / "again"
     weights = "diffusion_pytorch_model.safetensors"
     assert (first / "transformer" / weights).read_bytes() == (again / "transformer" / weights).read_bytes()
     assert (first / "transformer" / weights).read_bytes() != (first / "transformer_2" / weights).read_bytes()
-    assert main(["build-tiny-model", str(tmp_path / "family"), "--family", "wan22-i2v"]) == 0
+    assert run_cli(["build-tiny-model", str(tmp_path / "family"), "--family", "wan22-i2v"]) == 0
     assert json.loads((tmp_path / "family" / "dreamreel.json").read_text())["family"] == "wan22-i2v"
-    assert main(["build-tiny-model", str(tmp_path / "none"), "--real", "wan3"]) == 2
+    assert run_cli(["build-tiny-model", str(tmp_path / "none"), "--real", "wan3"]) == 2
     assert "no real config 'wan3'" in capsys.readouterr().err

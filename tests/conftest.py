@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -18,6 +20,44 @@ import numpy as np
 import pytest
 
 DREAMREEL = str(Path(sys.executable).parent / "dreamreel")
+
+SERVED_LOGS: list[Path] = []
+"""Every log file a served process of this test run wrote (servers, their workers, separate workers)."""
+SECRETS: set[str] = set()
+"""Every API key and admin token a served process of this run was given or issued: none may reach a log."""
+UNREDACTED = {
+    "a URL signature": re.compile(r"[?&]sig=(?!\[redacted\])[^&\s\"']+"),
+    "a data: payload": re.compile(r"base64,[A-Za-z0-9+/=]{40,}"),
+}
+
+
+def remember_secret(token: str) -> str:
+    """``token`` (an issued key) joins the strings the end-of-run log scan looks for."""
+    SECRETS.add(token)
+    return token
+
+
+@pytest.fixture(scope="session", autouse=True)
+def served_logs_hold_no_secrets() -> Iterator[None]:
+    """After the whole run: no key or admin token any served process was given, no URL signature and no
+    ``data:`` payload appears in any log a server or worker of the run wrote (core/logs.py scrubs them; this
+    checks that it does everywhere, whatever the format and whichever process wrote the line)."""
+    yield
+    found = secrets_in(SERVED_LOGS, SECRETS)
+    assert not found, found
+
+
+def secrets_in(paths: list[Path], secrets: set[str]) -> list[str]:
+    """What of ``secrets`` and :data:`UNREDACTED` each existing log of ``paths`` holds, one line per finding."""
+    found = []
+    for path in paths:
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        found += [f"{path.name}: a key or token" for secret in secrets if secret in text]
+        found += [f"{path.name}: {what} ({match.group(0)[:40]}...)" for what, pattern in UNREDACTED.items()
+                  for match in [pattern.search(text)] if match]
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +108,10 @@ class ServerProcess:
         }
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir / f"serve-{self.port}.log"
+        SERVED_LOGS.append(self.log_path)
+        SECRETS.update(json.loads(self.env.get("DREAMREEL_API_KEYS") or "[]"))
+        if self.env.get("DREAMREEL_ADMIN_TOKEN"):
+            SECRETS.add(self.env["DREAMREEL_ADMIN_TOKEN"])
 
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +182,9 @@ def models_config_env(root: Path, toml: str) -> dict[str, str]:
 
 
 def start_worker(data_dir: Path, model_dir: Path, env: dict) -> subprocess.Popen:
-    with open(data_dir / f"worker-{time.time_ns()}.log", "ab") as log:
+    path = data_dir / f"worker-{time.time_ns()}.log"
+    SERVED_LOGS.append(path)
+    with open(path, "ab") as log:
         return subprocess.Popen(
             [DREAMREEL, "worker", "--data-dir", str(data_dir), "--model-dir", str(model_dir)],
             env=env, stdout=log, stderr=subprocess.STDOUT,

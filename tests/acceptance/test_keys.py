@@ -18,7 +18,7 @@ import lumaai
 import pytest
 from lumaai import LumaAI
 from tests.acceptance.imagehost import png_bytes
-from tests.conftest import DREAMREEL, ServerProcess, start_worker, stop_all, wait_for
+from tests.conftest import DREAMREEL, ServerProcess, remember_secret, start_worker, stop_all, wait_for
 
 LUMA = "/dream-machine/v1"
 FAL = "/fal-ai/luma-dream-machine"
@@ -30,7 +30,7 @@ CHEAP = {"prompt": "a red ball", "resolution": "540p"}
 def create_key(data_dir: Path, name: str, *flags: str) -> str:
     out = subprocess.run([DREAMREEL, "keys", "create", "--name", name, "--data-dir", str(data_dir), *flags],
                          capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+    return remember_secret(out.stdout.strip())
 
 
 @dataclass

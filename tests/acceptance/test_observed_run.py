@@ -22,7 +22,7 @@ import pytest
 from tests.acceptance.imagehost import ImageHost, data_uri, png_bytes
 from tests.acceptance.receiver import Receiver
 from tests.acceptance.test_observability import samples
-from tests.conftest import ServerProcess, free_port, start_worker, stop_all, wait_for
+from tests.conftest import ServerProcess, free_port, secrets_in, start_worker, stop_all, wait_for
 
 KEY = "observed-run-key-7f3a9c"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -250,6 +250,18 @@ def test_the_runs_logs_are_json_and_hold_no_secret(run: Run) -> None:
     assert len(access) > 20
     assert [line["request_id"] for line in access if "/v1/videos?limit=1" in line["message"]] == ["t-42"]
     assert any(line.get("request_id") == made.headers["x-request-id"] for line in access)
+
+
+def test_the_suites_log_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
+    """The end-of-run scan of every served log (tests/conftest.py) is not vacuous: it finds a key, an unredacted
+    signature and a data: payload, and passes what core/logs.py leaves."""
+    leaky = tmp_path / "serve-1.log"
+    leaky.write_text(f"GET /files/a.mp4?exp=1&sig=0123456789abcdef Authorization: Bearer {KEY}\n{IMAGE}\n")
+    clean = tmp_path / "serve-2.log"
+    clean.write_text("GET /files/a.mp4?exp=1&sig=[redacted] Authorization: Bearer [redacted] data:[redacted]\n")
+    found = secrets_in([leaky, clean, tmp_path / "never-written.log"], {KEY})
+    assert found == ["serve-1.log: a key or token", "serve-1.log: a URL signature (&sig=0123456789abcdef...)",
+                     f"serve-1.log: a data: payload ({IMAGE[IMAGE.index('base64,'):][:40]}...)"]
 
 
 def _lines(path: Path) -> list[dict]:

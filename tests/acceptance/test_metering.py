@@ -22,15 +22,17 @@ def test_ledger_matches_the_delivered_clips(tmp_path: Path, tiny_model_dir: Path
     try:
         api = httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
         # The cancelled one first, while the worker is busy with nothing yet queued behind it.
-        blocker = api.post(f"{LUMA}/generations", json={"prompt": "a red ball", "resolution": "540p"}).json()["id"]
-        cancelled = api.post(f"{FAL}/ray-2", json={"prompt": "a blue cube", "resolution": "720p"}).json()
+        # ray-flash-2 throughout (its fast preset): what a clip costs depends on its size and length alone.
+        blocker = api.post(f"{LUMA}/generations", json={"prompt": "a red ball", "model": "ray-flash-2",
+                                                         "resolution": "540p"}).json()["id"]
+        cancelled = api.post(f"{FAL}/ray-flash-2", json={"prompt": "a blue cube", "resolution": "720p"}).json()
         assert api.put(f"{FAL}/requests/{cancelled['request_id']}/cancel").status_code == 202
-        square = api.post(AIML, json={"model": "luma/ray-2", "prompt": "a green star", "resolution": "540p",
+        square = api.post(AIML, json={"model": "luma/ray-flash-2", "prompt": "a green star", "resolution": "540p",
                                       "aspect_ratio": "1:1"}).json()["id"]
-        tall = api.post(f"{FAL}/ray-2", json={"prompt": "a tall tower", "aspect_ratio": "9:16",
+        tall = api.post(f"{FAL}/ray-flash-2", json={"prompt": "a tall tower", "aspect_ratio": "9:16",
                                               "duration": "9s"}).json()["request_id"]
         failed = api.post(f"{LUMA}/generations", json={
-            "prompt": "from a missing image", "resolution": "540p",
+            "prompt": "from a missing image", "model": "ray-flash-2", "resolution": "540p",
             "keyframes": {"frame0": {"type": "image", "url": "http://127.0.0.1:9/missing.png"}},
         }).json()["id"]
 

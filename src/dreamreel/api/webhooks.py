@@ -39,7 +39,7 @@ from dreamreel.api.signing import WebhookSigner
 from dreamreel.api.urls import FileUrls
 from dreamreel.config import Settings
 from dreamreel.core.jobstore import Delivery, JobStore
-from dreamreel.core.logs import generation_context
+from dreamreel.core.logs import generation_context, job_fields
 from dreamreel.core.retention import RetentionSchedule
 from dreamreel.files import LocalFiles
 from dreamreel.net.fetch import PinnedTransport
@@ -192,7 +192,7 @@ class WebhookDispatcher:
             level = logging.WARNING if outcome in ("abandoned", "refused") else logging.INFO
             log.log(level, "webhook %d (attempt %d) to %s: %s%s", delivery.id, delivery.attempts,
                     destination(delivery.url), outcome, f" ({error})" if error else "",
-                    extra={"dialect": delivery.snapshot.dialect, "stage": "callback", "status": outcome})
+                    extra=job_fields(delivery.snapshot, "callback", status=outcome))
 
     def _attempt(self, delivery: Delivery) -> tuple[str, str | None]:
         """Send ``delivery`` and record what came of it: ``(outcome, error)``."""

@@ -78,6 +78,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+def job_fields(generation: Any, stage: str, **more: Any) -> dict[str, Any]:
+    """The ``extra`` of a log line about one generation at one stage: its id, dialect and model, the stage and
+    whatever else the line reports (``duration_s``, ``status``)."""
+    return {"generation_id": generation.id, "dialect": generation.dialect, "model": generation.model,
+            "stage": stage, **more}
+
+
 @contextmanager
 def generation_context(generation: Any) -> Iterator[None]:
     """While the block runs, this thread's log lines carry ``generation``'s id and the request id it was created

@@ -23,7 +23,7 @@ from dreamreel.core.errors import Conflict, InvalidRequest, NotFound, NotSupport
 from dreamreel.core.filestore import FileStore
 from dreamreel.core.generation import Generation, Kind, State
 from dreamreel.core.jobstore import Event, JobStore
-from dreamreel.core.logs import request_id
+from dreamreel.core.logs import job_fields, request_id
 from dreamreel.core.metering import MILLI_PER_UNIT, units
 from dreamreel.core.request import MAX_LONG_SIDE, GenerationRequest, Resolution
 
@@ -97,8 +97,7 @@ class GenerationService:
 
     def _created(self, generation: Generation) -> Generation:
         log.info("queued %s %s for %s", generation.kind.value, generation.id, generation.model,
-                 extra={"generation_id": generation.id, "dialect": generation.dialect, "model": generation.model,
-                        "stage": "queued"})
+                 extra=job_fields(generation, "queued"))
         if self.on_submitted is not None:
             self.on_submitted(generation)
         return generation
@@ -208,8 +207,7 @@ class GenerationService:
     def _stopped(self, before: Generation) -> None:
         """A cancel or delete landed on an unfinished generation (``before``: as it was)."""
         log.info("%s %s asked to stop while %s", before.kind.value, before.id, before.state.value,
-                 extra={"generation_id": before.id, "dialect": before.dialect, "model": before.model,
-                        "stage": "cancel"})
+                 extra=job_fields(before, "cancel"))
         if self.on_stopped is not None:
             self.on_stopped(before)
 

@@ -24,6 +24,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from dreamreel.core.logs import job_fields
+
 log = logging.getLogger("dreamreel.worker")
 
 STAGE_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 3600.0)
@@ -91,9 +93,8 @@ class JobClock:
         """Into the stage histogram and onto one log line (with the job's request id: core/logs.py)."""
         metrics.observe(stage, self.job, seconds)
         job = self.job
-        log.info("%s %s: %.3f s", job.id, stage, seconds, extra={
-            "generation_id": job.id, "dialect": job.dialect, "model": job.model, "stage": stage,
-            "duration_s": round(max(0.0, seconds), 3)})
+        log.info("%s %s: %.3f s", job.id, stage, seconds,
+                 extra=job_fields(job, stage, duration_s=round(max(0.0, seconds), 3)))
 
 
 def peak_rss_bytes() -> float:
